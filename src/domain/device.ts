@@ -1,0 +1,90 @@
+import type { CertificateFacts } from "./certificate.js";
+import type { BatchId, CaCertificateId, CertificateId, DeviceId } from "./ids.js";
+import type { DeviceState } from "./lifecycle.js";
+import type { Refusal } from "./refusal.js";
+
+/** Fingerprints the manufacturing line pinned for a device: lower-case hex SHA-256. */
+export interface Pins {
+  readonly certificateSha256?: string;
+  readonly publicKeySha256?: string;
+}
+
+/** A device's current state: its allowlist entry, and what provisioning bound to it. */
+export interface Device {
+  readonly deviceId: DeviceId;
+  readonly state: DeviceState;
+  readonly batchId: BatchId;
+  readonly caCertificateId: CaCertificateId;
+  readonly model?: string;
+  readonly attributes: Readonly<Record<string, string>>;
+  readonly pins: Pins;
+  /** The certificate that holds this identity, from the claim on. */
+  readonly certificate?: BoundCertificate;
+  /** Optimistic-concurrency version: every change is conditional on it. */
+  readonly version: number;
+  readonly createdAt: string;
+  readonly updatedAt: string;
+}
+
+export interface BoundCertificate {
+  readonly certificateId: CertificateId;
+  readonly certificateSha256: string;
+  readonly publicKeySha256: string;
+  readonly notAfter: string;
+}
+
+export const bindCertificate = (certificateId: CertificateId, facts: CertificateFacts): BoundCertificate => ({
+  certificateId,
+  certificateSha256: facts.certificateSha256,
+  publicKeySha256: facts.publicKeySha256,
+  notAfter: facts.notAfter.toISOString(),
+});
+
+/** What happened to a device; its history is the list of these. */
+export interface DeviceEvent {
+  readonly deviceId: DeviceId;
+  readonly at: string;
+  readonly type: DeviceEventType;
+  /** Who or what did it: an IAM identity, or a system component such as "jitr". */
+  readonly actor: string;
+  readonly reason?: string;
+  readonly from?: DeviceState;
+  readonly to?: DeviceState;
+  readonly certificateId?: CertificateId;
+}
+
+export type DeviceEventType =
+  | "REGISTERED"
+  | "PROVISIONING_STARTED"
+  | "ACTIVATED"
+  | "PROVISIONING_FAILED"
+  | "CLONE_REFUSED"
+  | "CERTIFICATE_REFUSED"
+  | "SUSPENDED"
+  | "REACTIVATED"
+  | "REVOKED"
+  | "DECOMMISSIONED";
+
+/** What the system decided about a certificate it saw, kept under the certificate id. */
+export type CertificateRecord =
+  | { readonly certificateId: CertificateId; readonly outcome: "ASSIGNED"; readonly deviceId: DeviceId; readonly at: string }
+  | {
+      readonly certificateId: CertificateId;
+      readonly outcome: "REJECTED";
+      readonly refusal: Refusal;
+      readonly deviceId?: DeviceId;
+      readonly caCertificateId?: CaCertificateId;
+      readonly at: string;
+    };
+
+/** True when the certificate matches every pin the manifest gave (no pins: nothing to match). */
+export const matchesPins = (pins: Pins, facts: CertificateFacts): boolean =>
+  (pins.certificateSha256 === undefined || pins.certificateSha256 === facts.certificateSha256) &&
+  (pins.publicKeySha256 === undefined || pins.publicKeySha256 === facts.publicKeySha256);
+
+/** The Thing attributes of a device: its manifest attributes plus where it came from. */
+export const thingAttributes = (device: Pick<Device, "batchId" | "model" | "attributes">): Record<string, string> => ({
+  ...device.attributes,
+  batch: device.batchId,
+  ...(device.model ? { model: device.model } : {}),
+});

@@ -1,0 +1,231 @@
+import { createHash } from "node:crypto";
+import { Readable } from "node:stream";
+import { type CsvError, parse } from "csv-parse";
+import { z } from "zod";
+import type { Pins } from "./device.js";
+import { type DeviceId, isDeviceId, DEVICE_ID_RULE } from "./ids.js";
+
+/** One valid manifest row: a device the manufacturing line made. */
+export interface ManifestRow {
+  readonly line: number;
+  readonly deviceId: DeviceId;
+  readonly model?: string;
+  readonly attributes: Readonly<Record<string, string>>;
+  readonly pins: Pins;
+}
+
+export interface RowProblem {
+  readonly line: number;
+  readonly deviceId?: string;
+  readonly message: string;
+}
+
+export type RowResult = { readonly ok: true; readonly row: ManifestRow } | { readonly ok: false; readonly problem: RowProblem };
+
+export interface ManifestRules {
+  /** IoT Core: 3 attributes for a Thing without a thing type, 50 with one. `batch` and `model` count. */
+  readonly maxThingAttributes: number;
+}
+
+export const DEFAULT_MANIFEST_RULES: ManifestRules = { maxThingAttributes: 3 };
+
+// IoT Core's attribute name and value alphabets.
+const ATTRIBUTE_NAME = /^[a-zA-Z0-9_.,@/:#-]{1,128}$/;
+const ATTRIBUTE_VALUE = /^[a-zA-Z0-9_.,@/:#=[\]-]{0,800}$/;
+const RESERVED_ATTRIBUTES = new Set(["batch", "model"]);
+const ATTRIBUTE_COLUMN = "attr.";
+const KNOWN_COLUMNS = new Set(["deviceId", "model", "certificateSha256", "publicKeySha256"]);
+
+const fingerprint = z
+  .string()
+  .transform((value) => value.replace(/:/g, "").toLowerCase())
+  .pipe(z.string().regex(/^[0-9a-f]{64}$/, "must be a SHA-256 in hex (64 characters, colons allowed)"));
+
+const emptyToUndefined = (value: unknown) => (value === "" || value === null ? undefined : value);
+
+const rowSchema = z.object({
+  deviceId: z.string({ error: "is required" }).refine(isDeviceId, `must be ${DEVICE_ID_RULE}`),
+  model: z.preprocess(
+    emptyToUndefined,
+    z.string().regex(ATTRIBUTE_VALUE, "must use IoT attribute value characters").max(128).optional(),
+  ),
+  certificateSha256: z.preprocess(emptyToUndefined, fingerprint.optional()),
+  publicKeySha256: z.preprocess(emptyToUndefined, fingerprint.optional()),
+  attributes: z
+    .record(
+      z.string(),
+      z.string().regex(ATTRIBUTE_VALUE, "attribute values use IoT attribute value characters (up to 800)"),
+    )
+    .superRefine((attributes, context) => {
+      for (const name of Object.keys(attributes)) {
+        if (!ATTRIBUTE_NAME.test(name)) {
+          context.addIssue({ code: "custom", path: [name], message: "attribute names use IoT attribute name characters" });
+        } else if (RESERVED_ATTRIBUTES.has(name)) {
+          context.addIssue({ code: "custom", path: [name], message: "attribute names batch and model are set by fleetgate" });
+        }
+      }
+    }),
+});
+
+/** Validates one raw record (a CSV row by header, or a JSON-lines object) into a row or a problem. */
+export const validateManifestRecord = (record: unknown, line: number, rules: ManifestRules): RowResult => {
+  if (typeof record !== "object" || record === null || Array.isArray(record)) {
+    return { ok: false, problem: { line, message: "row is not an object" } };
+  }
+  const raw = record as Record<string, unknown>;
+  const deviceId = typeof raw.deviceId === "string" ? raw.deviceId : undefined;
+  const parsed = rowSchema.safeParse({ ...raw, attributes: collectAttributes(raw) });
+  if (!parsed.success) {
+    const message = parsed.error.issues.map((issue) => `${issue.path.join(".") || "row"} ${issue.message}`).join("; ");
+    return { ok: false, problem: { line, ...(deviceId ? { deviceId } : {}), message } };
+  }
+  const { model, certificateSha256, publicKeySha256, attributes } = parsed.data;
+  const attributeCount = Object.keys(attributes).length + 1 + (model ? 1 : 0);
+  if (attributeCount > rules.maxThingAttributes) {
+    return {
+      ok: false,
+      problem: {
+        line,
+        deviceId: parsed.data.deviceId,
+        message: `${attributeCount} Thing attributes (batch, model and attr.*) exceed the limit of ${rules.maxThingAttributes}`,
+      },
+    };
+  }
+  return {
+    ok: true,
+    row: {
+      line,
+      deviceId: parsed.data.deviceId as DeviceId,
+      ...(model ? { model } : {}),
+      attributes,
+      pins: {
+        ...(certificateSha256 ? { certificateSha256 } : {}),
+        ...(publicKeySha256 ? { publicKeySha256 } : {}),
+      },
+    },
+  };
+};
+
+// Attributes come as `attr.<name>` keys (CSV columns, JSON lines) or as a JSON `attributes` object.
+const collectAttributes = (raw: Record<string, unknown>): Record<string, unknown> => {
+  const attributes: Record<string, unknown> = {};
+  if (typeof raw.attributes === "object" && raw.attributes !== null) Object.assign(attributes, raw.attributes);
+  for (const [key, value] of Object.entries(raw)) {
+    if (key.startsWith(ATTRIBUTE_COLUMN) && value !== "" && value !== undefined) {
+      attributes[key.slice(ATTRIBUTE_COLUMN.length)] = value;
+    }
+  }
+  return attributes;
+};
+
+const unknownKeys = (keys: readonly string[]): string[] =>
+  keys.filter((key) => !KNOWN_COLUMNS.has(key) && !key.startsWith(ATTRIBUTE_COLUMN) && key !== "attributes");
+
+/** A raw record with its line number, or a line that could not be read at all. */
+export type ManifestRecord =
+  | { readonly line: number; readonly record: Record<string, unknown> }
+  | { readonly line: number; readonly error: string };
+
+export class ManifestFormatError extends Error {
+  override readonly name = "ManifestFormatError";
+}
+
+/**
+ * Streams the records of a manifest, CSV with a header or JSON lines (told apart by the first
+ * non-blank character), without holding the whole manifest in memory.
+ */
+export async function* readManifestRecords(
+  source: AsyncIterable<Uint8Array | string> | Iterable<Uint8Array | string>,
+): AsyncGenerator<ManifestRecord> {
+  const iterator: AsyncIterator<Uint8Array | string> = Readable.from(source)[Symbol.asyncIterator]();
+  const first = await iterator.next();
+  if (first.done) throw new ManifestFormatError("manifest is empty");
+  const head = typeof first.value === "string" ? first.value : Buffer.from(first.value).toString("utf8");
+  const rest: AsyncIterable<Uint8Array | string> = { [Symbol.asyncIterator]: () => iterator };
+  const whole = prepend(first.value, rest);
+  if (head.trimStart().startsWith("{")) yield* readJsonLines(whole);
+  else yield* readCsv(whole);
+}
+
+async function* prepend<T>(first: T, rest: AsyncIterable<T>): AsyncGenerator<T> {
+  yield first;
+  yield* rest;
+}
+
+async function* readJsonLines(source: AsyncIterable<Uint8Array | string>): AsyncGenerator<ManifestRecord> {
+  let line = 0;
+  for await (const text of splitLines(source)) {
+    line += 1;
+    if (text.trim() === "") continue;
+    try {
+      const record: unknown = JSON.parse(text);
+      if (typeof record !== "object" || record === null || Array.isArray(record)) {
+        yield { line, error: "line is not a JSON object" };
+        continue;
+      }
+      const unknown = unknownKeys(Object.keys(record));
+      if (unknown.length > 0) yield { line, error: `unknown field(s) ${unknown.join(", ")}` };
+      else yield { line, record: record as Record<string, unknown> };
+    } catch {
+      yield { line, error: "line is not valid JSON" };
+    }
+  }
+}
+
+const MAX_LINE_LENGTH = 64 * 1024;
+
+async function* splitLines(source: AsyncIterable<Uint8Array | string>): AsyncGenerator<string> {
+  const decoder = new TextDecoder("utf-8");
+  let pending = "";
+  for await (const chunk of source) {
+    pending += typeof chunk === "string" ? chunk : decoder.decode(chunk, { stream: true });
+    let newline = pending.indexOf("\n");
+    while (newline >= 0) {
+      yield pending.slice(0, newline).replace(/\r$/, "");
+      pending = pending.slice(newline + 1);
+      newline = pending.indexOf("\n");
+    }
+    if (pending.length > MAX_LINE_LENGTH) throw new ManifestFormatError(`a line is longer than ${MAX_LINE_LENGTH} characters`);
+  }
+  pending += decoder.decode();
+  if (pending !== "") yield pending;
+}
+
+async function* readCsv(source: AsyncIterable<Uint8Array | string>): AsyncGenerator<ManifestRecord> {
+  const skipped: ManifestRecord[] = [];
+  const parser = Readable.from(source).pipe(
+    parse({
+      columns: (header: string[]) => {
+        const names = header.map((name) => name.trim());
+        const unknown = unknownKeys(names);
+        if (unknown.length > 0) throw new ManifestFormatError(`unknown column(s) ${unknown.join(", ")}`);
+        if (!names.includes("deviceId")) throw new ManifestFormatError("header has no deviceId column");
+        return names;
+      },
+      bom: true,
+      trim: true,
+      skip_empty_lines: true,
+      info: true,
+      max_record_size: MAX_LINE_LENGTH,
+      skip_records_with_error: true,
+      on_skip: (error: CsvError | undefined) => {
+        if (error) skipped.push({ line: Number(error.lines ?? 0), error: error.message });
+        return undefined;
+      },
+    }),
+  );
+  try {
+    for await (const { record, info } of parser as AsyncIterable<{ record: Record<string, string>; info: { lines: number } }>) {
+      yield* skipped.splice(0);
+      yield { line: info.lines, record };
+    }
+  } catch (error) {
+    throw error instanceof ManifestFormatError
+      ? error
+      : new ManifestFormatError(error instanceof Error ? error.message : String(error), { cause: error });
+  }
+  yield* skipped.splice(0);
+}
+
+/** Lower-case hex SHA-256 of manifest bytes: the manifest's identity for replays. */
+export const manifestDigest = (bytes: Uint8Array | string): string => createHash("sha256").update(bytes).digest("hex");

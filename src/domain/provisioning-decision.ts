@@ -1,0 +1,100 @@
+import type { CertificateFacts } from "./certificate.js";
+import { type CertificateRecord, type Device, matchesPins } from "./device.js";
+import type { CaCertificateId, CertificateId, DeviceId } from "./ids.js";
+import { type Refusal, refuse } from "./refusal.js";
+
+/** IoT Core certificate statuses (DescribeCertificate). */
+export type CertificateStatus =
+  | "ACTIVE"
+  | "INACTIVE"
+  | "REVOKED"
+  | "PENDING_TRANSFER"
+  | "REGISTER_INACTIVE"
+  | "PENDING_ACTIVATION";
+
+export interface ProvisioningFacts {
+  readonly certificateId: CertificateId;
+  readonly certificateStatus: CertificateStatus;
+  readonly caCertificateId: CaCertificateId;
+  /** The certificate-only verdict: a refusal, or the facts and device id it yields. */
+  readonly certificate: { ok: true; facts: CertificateFacts; deviceId: DeviceId } | { ok: false; refusal: Refusal };
+  /** The allowlist entry of the device id, when the certificate yielded one and it exists. */
+  readonly device: Device | undefined;
+  /** What was decided about this certificate before, if anything. */
+  readonly record: CertificateRecord | undefined;
+}
+
+export type ProvisioningDecision =
+  /** Claim the allowlist entry and provision. */
+  | { readonly kind: "provision"; readonly device: Device; readonly facts: CertificateFacts }
+  /** A claim by this certificate exists: finish the steps (a crash or a race interrupted them). */
+  | { readonly kind: "resume"; readonly device: Device; readonly facts: CertificateFacts }
+  | { readonly kind: "refuse"; readonly refusal: Refusal; readonly deviceId?: DeviceId; readonly device?: Device }
+  /** The claiming certificate was revoked or deactivated mid-way: give the identity back. */
+  | { readonly kind: "abandon"; readonly device: Device; readonly refusal: Refusal }
+  /** Refused before: make sure the certificate is revoked, record nothing new. */
+  | { readonly kind: "already-refused"; readonly refusal: Refusal }
+  | { readonly kind: "already-active"; readonly device: Device }
+  /** Not ours to act on (an operator or another path changed the certificate); say why. */
+  | { readonly kind: "ignore"; readonly why: string };
+
+/**
+ * Decides what to do with a certificate that registered itself. Pure, and total over its inputs,
+ * so redelivered or concurrent events reach the same decision from the same state.
+ */
+export const decideProvisioning = (input: ProvisioningFacts): ProvisioningDecision => {
+  const { record, device, certificate, certificateId } = input;
+  if (record?.outcome === "REJECTED") return { kind: "already-refused", refusal: record.refusal };
+
+  const boundHere = device?.certificate?.certificateId === certificateId;
+  if (boundHere && device) {
+    if (!certificate.ok) return { kind: "ignore", why: "certificate bound to a device no longer parses" };
+    if (device.state === "PROVISIONING") {
+      if (input.certificateStatus === "REVOKED" || input.certificateStatus === "INACTIVE") {
+        return { kind: "abandon", device, refusal: refuse("PROVISIONING_FAILED", `certificate became ${input.certificateStatus}`) };
+      }
+      return { kind: "resume", device, facts: certificate.facts };
+    }
+    if (device.state === "ACTIVE") return { kind: "already-active", device };
+    return { kind: "ignore", why: `device ${device.deviceId} is ${device.state}` };
+  }
+
+  if (input.certificateStatus !== "PENDING_ACTIVATION") {
+    return { kind: "ignore", why: `certificate is ${input.certificateStatus}, not PENDING_ACTIVATION` };
+  }
+  if (!certificate.ok) return { kind: "refuse", refusal: certificate.refusal };
+
+  const { deviceId, facts } = certificate;
+  if (!device) return { kind: "refuse", refusal: refuse("NOT_ON_ALLOWLIST", `device id ${deviceId}`), deviceId };
+  if (device.caCertificateId !== input.caCertificateId) {
+    return {
+      kind: "refuse",
+      refusal: refuse("CA_NOT_BATCH_CA", `issued by CA ${input.caCertificateId}, batch ${device.batchId} expects ${device.caCertificateId}`),
+      deviceId,
+    };
+  }
+  if (device.state === "REVOKED" || device.state === "DECOMMISSIONED") {
+    return { kind: "refuse", refusal: refuse("ALLOWLIST_ENTRY_NOT_ALLOWED", `entry is ${device.state}`), deviceId, device };
+  }
+  if (device.certificate) {
+    // Another certificate holds this identity: the first device keeps it, this one is a clone.
+    return {
+      kind: "refuse",
+      refusal: refuse("IDENTITY_ALREADY_CLAIMED", `held by certificate ${device.certificate.certificateId} (${device.state})`),
+      deviceId,
+      device,
+    };
+  }
+  if (device.state !== "ALLOWED") {
+    return { kind: "refuse", refusal: refuse("ALLOWLIST_ENTRY_NOT_ALLOWED", `entry is ${device.state}`), deviceId, device };
+  }
+  if (!matchesPins(device.pins, facts)) {
+    return { kind: "refuse", refusal: refuse("PIN_MISMATCH", describePins(device, facts)), deviceId, device };
+  }
+  return { kind: "provision", device, facts };
+};
+
+const describePins = (device: Device, facts: CertificateFacts): string =>
+  device.pins.certificateSha256 !== undefined && device.pins.certificateSha256 !== facts.certificateSha256
+    ? `certificate SHA-256 ${facts.certificateSha256} is not the pinned ${device.pins.certificateSha256}`
+    : `public key SHA-256 ${facts.publicKeySha256} is not the pinned ${device.pins.publicKeySha256}`;

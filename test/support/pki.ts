@@ -1,0 +1,125 @@
+import "reflect-metadata";
+import { webcrypto } from "node:crypto";
+import * as x509 from "@peculiar/x509";
+
+/**
+ * Makes the certificates tests and the local stack need: a CA, and device certificates that are
+ * good or bad in one chosen way. Nothing here is fixed data: every run makes fresh keys.
+ */
+type CryptoKey = webcrypto.CryptoKey;
+type CryptoKeyPair = webcrypto.CryptoKeyPair;
+type Algorithm = webcrypto.Algorithm;
+type EcdsaParams = webcrypto.EcdsaParams;
+type RsaHashedKeyAlgorithm = webcrypto.RsaHashedKeyAlgorithm;
+const crypto = webcrypto;
+x509.cryptoProvider.set(crypto as never);
+
+export type KeySpec = { type: "EC"; curve: "P-256" | "P-384" | "P-521" } | { type: "RSA"; bits: number } | { type: "Ed25519" };
+export type HashName = "SHA-1" | "SHA-256" | "SHA-384" | "SHA-512";
+
+export interface Issuer {
+  readonly certificate: x509.X509Certificate;
+  readonly keys: CryptoKeyPair;
+  readonly pem: string;
+  readonly signingAlgorithm: Algorithm | EcdsaParams;
+}
+
+export interface DeviceCertificate {
+  readonly certificate: x509.X509Certificate;
+  readonly keys: CryptoKeyPair;
+  readonly pem: string;
+}
+
+const DAY = 86_400_000;
+
+export const generateKeys = async (spec: KeySpec, hash: HashName = "SHA-256"): Promise<CryptoKeyPair> => {
+  if (spec.type === "EC") {
+    return crypto.subtle.generateKey({ name: "ECDSA", namedCurve: spec.curve }, true, ["sign", "verify"]);
+  }
+  if (spec.type === "RSA") {
+    return crypto.subtle.generateKey(
+      { name: "RSASSA-PKCS1-v1_5", modulusLength: spec.bits, publicExponent: new Uint8Array([1, 0, 1]), hash },
+      true,
+      ["sign", "verify"],
+    ) as Promise<CryptoKeyPair>;
+  }
+  return crypto.subtle.generateKey({ name: "Ed25519" }, true, ["sign", "verify"]) as Promise<CryptoKeyPair>;
+};
+
+const signingAlgorithmFor = (keys: CryptoKeyPair, hash: HashName): Algorithm | EcdsaParams =>
+  keys.privateKey.algorithm.name === "ECDSA"
+    ? ({ name: "ECDSA", hash } as EcdsaParams)
+    : ({ name: keys.privateKey.algorithm.name, hash } as Algorithm);
+
+const randomSerial = (): string => Buffer.from(crypto.getRandomValues(new Uint8Array(12))).toString("hex").replace(/^0*/, "1");
+
+export interface CaOptions {
+  readonly name?: string;
+  readonly key?: KeySpec;
+}
+
+export const createCa = async (options: CaOptions = {}): Promise<Issuer> => {
+  const keys = await generateKeys(options.key ?? { type: "EC", curve: "P-256" });
+  const signingAlgorithm = signingAlgorithmFor(keys, "SHA-256");
+  const certificate = await x509.X509CertificateGenerator.createSelfSigned({
+    serialNumber: randomSerial(),
+    name: `CN=${options.name ?? "Fleetgate Test CA"}, O=Fleetgate`,
+    notBefore: new Date(Date.now() - DAY),
+    notAfter: new Date(Date.now() + 365 * DAY),
+    keys,
+    signingAlgorithm,
+    extensions: [
+      new x509.BasicConstraintsExtension(true, undefined, true),
+      new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
+    ],
+  });
+  return { certificate, keys, pem: certificate.toString("pem"), signingAlgorithm };
+};
+
+export interface DeviceOptions {
+  /** The full subject; defaults to `CN=<deviceId>`. */
+  readonly subject?: string;
+  readonly deviceId?: string;
+  readonly key?: KeySpec;
+  readonly hash?: HashName;
+  readonly notBefore?: Date;
+  readonly notAfter?: Date;
+  readonly isCa?: boolean;
+  /** OIDs for an extended key usage extension; omitted = no extension. */
+  readonly extendedKeyUsages?: readonly string[];
+  /** Reuse a key pair (a second certificate for the same device key). */
+  readonly keys?: CryptoKeyPair;
+}
+
+export const CLIENT_AUTH = "1.3.6.1.5.5.7.3.2";
+export const SERVER_AUTH = "1.3.6.1.5.5.7.3.1";
+
+export const issueDeviceCertificate = async (issuer: Issuer, options: DeviceOptions = {}): Promise<DeviceCertificate> => {
+  const keys = options.keys ?? (await generateKeys(options.key ?? { type: "EC", curve: "P-256" }, options.hash));
+  const extensions: x509.Extension[] = [];
+  if (options.isCa) extensions.push(new x509.BasicConstraintsExtension(true, undefined, true));
+  if (options.extendedKeyUsages) extensions.push(new x509.ExtendedKeyUsageExtension([...options.extendedKeyUsages]));
+  const hash = options.hash ?? "SHA-256";
+  const signingKey = await signingKeyFor(issuer, hash);
+  const certificate = await x509.X509CertificateGenerator.create({
+    serialNumber: randomSerial(),
+    subject: options.subject ?? `CN=${options.deviceId ?? "device-0001"}`,
+    issuer: issuer.certificate.subject,
+    notBefore: options.notBefore ?? new Date(Date.now() - DAY),
+    notAfter: options.notAfter ?? new Date(Date.now() + 365 * DAY),
+    publicKey: keys.publicKey,
+    signingKey,
+    signingAlgorithm: { ...issuer.signingAlgorithm, hash } as EcdsaParams,
+    extensions,
+  });
+  return { certificate, keys, pem: certificate.toString("pem") };
+};
+
+// WebCrypto binds the hash to an RSA key: re-import the issuer's key to sign with another hash.
+const signingKeyFor = async (issuer: Issuer, hash: HashName): Promise<CryptoKey> => {
+  const key = issuer.keys.privateKey;
+  const keyHash = (key.algorithm as RsaHashedKeyAlgorithm).hash?.name;
+  if (key.algorithm.name === "ECDSA" || key.algorithm.name === "Ed25519" || keyHash === hash) return key;
+  const pkcs8 = await crypto.subtle.exportKey("pkcs8", key);
+  return crypto.subtle.importKey("pkcs8", pkcs8, { name: key.algorithm.name, hash }, false, ["sign"]);
+};
