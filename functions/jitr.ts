@@ -1,0 +1,67 @@
+import { BatchProcessor, EventType, processPartialResponse } from "@aws-lambda-powertools/batch";
+import { injectLambdaContext } from "@aws-lambda-powertools/logger/middleware";
+import { MetricUnit } from "@aws-lambda-powertools/metrics";
+import { logMetrics } from "@aws-lambda-powertools/metrics/middleware";
+import middy from "@middy/core";
+import type { SQSEvent, SQSRecord } from "aws-lambda";
+import { type ProvisioningOutcome, provisionCertificate } from "#app/provision-certificate.js";
+import { loadProvisioningConfig } from "#adapters/config.js";
+import { parseJitrMessage } from "#adapters/jitr-message.js";
+import { logger, metrics } from "#adapters/telemetry.js";
+import { provisioningDeps } from "#adapters/wiring.js";
+import { describeRefusal } from "#domain/refusal.js";
+
+/**
+ * JITR: one SQS record per certificate IoT Core registered. Returns the records that failed
+ * transiently so SQS redelivers only those; malformed messages are logged and dropped.
+ */
+const deps = provisioningDeps(loadProvisioningConfig());
+const processor = new BatchProcessor(EventType.SQS);
+
+const processRecord = async (record: SQSRecord): Promise<void> => {
+  const message = parseJitrMessage(record.body);
+  if (!message.ok) {
+    logger.error("dropping malformed JITR message", { messageId: record.messageId, why: message.why });
+    metrics.addMetric("MalformedEvent", MetricUnit.Count, 1);
+    return;
+  }
+  logger.appendKeys({ certificateId: message.certificate.certificateId, caCertificateId: message.certificate.caCertificateId });
+  try {
+    report(await provisionCertificate(deps, message.certificate));
+  } catch (error) {
+    logger.warn("provisioning failed; SQS will redeliver", { error });
+    metrics.addMetric("RetriedEvent", MetricUnit.Count, 1);
+    throw error;
+  } finally {
+    logger.removeKeys(["certificateId", "caCertificateId"]);
+  }
+};
+
+const report = (outcome: ProvisioningOutcome): void => {
+  const deviceId = outcome.deviceId;
+  switch (outcome.kind) {
+    case "provisioned":
+      logger.info("device provisioned", { deviceId, resumed: outcome.resumed });
+      metrics.addMetric("Provisioned", MetricUnit.Count, 1);
+      return;
+    case "refused": {
+      const details = { deviceId, reason: outcome.refusal.code, diagnosis: describeRefusal(outcome.refusal) };
+      if (outcome.security) logger.error("SECURITY certificate refused", { ...details, securityEvent: true });
+      else logger.warn("certificate refused", details);
+      const single = metrics.singleMetric();
+      single.addDimension("Reason", outcome.refusal.code);
+      single.addMetric("Refused", MetricUnit.Count, 1);
+      if (outcome.security) metrics.addMetric("SecurityEvent", MetricUnit.Count, 1);
+      return;
+    }
+    case "unchanged":
+      logger.info("nothing to do", { deviceId, why: outcome.why });
+      return;
+  }
+};
+
+export const handler = middy(async (event: SQSEvent) =>
+  processPartialResponse(event, processRecord, processor, { throwOnFullBatchFailure: false }),
+)
+  .use(injectLambdaContext(logger))
+  .use(logMetrics(metrics));

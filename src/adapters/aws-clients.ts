@@ -1,0 +1,23 @@
+import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import { IoTClient } from "@aws-sdk/client-iot";
+import { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
+
+/**
+ * The SDK clients, each made once per container on first use (so a test or the local stack can
+ * point AWS_ENDPOINT_URL at the emulator before). IoT uses adaptive retries: its quotas are low
+ * (10 TPS for DescribeCertificate and UpdateCertificate) and the client should slow down, not storm.
+ */
+let iot: IoTClient | undefined;
+let documents: DynamoDBDocumentClient | undefined;
+
+export const iotClient = (): IoTClient => {
+  iot ??= new IoTClient({ retryMode: "adaptive", maxAttempts: 5 });
+  return iot;
+};
+
+export const documentClient = (): DynamoDBDocumentClient => {
+  documents ??= DynamoDBDocumentClient.from(new DynamoDBClient({ maxAttempts: 5 }), {
+    marshallOptions: { removeUndefinedValues: true },
+  });
+  return documents;
+};

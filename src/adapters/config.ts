@@ -1,0 +1,38 @@
+import { z } from "zod";
+import { SUBJECT_FIELDS, type SubjectField } from "#domain/certificate.js";
+import { ConfigurationError } from "#domain/errors.js";
+import { isPolicyName } from "#domain/ids.js";
+
+/**
+ * Configuration, read from the environment once per container and checked: a missing or bad
+ * variable stops the cold start with a message naming it. Nothing else reads process.env.
+ */
+const seconds = (fallback: number) => z.coerce.number().int().min(0).max(86_400).default(fallback);
+
+const storeSchema = z.object({
+  DEVICES_TABLE: z.string({ error: "is required" }).min(3, "must name the DynamoDB table"),
+});
+
+const provisioningSchema = storeSchema.extend({
+  DEVICE_POLICY_NAME: z.string({ error: "is required" }).refine(isPolicyName, "must be 1-128 of [\\w+=,.@-]"),
+  DEVICE_ID_FIELD: z
+    .enum(SUBJECT_FIELDS as [SubjectField, ...SubjectField[]], { error: `must be one of ${SUBJECT_FIELDS.join(", ")}` })
+    .default("CN"),
+  TOPIC_PREFIX: z.string().regex(/^[A-Za-z0-9_-]+(\/[A-Za-z0-9_-]+)*$/, "must be topic levels without wildcards").default("devices"),
+  CLOCK_SKEW_SECONDS: seconds(300),
+  CA_CACHE_SECONDS: seconds(60),
+});
+
+export type StoreConfig = z.infer<typeof storeSchema>;
+export type ProvisioningConfig = z.infer<typeof provisioningSchema>;
+
+const load = <T>(schema: z.ZodType<T>, env: NodeJS.ProcessEnv): T => {
+  const parsed = schema.safeParse(env);
+  if (parsed.success) return parsed.data;
+  const problems = parsed.error.issues.map((issue) => `${issue.path.join(".")} ${issue.message}`);
+  throw new ConfigurationError(`invalid configuration: ${problems.join("; ")}`);
+};
+
+export const loadProvisioningConfig = (env: NodeJS.ProcessEnv = process.env): ProvisioningConfig =>
+  load(provisioningSchema, env);
+export const loadStoreConfig = (env: NodeJS.ProcessEnv = process.env): StoreConfig => load(storeSchema, env);

@@ -1,0 +1,310 @@
+import { randomUUID } from "node:crypto";
+import { TransactionCanceledException } from "@aws-sdk/client-dynamodb";
+import { unmarshall } from "@aws-sdk/util-dynamodb";
+import {
+  BatchGetCommand,
+  type DynamoDBDocumentClient,
+  GetCommand,
+  PutCommand,
+  QueryCommand,
+  TransactWriteCommand,
+  type TransactWriteCommandInput,
+  UpdateCommand,
+} from "@aws-sdk/lib-dynamodb";
+import type { AddDeviceResult, LifecycleStore, ProvisioningState } from "#app/ports.js";
+import type { BatchRecord } from "#domain/batch.js";
+import type { CertificateRecord, Device, DeviceEvent } from "#domain/device.js";
+import { AlreadyExistsError, ConcurrentUpdateError, ThrottledError } from "#domain/errors.js";
+import type { CertificateId } from "#domain/ids.js";
+import type { DeviceState } from "#domain/lifecycle.js";
+import { call, toDomainError } from "./aws-errors.js";
+
+/**
+ * The lifecycle table: one table, keys by entity (see README). Indexes: GSI1 lists devices by
+ * state, GSI2 devices by batch. Every state change is a transaction conditional on the version.
+ */
+type Item = Record<string, unknown>;
+
+const deviceKey = (deviceId: string) => ({ pk: `DEVICE#${deviceId}`, sk: "STATE" });
+const certificateKey = (certificateId: string) => ({ pk: `CERT#${certificateId}`, sk: "CERT" });
+const batchKey = (batchId: string) => ({ pk: `BATCH#${batchId}`, sk: "META" });
+const EVENT_PREFIX = "EVENT#";
+
+export const STATE_INDEX = "gsi1";
+export const BATCH_INDEX = "gsi2";
+
+const deviceItem = (device: Device): Item => ({
+  ...deviceKey(device.deviceId),
+  entity: "device",
+  ...device,
+  ...indexKeys(device.deviceId, device.state, device.batchId),
+});
+
+const indexKeys = (deviceId: string, state: DeviceState, batchId: string) => ({
+  gsi1pk: `STATE#${state}`,
+  gsi1sk: deviceId,
+  gsi2pk: `BATCH#${batchId}`,
+  gsi2sk: deviceId,
+});
+
+const stripKeys = <T>(item: Item): T => {
+  const { pk: _pk, sk: _sk, entity: _e, gsi1pk: _a, gsi1sk: _b, gsi2pk: _c, gsi2sk: _d, ...rest } = item;
+  return rest as T;
+};
+
+// Sorts by time, then a random suffix so two events in one millisecond never collide.
+const eventItem = (event: DeviceEvent): Item => ({
+  pk: `DEVICE#${event.deviceId}`,
+  sk: `${EVENT_PREFIX}${event.at}#${randomUUID().slice(0, 8)}`,
+  entity: "event",
+  ...event,
+});
+
+export const dynamoDbLifecycleStore = (db: DynamoDBDocumentClient, tableName: string): LifecycleStore => {
+  const transact = async (operation: string, input: TransactWriteCommandInput["TransactItems"]) => {
+    try {
+      await db.send(new TransactWriteCommand({ TransactItems: input }));
+    } catch (error) {
+      throw transactionError(error, operation);
+    }
+  };
+
+  /** Moves a device from the state and version it was read in, with its event, in one transaction. */
+  const moveDevice = (device: Device, to: DeviceState, set: Item, remove: string[], expectedCertificate?: CertificateId) => {
+    const values: Item = {
+      ":expected": device.version,
+      ":from": device.state,
+      ...Object.fromEntries(Object.entries(set).map(([name, value]) => [`:${name}`, value])),
+      ":state": to,
+      ":version": device.version + 1,
+      ":gsi1pk": `STATE#${to}`,
+    };
+    const names: Record<string, string> = { "#state": "state", "#version": "version" };
+    const assignments = Object.keys(set).map((name) => {
+      names[`#${name}`] = name;
+      return `#${name} = :${name}`;
+    });
+    let condition = "#version = :expected AND #state = :from";
+    if (expectedCertificate) {
+      names["#certificate"] = "certificate";
+      values[":certificateId"] = expectedCertificate;
+      condition += " AND #certificate.certificateId = :certificateId";
+    }
+    remove.forEach((name) => {
+      names[`#${name}`] = name;
+    });
+    const update = `SET #state = :state, #version = :version, gsi1pk = :gsi1pk${assignments.map((a) => `, ${a}`).join("")}${
+      remove.length > 0 ? ` REMOVE ${remove.map((name) => `#${name}`).join(", ")}` : ""
+    }`;
+    return {
+      Update: {
+        TableName: tableName,
+        Key: deviceKey(device.deviceId),
+        UpdateExpression: update,
+        ConditionExpression: condition,
+        ExpressionAttributeNames: names,
+        ExpressionAttributeValues: values,
+      },
+    };
+  };
+
+  const putEvent = (event: DeviceEvent) => ({ Put: { TableName: tableName, Item: eventItem(event) } });
+
+  return {
+    async getDevice(deviceId) {
+      const out = await call("GetItem", () =>
+        db.send(new GetCommand({ TableName: tableName, Key: deviceKey(deviceId), ConsistentRead: true })),
+      );
+      return out.Item ? stripKeys<Device>(out.Item) : undefined;
+    },
+
+    async listEvents(deviceId) {
+      const events: DeviceEvent[] = [];
+      let cursor: Item | undefined;
+      do {
+        const out = await call("Query", () =>
+          db.send(
+            new QueryCommand({
+              TableName: tableName,
+              KeyConditionExpression: "pk = :pk AND begins_with(sk, :prefix)",
+              ExpressionAttributeValues: { ":pk": `DEVICE#${deviceId}`, ":prefix": EVENT_PREFIX },
+              ExclusiveStartKey: cursor,
+            }),
+          ),
+        );
+        for (const item of out.Items ?? []) events.push(stripKeys<DeviceEvent>(item));
+        cursor = out.LastEvaluatedKey;
+      } while (cursor);
+      return events;
+    },
+
+    async readProvisioningState(certificateId, deviceId): Promise<ProvisioningState> {
+      const keys: Item[] = [certificateKey(certificateId), ...(deviceId ? [deviceKey(deviceId)] : [])];
+      const items: Item[] = [];
+      let pending: Item[] = keys;
+      for (let attempt = 0; pending.length > 0; attempt += 1) {
+        if (attempt > 0) await backoff(attempt);
+        if (attempt > 5) throw new ThrottledError("BatchGetItem: keys left unprocessed after retries");
+        const out = await call("BatchGetItem", () =>
+          db.send(new BatchGetCommand({ RequestItems: { [tableName]: { Keys: pending, ConsistentRead: true } } })),
+        );
+        items.push(...(out.Responses?.[tableName] ?? []));
+        pending = (out.UnprocessedKeys?.[tableName]?.Keys as Item[] | undefined) ?? [];
+      }
+      const device = items.find((item) => item.sk === "STATE");
+      const record = items.find((item) => item.sk === "CERT");
+      return {
+        ...(device ? { device: stripKeys<Device>(device) } : {}),
+        ...(record ? { record: stripKeys<CertificateRecord>(record) } : {}),
+      };
+    },
+
+    async claim(device, certificate, event) {
+      const at = event.at;
+      await transact("claim", [
+        moveDevice(device, "PROVISIONING", { certificate, updatedAt: at }, []),
+        {
+          Put: {
+            TableName: tableName,
+            Item: { ...certificateKey(certificate.certificateId), entity: "certificate", certificateId: certificate.certificateId, outcome: "ASSIGNED", deviceId: device.deviceId, at },
+            ConditionExpression: "attribute_not_exists(pk)",
+          },
+        },
+        putEvent(event),
+      ]);
+      return { ...device, state: "PROVISIONING", certificate, version: device.version + 1, updatedAt: at };
+    },
+
+    async activate(device, event) {
+      await transact("activate", [
+        moveDevice(device, "ACTIVE", { updatedAt: event.at }, [], device.certificate?.certificateId),
+        putEvent(event),
+      ]);
+      return { ...device, state: "ACTIVE", version: device.version + 1, updatedAt: event.at };
+    },
+
+    async release(device, record, event) {
+      await transact("release", [
+        moveDevice(device, "ALLOWED", { updatedAt: event.at }, ["certificate"], record.certificateId),
+        { Put: { TableName: tableName, Item: { ...certificateKey(record.certificateId), entity: "certificate", ...record } } },
+        putEvent(event),
+      ]);
+    },
+
+    async recordRefusal(record, event) {
+      try {
+        await db.send(
+          new TransactWriteCommand({
+            TransactItems: [
+              {
+                Put: {
+                  TableName: tableName,
+                  Item: { ...certificateKey(record.certificateId), entity: "certificate", ...record },
+                  ConditionExpression: "attribute_not_exists(pk) OR outcome <> :rejected",
+                  ExpressionAttributeValues: { ":rejected": "REJECTED" },
+                },
+              },
+              ...(event ? [putEvent(event)] : []),
+            ],
+          }),
+        );
+        return true;
+      } catch (error) {
+        // Recorded by an earlier delivery: nothing new to say.
+        if (cancellationCodes(error)[0] === "ConditionalCheckFailed") return false;
+        throw transactionError(error, "recordRefusal");
+      }
+    },
+
+    async getBatch(batchId) {
+      const out = await call("GetItem", () =>
+        db.send(new GetCommand({ TableName: tableName, Key: batchKey(batchId), ConsistentRead: true })),
+      );
+      return out.Item ? stripKeys<BatchRecord>(out.Item) : undefined;
+    },
+
+    async createBatch(batch) {
+      try {
+        await db.send(
+          new PutCommand({
+            TableName: tableName,
+            Item: { ...batchKey(batch.batchId), entity: "batch", ...batch },
+            ConditionExpression: "attribute_not_exists(pk)",
+          }),
+        );
+      } catch (error) {
+        const mapped = toDomainError(error, "createBatch");
+        throw mapped instanceof ConcurrentUpdateError ? new AlreadyExistsError(`batch ${batch.batchId} exists`) : mapped;
+      }
+    },
+
+    async finishBatch(batchId, state, counts, at) {
+      await call("UpdateItem", () =>
+        db.send(
+          new UpdateCommand({
+            TableName: tableName,
+            Key: batchKey(batchId),
+            UpdateExpression: "SET #state = :state, #counts = :counts, updatedAt = :at",
+            ConditionExpression: "attribute_exists(pk)",
+            ExpressionAttributeNames: { "#state": "state", "#counts": "counts" },
+            ExpressionAttributeValues: { ":state": state, ":counts": counts, ":at": at },
+          }),
+        ),
+      );
+    },
+
+    async addDevices(devices) {
+      return Promise.all(devices.map((device) => addDevice(db, tableName, device)));
+    },
+  };
+};
+
+const addDevice = async (db: DynamoDBDocumentClient, tableName: string, device: Device): Promise<AddDeviceResult> => {
+  try {
+    await db.send(
+      new PutCommand({
+        TableName: tableName,
+        Item: deviceItem(device),
+        ConditionExpression: "attribute_not_exists(pk)",
+        ReturnValuesOnConditionCheckFailure: "ALL_OLD",
+      }),
+    );
+    return { kind: "added" };
+  } catch (error) {
+    const old = (error as { Item?: Item }).Item;
+    if ((error as { name?: string }).name !== "ConditionalCheckFailedException") throw toDomainError(error, "PutItem");
+    // lib-dynamodb leaves the item on a failed condition in its raw attribute-value form.
+    const existing = old ? stripKeys<Device>(unmarshall(old as never)) : undefined;
+    return existing ? compareEntry(existing, device) : { kind: "conflict", reason: "entry exists" };
+  }
+};
+
+/** An entry registered again is unchanged only if it is the same device of the same batch. */
+const compareEntry = (existing: Device, wanted: Device): AddDeviceResult => {
+  if (existing.batchId !== wanted.batchId) return { kind: "conflict", reason: `already registered in batch ${existing.batchId}` };
+  if (existing.caCertificateId !== wanted.caCertificateId) return { kind: "conflict", reason: "registered under another CA" };
+  if (JSON.stringify(sorted(existing.pins)) !== JSON.stringify(sorted(wanted.pins))) {
+    return { kind: "conflict", reason: "registered with different pins" };
+  }
+  return { kind: "unchanged" };
+};
+
+const sorted = (value: object): object => Object.fromEntries(Object.entries(value).sort(([a], [b]) => a.localeCompare(b)));
+
+const cancellationCodes = (error: unknown): string[] =>
+  error instanceof TransactionCanceledException || (error as { name?: string }).name === "TransactionCanceledException"
+    ? ((error as TransactionCanceledException).CancellationReasons ?? []).map((reason) => reason.Code ?? "None")
+    : [];
+
+const transactionError = (error: unknown, operation: string) => {
+  const codes = cancellationCodes(error);
+  if (codes.some((code) => code === "ConditionalCheckFailed" || code === "TransactionConflict")) {
+    return new ConcurrentUpdateError(`${operation}: ${codes.join(", ")}`, { cause: error });
+  }
+  if (codes.some((code) => code === "ThrottlingError" || code === "ProvisionedThroughputExceeded")) {
+    return new ThrottledError(`${operation}: ${codes.join(", ")}`, { cause: error });
+  }
+  return toDomainError(error, operation);
+};
+
+const backoff = (attempt: number) => new Promise((resolve) => setTimeout(resolve, Math.min(1000, 25 * 2 ** attempt) * Math.random()));

@@ -1,0 +1,38 @@
+import { type CaDirectory, createCaDirectory } from "#app/ca-directory.js";
+import { devicePolicyAttacher } from "#app/device-policy.js";
+import type { Clock, LifecycleStore } from "#app/ports.js";
+import type { ProvisioningDeps } from "#app/provision-certificate.js";
+import { DEFAULT_MANIFEST_RULES, type ManifestRules } from "#domain/manifest.js";
+import devicePolicyTemplate from "../../templates/device-policy.json" with { type: "json" };
+import { documentClient, iotClient } from "./aws-clients.js";
+import type { ProvisioningConfig, StoreConfig } from "./config.js";
+import { dynamoDbLifecycleStore } from "./dynamodb-lifecycle-store.js";
+import { iotRegistry } from "./iot-registry.js";
+
+/** Builds the real adapters for the use cases; called once per container. */
+export const systemClock: Clock = { now: () => new Date() };
+
+export const lifecycleStore = (config: StoreConfig): LifecycleStore =>
+  dynamoDbLifecycleStore(documentClient(), config.DEVICES_TABLE);
+
+export const provisioningDeps = (config: ProvisioningConfig, cas?: CaDirectory): ProvisioningDeps => {
+  const registry = iotRegistry(iotClient());
+  return {
+    registry,
+    store: lifecycleStore(config),
+    clock: systemClock,
+    cas: cas ?? createCaDirectory(registry, systemClock, config.CA_CACHE_SECONDS * 1000),
+    attachDevicePolicy: devicePolicyAttacher(registry, {
+      policyName: config.DEVICE_POLICY_NAME,
+      template: JSON.stringify(devicePolicyTemplate),
+      topicPrefix: config.TOPIC_PREFIX,
+    }),
+    certificatePolicy: { clockSkewMs: config.CLOCK_SKEW_SECONDS * 1000, deviceIdField: config.DEVICE_ID_FIELD },
+  };
+};
+
+export const batchDeps = (config: StoreConfig, rules: ManifestRules = DEFAULT_MANIFEST_RULES) => ({
+  store: lifecycleStore(config),
+  clock: systemClock,
+  manifestRules: rules,
+});

@@ -1,0 +1,44 @@
+import { type InspectedCertificate, inspectCertificate } from "#domain/certificate.js";
+import { NotFoundError } from "#domain/errors.js";
+import type { CaCertificateId } from "#domain/ids.js";
+import { type Refusal, refuse } from "#domain/refusal.js";
+import type { Clock, DeviceRegistry } from "./ports.js";
+
+export type CaLookup = { ok: true; ca: InspectedCertificate } | { ok: false; refusal: Refusal };
+
+export interface CaDirectory {
+  lookup(caCertificateId: CaCertificateId): Promise<CaLookup>;
+}
+
+/**
+ * Registered CAs, cached per container: a burst of first connections under one CA costs one
+ * DescribeCACertificate. The time-to-live bounds how long a deactivated CA keeps verifying.
+ */
+export const createCaDirectory = (registry: DeviceRegistry, clock: Clock, ttlMs = 60_000): CaDirectory => {
+  const cache = new Map<CaCertificateId, { expires: number; lookup: Promise<CaLookup> }>();
+  return {
+    lookup(caCertificateId) {
+      const now = clock.now().getTime();
+      const hit = cache.get(caCertificateId);
+      if (hit && hit.expires > now) return hit.lookup;
+      const lookup = describe(registry, caCertificateId);
+      cache.set(caCertificateId, { expires: now + ttlMs, lookup });
+      // A failed call (throttling, outage) must not be remembered.
+      lookup.catch(() => cache.delete(caCertificateId));
+      return lookup;
+    },
+  };
+};
+
+const describe = async (registry: DeviceRegistry, caCertificateId: CaCertificateId): Promise<CaLookup> => {
+  try {
+    const ca = await registry.describeCaCertificate(caCertificateId);
+    if (ca.status !== "ACTIVE") return { ok: false, refusal: refuse("CA_NOT_ACTIVE", `CA ${caCertificateId} is ${ca.status}`) };
+    const inspection = inspectCertificate(ca.pem);
+    if (!inspection.ok) return { ok: false, refusal: refuse("CA_CERTIFICATE_INVALID", inspection.error) };
+    return { ok: true, ca: inspection.certificate };
+  } catch (error) {
+    if (error instanceof NotFoundError) return { ok: false, refusal: refuse("CA_NOT_REGISTERED", `CA ${caCertificateId}`) };
+    throw error;
+  }
+};

@@ -1,0 +1,77 @@
+import type { Refusal } from "#domain/refusal.js";
+import type { BatchRecord, BatchCounts } from "#domain/batch.js";
+import type { BoundCertificate, CertificateRecord, Device, DeviceEvent } from "#domain/device.js";
+import type { BatchId, CaCertificateId, CertificateId, DeviceId } from "#domain/ids.js";
+import type { ManifestRow } from "#domain/manifest.js";
+import type { CertificateStatus } from "#domain/provisioning-decision.js";
+
+/** The ports the use cases need. Adapters implement them; tests pass in-memory versions. */
+
+export interface Clock {
+  now(): Date;
+}
+
+export interface CertificateDescription {
+  readonly certificateId: CertificateId;
+  readonly certificateArn: string;
+  readonly status: CertificateStatus;
+  readonly pem: string;
+  /** IoT Core's record of the issuing CA, when it reports one. */
+  readonly caCertificateId?: CaCertificateId;
+}
+
+export interface CaDescription {
+  readonly caCertificateId: CaCertificateId;
+  readonly status: "ACTIVE" | "INACTIVE";
+  readonly pem: string;
+}
+
+/** IoT Core's registry, as provisioning sees it. Every write is idempotent. */
+export interface DeviceRegistry {
+  describeCertificate(certificateId: CertificateId): Promise<CertificateDescription>;
+  describeCaCertificate(caCertificateId: CaCertificateId): Promise<CaDescription>;
+  /** Creates the Thing, or accepts the one that exists. */
+  createThing(thingName: DeviceId, attributes: Readonly<Record<string, string>>): Promise<void>;
+  createPolicy(policyName: string, document: string): Promise<void>;
+  /** Throws NotFoundError when the policy does not exist. */
+  attachPolicy(policyName: string, certificateArn: string): Promise<void>;
+  /** Exclusive attachment: the certificate belongs to this Thing only. */
+  attachThingPrincipal(thingName: DeviceId, certificateArn: string): Promise<void>;
+  updateCertificateStatus(certificateId: CertificateId, status: "ACTIVE" | "INACTIVE" | "REVOKED"): Promise<void>;
+}
+
+export interface ProvisioningState {
+  readonly device?: Device;
+  readonly record?: CertificateRecord;
+}
+
+export type AddDeviceResult =
+  | { readonly kind: "added" }
+  | { readonly kind: "unchanged" }
+  | { readonly kind: "conflict"; readonly reason: string };
+
+/** The lifecycle table. Every state change is conditional on the version it read. */
+export interface LifecycleStore {
+  getDevice(deviceId: DeviceId): Promise<Device | undefined>;
+  /** The device's history, oldest first. */
+  listEvents(deviceId: DeviceId): Promise<DeviceEvent[]>;
+  /** One read for the provisioning decision: the allowlist entry and the certificate's record. */
+  readProvisioningState(certificateId: CertificateId, deviceId: DeviceId | undefined): Promise<ProvisioningState>;
+  /** ALLOWED -> PROVISIONING, binding the certificate. ConcurrentUpdateError if the entry moved. */
+  claim(device: Device, certificate: BoundCertificate, event: DeviceEvent): Promise<Device>;
+  /** PROVISIONING -> ACTIVE with its event. ConcurrentUpdateError if the entry moved. */
+  activate(device: Device, event: DeviceEvent): Promise<Device>;
+  /** PROVISIONING -> ALLOWED after a failure, recording the certificate's refusal. */
+  release(device: Device, record: CertificateRecord, event: DeviceEvent): Promise<void>;
+  /** Records a refused certificate (and an event on the device it claimed). False if recorded before. */
+  recordRefusal(record: CertificateRecord, event: DeviceEvent | undefined): Promise<boolean>;
+
+  getBatch(batchId: BatchId): Promise<BatchRecord | undefined>;
+  /** Creates the batch record in RECEIVED; AlreadyExistsError if the id is taken. */
+  createBatch(batch: BatchRecord): Promise<void>;
+  finishBatch(batchId: BatchId, state: BatchRecord["state"], counts: BatchCounts, at: string): Promise<void>;
+  /** Adds allowlist entries; an existing entry is never overwritten. Results match `devices` by index. */
+  addDevices(devices: readonly Device[]): Promise<AddDeviceResult[]>;
+}
+
+export type { CertificateRecord, Device, DeviceEvent, ManifestRow, Refusal };

@@ -1,0 +1,206 @@
+import { type CertificatePolicy, checkDeviceCertificate, readDeviceId } from "#domain/certificate-checks.js";
+import { inspectCertificate } from "#domain/certificate.js";
+import { bindCertificate, type Device, type DeviceEvent, thingAttributes } from "#domain/device.js";
+import { ConcurrentUpdateError, DependencyRejectedError, NotFoundError } from "#domain/errors.js";
+import type { CaCertificateId, CertificateId, DeviceId } from "#domain/ids.js";
+import {
+  type ProvisioningDecision,
+  type ProvisioningFacts,
+  decideProvisioning,
+} from "#domain/provisioning-decision.js";
+import { type Refusal, isSecurityRefusal, refuse } from "#domain/refusal.js";
+import type { CaDirectory } from "./ca-directory.js";
+import type { EnsurePolicy } from "./device-policy.js";
+import type { CertificateDescription, Clock, DeviceRegistry, LifecycleStore } from "./ports.js";
+
+export interface ProvisioningDeps {
+  readonly registry: DeviceRegistry;
+  readonly store: LifecycleStore;
+  readonly clock: Clock;
+  readonly cas: CaDirectory;
+  readonly attachDevicePolicy: EnsurePolicy;
+  readonly certificatePolicy: CertificatePolicy;
+}
+
+export interface RegisteredCertificate {
+  readonly certificateId: CertificateId;
+  readonly caCertificateId: CaCertificateId;
+}
+
+export type ProvisioningOutcome =
+  | { readonly kind: "provisioned"; readonly certificateId: CertificateId; readonly deviceId: DeviceId; readonly resumed: boolean }
+  | {
+      readonly kind: "refused";
+      readonly certificateId: CertificateId;
+      readonly deviceId?: DeviceId;
+      readonly refusal: Refusal;
+      /** A refusal that points at an attack (a clone, a forged signature): raise it. */
+      readonly security: boolean;
+    }
+  | { readonly kind: "unchanged"; readonly certificateId: CertificateId; readonly deviceId?: DeviceId; readonly why: string };
+
+const ACTOR = "jitr";
+// Two events for one identity can race; a lost race is re-read and decided again, a few times at most.
+const MAX_ATTEMPTS = 3;
+
+/**
+ * Provisions the device behind a certificate that IoT Core registered as PENDING_ACTIVATION, or
+ * refuses and revokes it. Safe to run again at any point: the same event twice, two events at
+ * once, or a crash after any step followed by a redelivery all end in the same state.
+ * Transient failures (throttling, outages, lost races) are thrown for the caller to retry.
+ */
+export const provisionCertificate = async (
+  deps: ProvisioningDeps,
+  event: RegisteredCertificate,
+): Promise<ProvisioningOutcome> => {
+  const description = await describeCertificate(deps, event.certificateId);
+  if (!description) return { kind: "unchanged", certificateId: event.certificateId, why: "certificate no longer exists" };
+  const verdict = await judgeCertificate(deps, description, event.caCertificateId);
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      const state = await deps.store.readProvisioningState(event.certificateId, verdict.ok ? verdict.deviceId : undefined);
+      const facts: ProvisioningFacts = {
+        certificateId: event.certificateId,
+        certificateStatus: description.status,
+        caCertificateId: event.caCertificateId,
+        certificate: verdict,
+        device: state.device,
+        record: state.record,
+      };
+      return await act(deps, description, facts, decideProvisioning(facts));
+    } catch (error) {
+      if (!(error instanceof ConcurrentUpdateError) || attempt >= MAX_ATTEMPTS) throw error;
+    }
+  }
+};
+
+const describeCertificate = async (deps: ProvisioningDeps, certificateId: CertificateId) => {
+  try {
+    return await deps.registry.describeCertificate(certificateId);
+  } catch (error) {
+    if (error instanceof NotFoundError) return undefined;
+    throw error;
+  }
+};
+
+/** Everything that can be said about the certificate alone: its CA, its crypto, its device id. */
+const judgeCertificate = async (
+  deps: ProvisioningDeps,
+  description: CertificateDescription,
+  caCertificateId: CaCertificateId,
+): Promise<ProvisioningFacts["certificate"]> => {
+  if (description.caCertificateId !== undefined && description.caCertificateId !== caCertificateId) {
+    return { ok: false, refusal: refuse("EVENT_CA_MISMATCH", `registered under CA ${description.caCertificateId}`) };
+  }
+  const inspection = inspectCertificate(description.pem);
+  if (!inspection.ok) return { ok: false, refusal: refuse("CERTIFICATE_MALFORMED", inspection.error) };
+  const ca = await deps.cas.lookup(caCertificateId);
+  if (!ca.ok) return ca;
+  const refusal = await checkDeviceCertificate(inspection.certificate, ca.ca, deps.clock.now(), deps.certificatePolicy);
+  if (refusal) return { ok: false, refusal };
+  const id = readDeviceId(inspection.certificate, deps.certificatePolicy.deviceIdField);
+  return id.ok ? { ok: true, facts: inspection.certificate.facts, deviceId: id.deviceId } : id;
+};
+
+const act = async (
+  deps: ProvisioningDeps,
+  description: CertificateDescription,
+  facts: ProvisioningFacts,
+  decision: ProvisioningDecision,
+): Promise<ProvisioningOutcome> => {
+  const { certificateId } = facts;
+  switch (decision.kind) {
+    case "provision": {
+      const event = deviceEvent(deps, decision.device, "PROVISIONING_STARTED", { certificateId, to: "PROVISIONING" });
+      const claimed = await deps.store.claim(decision.device, bindCertificate(certificateId, decision.facts), event);
+      return provision(deps, description, claimed, false);
+    }
+    case "resume":
+      return provision(deps, description, decision.device, true);
+    case "abandon":
+      return release(deps, description, decision.device, decision.refusal);
+    case "refuse":
+      return refuseCertificate(deps, description, decision.refusal, decision.deviceId, decision.device);
+    case "already-refused":
+      await revokeUnlessRevoked(deps, description);
+      return { kind: "unchanged", certificateId, why: `refused before: ${decision.refusal.code}` };
+    case "already-active":
+      return { kind: "unchanged", certificateId, deviceId: decision.device.deviceId, why: "device already ACTIVE" };
+    case "ignore":
+      return { kind: "unchanged", certificateId, why: decision.why };
+  }
+};
+
+/** The IoT steps, in the only safe order: everything the device needs first, activation last. */
+const provision = async (
+  deps: ProvisioningDeps,
+  description: CertificateDescription,
+  device: Device,
+  resumed: boolean,
+): Promise<ProvisioningOutcome> => {
+  const { certificateId, certificateArn } = description;
+  try {
+    await deps.registry.createThing(device.deviceId, thingAttributes(device));
+    await deps.attachDevicePolicy(certificateArn);
+    await deps.registry.attachThingPrincipal(device.deviceId, certificateArn);
+    if (description.status !== "ACTIVE") await deps.registry.updateCertificateStatus(certificateId, "ACTIVE");
+  } catch (error) {
+    if (!(error instanceof DependencyRejectedError)) throw error;
+    return release(deps, description, device, refuse("PROVISIONING_FAILED", error.message));
+  }
+  await deps.store.activate(device, deviceEvent(deps, device, "ACTIVATED", { certificateId, from: "PROVISIONING", to: "ACTIVE" }));
+  return { kind: "provisioned", certificateId, deviceId: device.deviceId, resumed };
+};
+
+/** A claimed provisioning that cannot finish: revoke the certificate, give the identity back. */
+const release = async (
+  deps: ProvisioningDeps,
+  description: CertificateDescription,
+  device: Device,
+  refusal: Refusal,
+): Promise<ProvisioningOutcome> => {
+  const { certificateId } = description;
+  await revokeUnlessRevoked(deps, description);
+  const at = deps.clock.now().toISOString();
+  await deps.store.release(
+    device,
+    { certificateId, outcome: "REJECTED", refusal, deviceId: device.deviceId, caCertificateId: device.caCertificateId, at },
+    deviceEvent(deps, device, "PROVISIONING_FAILED", { certificateId, from: "PROVISIONING", to: "ALLOWED", reason: refusal.detail }),
+  );
+  return { kind: "refused", certificateId, deviceId: device.deviceId, refusal, security: false };
+};
+
+/** Records the refusal first, then revokes: a crash in between is finished by the redelivery. */
+const refuseCertificate = async (
+  deps: ProvisioningDeps,
+  description: CertificateDescription,
+  refusal: Refusal,
+  deviceId: DeviceId | undefined,
+  device: Device | undefined,
+): Promise<ProvisioningOutcome> => {
+  const { certificateId } = description;
+  const at = deps.clock.now().toISOString();
+  const event =
+    device &&
+    deviceEvent(deps, device, refusal.code === "IDENTITY_ALREADY_CLAIMED" ? "CLONE_REFUSED" : "CERTIFICATE_REFUSED", {
+      certificateId,
+      reason: `${refusal.code}: ${refusal.detail}`,
+    });
+  await deps.store.recordRefusal(
+    { certificateId, outcome: "REJECTED", refusal, ...(deviceId ? { deviceId } : {}), at },
+    event,
+  );
+  await revokeUnlessRevoked(deps, description);
+  return { kind: "refused", certificateId, ...(deviceId ? { deviceId } : {}), refusal, security: isSecurityRefusal(refusal.code) };
+};
+
+const revokeUnlessRevoked = async (deps: ProvisioningDeps, description: CertificateDescription): Promise<void> => {
+  if (description.status !== "REVOKED") await deps.registry.updateCertificateStatus(description.certificateId, "REVOKED");
+};
+
+const deviceEvent = (
+  deps: ProvisioningDeps,
+  device: Device,
+  type: DeviceEvent["type"],
+  details: Omit<DeviceEvent, "deviceId" | "at" | "type" | "actor">,
+): DeviceEvent => ({ deviceId: device.deviceId, at: deps.clock.now().toISOString(), type, actor: ACTOR, ...details });
