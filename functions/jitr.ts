@@ -4,11 +4,11 @@ import { MetricUnit } from "@aws-lambda-powertools/metrics";
 import { logMetrics } from "@aws-lambda-powertools/metrics/middleware";
 import middy from "@middy/core";
 import type { SQSEvent, SQSRecord } from "aws-lambda";
-import { type ProvisioningOutcome, provisionCertificate } from "#app/provision-certificate.js";
 import { loadProvisioningConfig } from "#adapters/config.js";
 import { parseJitrMessage } from "#adapters/jitr-message.js";
 import { logger, metrics } from "#adapters/telemetry.js";
 import { provisioningDeps } from "#adapters/wiring.js";
+import { type ProvisioningOutcome, provisionCertificate } from "#app/provision-certificate.js";
 import { describeRefusal } from "#domain/refusal.js";
 
 /**
@@ -25,7 +25,10 @@ const processRecord = async (record: SQSRecord): Promise<void> => {
     metrics.addMetric("MalformedEvent", MetricUnit.Count, 1);
     return;
   }
-  logger.appendKeys({ certificateId: message.certificate.certificateId, caCertificateId: message.certificate.caCertificateId });
+  logger.appendKeys({
+    certificateId: message.certificate.certificateId,
+    caCertificateId: message.certificate.caCertificateId,
+  });
   try {
     report(await provisionCertificate(deps, message.certificate));
   } catch (error) {

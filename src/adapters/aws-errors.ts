@@ -19,7 +19,11 @@ const THROTTLING = new Set([
 ]);
 const NOT_FOUND = new Set(["ResourceNotFoundException", "NoSuchKey", "NoSuchBucket", "NotFound"]);
 const ALREADY_EXISTS = new Set(["ResourceAlreadyExistsException"]);
-const CONFLICT = new Set(["ConditionalCheckFailedException", "TransactionConflictException", "VersionConflictException"]);
+const CONFLICT = new Set([
+  "ConditionalCheckFailedException",
+  "TransactionConflictException",
+  "VersionConflictException",
+]);
 // Refusals for good: retrying the same request cannot succeed.
 const REJECTED = new Set([
   "InvalidRequestException",

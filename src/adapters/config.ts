@@ -16,9 +16,14 @@ const storeSchema = z.object({
 const provisioningSchema = storeSchema.extend({
   DEVICE_POLICY_NAME: z.string({ error: "is required" }).refine(isPolicyName, "must be 1-128 of [\\w+=,.@-]"),
   DEVICE_ID_FIELD: z
-    .enum(SUBJECT_FIELDS as [SubjectField, ...SubjectField[]], { error: `must be one of ${SUBJECT_FIELDS.join(", ")}` })
+    .enum(SUBJECT_FIELDS as [SubjectField, ...SubjectField[]], {
+      error: `must be one of ${SUBJECT_FIELDS.join(", ")}`,
+    })
     .default("CN"),
-  TOPIC_PREFIX: z.string().regex(/^[A-Za-z0-9_-]+(\/[A-Za-z0-9_-]+)*$/, "must be topic levels without wildcards").default("devices"),
+  TOPIC_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]+(\/[A-Za-z0-9_-]+)*$/, "must be topic levels without wildcards")
+    .default("devices"),
   CLOCK_SKEW_SECONDS: seconds(300),
   CA_CACHE_SECONDS: seconds(60),
 });

@@ -1,6 +1,5 @@
 import { randomUUID } from "node:crypto";
 import { TransactionCanceledException } from "@aws-sdk/client-dynamodb";
-import { unmarshall } from "@aws-sdk/util-dynamodb";
 import {
   BatchGetCommand,
   type DynamoDBDocumentClient,
@@ -11,6 +10,7 @@ import {
   type TransactWriteCommandInput,
   UpdateCommand,
 } from "@aws-sdk/lib-dynamodb";
+import { unmarshall } from "@aws-sdk/util-dynamodb";
 import type { AddDeviceResult, LifecycleStore, ProvisioningState } from "#app/ports.js";
 import type { BatchRecord } from "#domain/batch.js";
 import type { CertificateRecord, Device, DeviceEvent } from "#domain/device.js";
@@ -70,7 +70,13 @@ export const dynamoDbLifecycleStore = (db: DynamoDBDocumentClient, tableName: st
   };
 
   /** Moves a device from the state and version it was read in, with its event, in one transaction. */
-  const moveDevice = (device: Device, to: DeviceState, set: Item, remove: string[], expectedCertificate?: CertificateId) => {
+  const moveDevice = (
+    device: Device,
+    to: DeviceState,
+    set: Item,
+    remove: string[],
+    expectedCertificate?: CertificateId,
+  ) => {
     const values: Item = {
       ":expected": device.version,
       ":from": device.state,
@@ -146,7 +152,9 @@ export const dynamoDbLifecycleStore = (db: DynamoDBDocumentClient, tableName: st
         if (attempt > 0) await backoff(attempt);
         if (attempt > 5) throw new ThrottledError("BatchGetItem: keys left unprocessed after retries");
         const out = await call("BatchGetItem", () =>
-          db.send(new BatchGetCommand({ RequestItems: { [tableName]: { Keys: pending, ConsistentRead: true } } })),
+          db.send(
+            new BatchGetCommand({ RequestItems: { [tableName]: { Keys: pending, ConsistentRead: true } } }),
+          ),
         );
         items.push(...(out.Responses?.[tableName] ?? []));
         pending = (out.UnprocessedKeys?.[tableName]?.Keys as Item[] | undefined) ?? [];
@@ -166,7 +174,14 @@ export const dynamoDbLifecycleStore = (db: DynamoDBDocumentClient, tableName: st
         {
           Put: {
             TableName: tableName,
-            Item: { ...certificateKey(certificate.certificateId), entity: "certificate", certificateId: certificate.certificateId, outcome: "ASSIGNED", deviceId: device.deviceId, at },
+            Item: {
+              ...certificateKey(certificate.certificateId),
+              entity: "certificate",
+              certificateId: certificate.certificateId,
+              outcome: "ASSIGNED",
+              deviceId: device.deviceId,
+              at,
+            },
             ConditionExpression: "attribute_not_exists(pk)",
           },
         },
@@ -186,7 +201,12 @@ export const dynamoDbLifecycleStore = (db: DynamoDBDocumentClient, tableName: st
     async release(device, record, event) {
       await transact("release", [
         moveDevice(device, "ALLOWED", { updatedAt: event.at }, ["certificate"], record.certificateId),
-        { Put: { TableName: tableName, Item: { ...certificateKey(record.certificateId), entity: "certificate", ...record } } },
+        {
+          Put: {
+            TableName: tableName,
+            Item: { ...certificateKey(record.certificateId), entity: "certificate", ...record },
+          },
+        },
         putEvent(event),
       ]);
     },
@@ -234,7 +254,9 @@ export const dynamoDbLifecycleStore = (db: DynamoDBDocumentClient, tableName: st
         );
       } catch (error) {
         const mapped = toDomainError(error, "createBatch");
-        throw mapped instanceof ConcurrentUpdateError ? new AlreadyExistsError(`batch ${batch.batchId} exists`) : mapped;
+        throw mapped instanceof ConcurrentUpdateError
+          ? new AlreadyExistsError(`batch ${batch.batchId} exists`)
+          : mapped;
       }
     },
 
@@ -259,7 +281,11 @@ export const dynamoDbLifecycleStore = (db: DynamoDBDocumentClient, tableName: st
   };
 };
 
-const addDevice = async (db: DynamoDBDocumentClient, tableName: string, device: Device): Promise<AddDeviceResult> => {
+const addDevice = async (
+  db: DynamoDBDocumentClient,
+  tableName: string,
+  device: Device,
+): Promise<AddDeviceResult> => {
   try {
     await db.send(
       new PutCommand({
@@ -272,7 +298,8 @@ const addDevice = async (db: DynamoDBDocumentClient, tableName: string, device: 
     return { kind: "added" };
   } catch (error) {
     const old = (error as { Item?: Item }).Item;
-    if ((error as { name?: string }).name !== "ConditionalCheckFailedException") throw toDomainError(error, "PutItem");
+    if ((error as { name?: string }).name !== "ConditionalCheckFailedException")
+      throw toDomainError(error, "PutItem");
     // lib-dynamodb leaves the item on a failed condition in its raw attribute-value form.
     const existing = old ? stripKeys<Device>(unmarshall(old as never)) : undefined;
     return existing ? compareEntry(existing, device) : { kind: "conflict", reason: "entry exists" };
@@ -281,19 +308,25 @@ const addDevice = async (db: DynamoDBDocumentClient, tableName: string, device: 
 
 /** An entry registered again is unchanged only if it is the same device of the same batch. */
 const compareEntry = (existing: Device, wanted: Device): AddDeviceResult => {
-  if (existing.batchId !== wanted.batchId) return { kind: "conflict", reason: `already registered in batch ${existing.batchId}` };
-  if (existing.caCertificateId !== wanted.caCertificateId) return { kind: "conflict", reason: "registered under another CA" };
+  if (existing.batchId !== wanted.batchId)
+    return { kind: "conflict", reason: `already registered in batch ${existing.batchId}` };
+  if (existing.caCertificateId !== wanted.caCertificateId)
+    return { kind: "conflict", reason: "registered under another CA" };
   if (JSON.stringify(sorted(existing.pins)) !== JSON.stringify(sorted(wanted.pins))) {
     return { kind: "conflict", reason: "registered with different pins" };
   }
   return { kind: "unchanged" };
 };
 
-const sorted = (value: object): object => Object.fromEntries(Object.entries(value).sort(([a], [b]) => a.localeCompare(b)));
+const sorted = (value: object): object =>
+  Object.fromEntries(Object.entries(value).sort(([a], [b]) => a.localeCompare(b)));
 
 const cancellationCodes = (error: unknown): string[] =>
-  error instanceof TransactionCanceledException || (error as { name?: string }).name === "TransactionCanceledException"
-    ? ((error as TransactionCanceledException).CancellationReasons ?? []).map((reason) => reason.Code ?? "None")
+  error instanceof TransactionCanceledException ||
+  (error as { name?: string }).name === "TransactionCanceledException"
+    ? ((error as TransactionCanceledException).CancellationReasons ?? []).map(
+        (reason) => reason.Code ?? "None",
+      )
     : [];
 
 const transactionError = (error: unknown, operation: string) => {
@@ -307,4 +340,5 @@ const transactionError = (error: unknown, operation: string) => {
   return toDomainError(error, operation);
 };
 
-const backoff = (attempt: number) => new Promise((resolve) => setTimeout(resolve, Math.min(1000, 25 * 2 ** attempt) * Math.random()));
+const backoff = (attempt: number) =>
+  new Promise((resolve) => setTimeout(resolve, Math.min(1000, 25 * 2 ** attempt) * Math.random()));

@@ -17,7 +17,9 @@ import { call } from "./aws-errors.js";
 /** IoT Core's registry over client-iot. "Already exists" counts as done: every write is idempotent. */
 export const iotRegistry = (iot: IoTClient): DeviceRegistry => ({
   async describeCertificate(certificateId) {
-    const out = await call("DescribeCertificate", () => iot.send(new DescribeCertificateCommand({ certificateId })));
+    const out = await call("DescribeCertificate", () =>
+      iot.send(new DescribeCertificateCommand({ certificateId })),
+    );
     const description = out.certificateDescription;
     if (!description?.certificatePem || !description.certificateArn || !description.status) {
       throw new DependencyUnavailableError(`DescribeCertificate ${certificateId}: incomplete answer`);
@@ -58,7 +60,9 @@ export const iotRegistry = (iot: IoTClient): DeviceRegistry => ({
   },
 
   async createPolicy(policyName, policyDocument) {
-    await ignoreAlreadyExists(call("CreatePolicy", () => iot.send(new CreatePolicyCommand({ policyName, policyDocument }))));
+    await ignoreAlreadyExists(
+      call("CreatePolicy", () => iot.send(new CreatePolicyCommand({ policyName, policyDocument }))),
+    );
   },
 
   async attachPolicy(policyName, target) {
@@ -67,12 +71,16 @@ export const iotRegistry = (iot: IoTClient): DeviceRegistry => ({
 
   async attachThingPrincipal(thingName, principal) {
     await call("AttachThingPrincipal", () =>
-      iot.send(new AttachThingPrincipalCommand({ thingName, principal, thingPrincipalType: "EXCLUSIVE_THING" })),
+      iot.send(
+        new AttachThingPrincipalCommand({ thingName, principal, thingPrincipalType: "EXCLUSIVE_THING" }),
+      ),
     );
   },
 
   async updateCertificateStatus(certificateId: CertificateId, newStatus) {
-    await call("UpdateCertificate", () => iot.send(new UpdateCertificateCommand({ certificateId, newStatus })));
+    await call("UpdateCertificate", () =>
+      iot.send(new UpdateCertificateCommand({ certificateId, newStatus })),
+    );
   },
 });
 

@@ -28,7 +28,12 @@ export const parseJitrMessage = (body: string): JitrParse => {
   }
   const parsed = jitrMessageSchema.safeParse(json);
   if (!parsed.success) {
-    return { ok: false, why: parsed.error.issues.map((issue) => `${issue.path.join(".") || "body"} ${issue.message}`).join("; ") };
+    return {
+      ok: false,
+      why: parsed.error.issues
+        .map((issue) => `${issue.path.join(".") || "body"} ${issue.message}`)
+        .join("; "),
+    };
   }
   const { certificateId, caCertificateId } = parsed.data;
   return { ok: true, certificate: { certificateId, caCertificateId } as RegisteredCertificate };

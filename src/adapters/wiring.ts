@@ -27,7 +27,10 @@ export const provisioningDeps = (config: ProvisioningConfig, cas?: CaDirectory):
       template: JSON.stringify(devicePolicyTemplate),
       topicPrefix: config.TOPIC_PREFIX,
     }),
-    certificatePolicy: { clockSkewMs: config.CLOCK_SKEW_SECONDS * 1000, deviceIdField: config.DEVICE_ID_FIELD },
+    certificatePolicy: {
+      clockSkewMs: config.CLOCK_SKEW_SECONDS * 1000,
+      deviceIdField: config.DEVICE_ID_FIELD,
+    },
   };
 };
 

@@ -33,12 +33,14 @@ export const createCaDirectory = (registry: DeviceRegistry, clock: Clock, ttlMs 
 const describe = async (registry: DeviceRegistry, caCertificateId: CaCertificateId): Promise<CaLookup> => {
   try {
     const ca = await registry.describeCaCertificate(caCertificateId);
-    if (ca.status !== "ACTIVE") return { ok: false, refusal: refuse("CA_NOT_ACTIVE", `CA ${caCertificateId} is ${ca.status}`) };
+    if (ca.status !== "ACTIVE")
+      return { ok: false, refusal: refuse("CA_NOT_ACTIVE", `CA ${caCertificateId} is ${ca.status}`) };
     const inspection = inspectCertificate(ca.pem);
     if (!inspection.ok) return { ok: false, refusal: refuse("CA_CERTIFICATE_INVALID", inspection.error) };
     return { ok: true, ca: inspection.certificate };
   } catch (error) {
-    if (error instanceof NotFoundError) return { ok: false, refusal: refuse("CA_NOT_REGISTERED", `CA ${caCertificateId}`) };
+    if (error instanceof NotFoundError)
+      return { ok: false, refusal: refuse("CA_NOT_REGISTERED", `CA ${caCertificateId}`) };
     throw error;
   }
 };

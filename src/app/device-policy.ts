@@ -23,7 +23,11 @@ export const devicePolicyAttacher =
     } catch (error) {
       if (!(error instanceof NotFoundError)) throw error;
       const { region, accountId } = parseIotArn(certificateArn);
-      const document = renderDevicePolicy(settings.template, { region, accountId, topicPrefix: settings.topicPrefix });
+      const document = renderDevicePolicy(settings.template, {
+        region,
+        accountId,
+        topicPrefix: settings.topicPrefix,
+      });
       await registry.createPolicy(settings.policyName, document);
       await registry.attachPolicy(settings.policyName, certificateArn);
     }

@@ -1,9 +1,9 @@
-import type { Refusal } from "#domain/refusal.js";
-import type { BatchRecord, BatchCounts } from "#domain/batch.js";
+import type { BatchCounts, BatchRecord } from "#domain/batch.js";
 import type { BoundCertificate, CertificateRecord, Device, DeviceEvent } from "#domain/device.js";
 import type { BatchId, CaCertificateId, CertificateId, DeviceId } from "#domain/ids.js";
 import type { ManifestRow } from "#domain/manifest.js";
 import type { CertificateStatus } from "#domain/provisioning-decision.js";
+import type { Refusal } from "#domain/refusal.js";
 
 /** The ports the use cases need. Adapters implement them; tests pass in-memory versions. */
 
@@ -37,7 +37,10 @@ export interface DeviceRegistry {
   attachPolicy(policyName: string, certificateArn: string): Promise<void>;
   /** Exclusive attachment: the certificate belongs to this Thing only. */
   attachThingPrincipal(thingName: DeviceId, certificateArn: string): Promise<void>;
-  updateCertificateStatus(certificateId: CertificateId, status: "ACTIVE" | "INACTIVE" | "REVOKED"): Promise<void>;
+  updateCertificateStatus(
+    certificateId: CertificateId,
+    status: "ACTIVE" | "INACTIVE" | "REVOKED",
+  ): Promise<void>;
 }
 
 export interface ProvisioningState {
@@ -56,7 +59,10 @@ export interface LifecycleStore {
   /** The device's history, oldest first. */
   listEvents(deviceId: DeviceId): Promise<DeviceEvent[]>;
   /** One read for the provisioning decision: the allowlist entry and the certificate's record. */
-  readProvisioningState(certificateId: CertificateId, deviceId: DeviceId | undefined): Promise<ProvisioningState>;
+  readProvisioningState(
+    certificateId: CertificateId,
+    deviceId: DeviceId | undefined,
+  ): Promise<ProvisioningState>;
   /** ALLOWED -> PROVISIONING, binding the certificate. ConcurrentUpdateError if the entry moved. */
   claim(device: Device, certificate: BoundCertificate, event: DeviceEvent): Promise<Device>;
   /** PROVISIONING -> ACTIVE with its event. ConcurrentUpdateError if the entry moved. */

@@ -1,14 +1,14 @@
-import { type CertificatePolicy, checkDeviceCertificate, readDeviceId } from "#domain/certificate-checks.js";
 import { inspectCertificate } from "#domain/certificate.js";
+import { type CertificatePolicy, checkDeviceCertificate, readDeviceId } from "#domain/certificate-checks.js";
 import { bindCertificate, type Device, type DeviceEvent, thingAttributes } from "#domain/device.js";
 import { ConcurrentUpdateError, DependencyRejectedError, NotFoundError } from "#domain/errors.js";
 import type { CaCertificateId, CertificateId, DeviceId } from "#domain/ids.js";
 import {
+  decideProvisioning,
   type ProvisioningDecision,
   type ProvisioningFacts,
-  decideProvisioning,
 } from "#domain/provisioning-decision.js";
-import { type Refusal, isSecurityRefusal, refuse } from "#domain/refusal.js";
+import { isSecurityRefusal, type Refusal, refuse } from "#domain/refusal.js";
 import type { CaDirectory } from "./ca-directory.js";
 import type { EnsurePolicy } from "./device-policy.js";
 import type { CertificateDescription, Clock, DeviceRegistry, LifecycleStore } from "./ports.js";
@@ -28,7 +28,12 @@ export interface RegisteredCertificate {
 }
 
 export type ProvisioningOutcome =
-  | { readonly kind: "provisioned"; readonly certificateId: CertificateId; readonly deviceId: DeviceId; readonly resumed: boolean }
+  | {
+      readonly kind: "provisioned";
+      readonly certificateId: CertificateId;
+      readonly deviceId: DeviceId;
+      readonly resumed: boolean;
+    }
   | {
       readonly kind: "refused";
       readonly certificateId: CertificateId;
@@ -37,7 +42,12 @@ export type ProvisioningOutcome =
       /** A refusal that points at an attack (a clone, a forged signature): raise it. */
       readonly security: boolean;
     }
-  | { readonly kind: "unchanged"; readonly certificateId: CertificateId; readonly deviceId?: DeviceId; readonly why: string };
+  | {
+      readonly kind: "unchanged";
+      readonly certificateId: CertificateId;
+      readonly deviceId?: DeviceId;
+      readonly why: string;
+    };
 
 const ACTOR = "jitr";
 // Two events for one identity can race; a lost race is re-read and decided again, a few times at most.
@@ -54,11 +64,15 @@ export const provisionCertificate = async (
   event: RegisteredCertificate,
 ): Promise<ProvisioningOutcome> => {
   const description = await describeCertificate(deps, event.certificateId);
-  if (!description) return { kind: "unchanged", certificateId: event.certificateId, why: "certificate no longer exists" };
+  if (!description)
+    return { kind: "unchanged", certificateId: event.certificateId, why: "certificate no longer exists" };
   const verdict = await judgeCertificate(deps, description, event.caCertificateId);
   for (let attempt = 1; ; attempt += 1) {
     try {
-      const state = await deps.store.readProvisioningState(event.certificateId, verdict.ok ? verdict.deviceId : undefined);
+      const state = await deps.store.readProvisioningState(
+        event.certificateId,
+        verdict.ok ? verdict.deviceId : undefined,
+      );
       const facts: ProvisioningFacts = {
         certificateId: event.certificateId,
         certificateStatus: description.status,
@@ -90,13 +104,21 @@ const judgeCertificate = async (
   caCertificateId: CaCertificateId,
 ): Promise<ProvisioningFacts["certificate"]> => {
   if (description.caCertificateId !== undefined && description.caCertificateId !== caCertificateId) {
-    return { ok: false, refusal: refuse("EVENT_CA_MISMATCH", `registered under CA ${description.caCertificateId}`) };
+    return {
+      ok: false,
+      refusal: refuse("EVENT_CA_MISMATCH", `registered under CA ${description.caCertificateId}`),
+    };
   }
   const inspection = inspectCertificate(description.pem);
   if (!inspection.ok) return { ok: false, refusal: refuse("CERTIFICATE_MALFORMED", inspection.error) };
   const ca = await deps.cas.lookup(caCertificateId);
   if (!ca.ok) return ca;
-  const refusal = await checkDeviceCertificate(inspection.certificate, ca.ca, deps.clock.now(), deps.certificatePolicy);
+  const refusal = await checkDeviceCertificate(
+    inspection.certificate,
+    ca.ca,
+    deps.clock.now(),
+    deps.certificatePolicy,
+  );
   if (refusal) return { ok: false, refusal };
   const id = readDeviceId(inspection.certificate, deps.certificatePolicy.deviceIdField);
   return id.ok ? { ok: true, facts: inspection.certificate.facts, deviceId: id.deviceId } : id;
@@ -111,8 +133,15 @@ const act = async (
   const { certificateId } = facts;
   switch (decision.kind) {
     case "provision": {
-      const event = deviceEvent(deps, decision.device, "PROVISIONING_STARTED", { certificateId, to: "PROVISIONING" });
-      const claimed = await deps.store.claim(decision.device, bindCertificate(certificateId, decision.facts), event);
+      const event = deviceEvent(deps, decision.device, "PROVISIONING_STARTED", {
+        certificateId,
+        to: "PROVISIONING",
+      });
+      const claimed = await deps.store.claim(
+        decision.device,
+        bindCertificate(certificateId, decision.facts),
+        event,
+      );
       return provision(deps, description, claimed, false);
     }
     case "resume":
@@ -125,7 +154,12 @@ const act = async (
       await revokeUnlessRevoked(deps, description);
       return { kind: "unchanged", certificateId, why: `refused before: ${decision.refusal.code}` };
     case "already-active":
-      return { kind: "unchanged", certificateId, deviceId: decision.device.deviceId, why: "device already ACTIVE" };
+      return {
+        kind: "unchanged",
+        certificateId,
+        deviceId: decision.device.deviceId,
+        why: "device already ACTIVE",
+      };
     case "ignore":
       return { kind: "unchanged", certificateId, why: decision.why };
   }
@@ -148,7 +182,10 @@ const provision = async (
     if (!(error instanceof DependencyRejectedError)) throw error;
     return release(deps, description, device, refuse("PROVISIONING_FAILED", error.message));
   }
-  await deps.store.activate(device, deviceEvent(deps, device, "ACTIVATED", { certificateId, from: "PROVISIONING", to: "ACTIVE" }));
+  await deps.store.activate(
+    device,
+    deviceEvent(deps, device, "ACTIVATED", { certificateId, from: "PROVISIONING", to: "ACTIVE" }),
+  );
   return { kind: "provisioned", certificateId, deviceId: device.deviceId, resumed };
 };
 
@@ -164,8 +201,20 @@ const release = async (
   const at = deps.clock.now().toISOString();
   await deps.store.release(
     device,
-    { certificateId, outcome: "REJECTED", refusal, deviceId: device.deviceId, caCertificateId: device.caCertificateId, at },
-    deviceEvent(deps, device, "PROVISIONING_FAILED", { certificateId, from: "PROVISIONING", to: "ALLOWED", reason: refusal.detail }),
+    {
+      certificateId,
+      outcome: "REJECTED",
+      refusal,
+      deviceId: device.deviceId,
+      caCertificateId: device.caCertificateId,
+      at,
+    },
+    deviceEvent(deps, device, "PROVISIONING_FAILED", {
+      certificateId,
+      from: "PROVISIONING",
+      to: "ALLOWED",
+      reason: refusal.detail,
+    }),
   );
   return { kind: "refused", certificateId, deviceId: device.deviceId, refusal, security: false };
 };
@@ -182,20 +231,35 @@ const refuseCertificate = async (
   const at = deps.clock.now().toISOString();
   const event =
     device &&
-    deviceEvent(deps, device, refusal.code === "IDENTITY_ALREADY_CLAIMED" ? "CLONE_REFUSED" : "CERTIFICATE_REFUSED", {
-      certificateId,
-      reason: `${refusal.code}: ${refusal.detail}`,
-    });
+    deviceEvent(
+      deps,
+      device,
+      refusal.code === "IDENTITY_ALREADY_CLAIMED" ? "CLONE_REFUSED" : "CERTIFICATE_REFUSED",
+      {
+        certificateId,
+        reason: `${refusal.code}: ${refusal.detail}`,
+      },
+    );
   await deps.store.recordRefusal(
     { certificateId, outcome: "REJECTED", refusal, ...(deviceId ? { deviceId } : {}), at },
     event,
   );
   await revokeUnlessRevoked(deps, description);
-  return { kind: "refused", certificateId, ...(deviceId ? { deviceId } : {}), refusal, security: isSecurityRefusal(refusal.code) };
+  return {
+    kind: "refused",
+    certificateId,
+    ...(deviceId ? { deviceId } : {}),
+    refusal,
+    security: isSecurityRefusal(refusal.code),
+  };
 };
 
-const revokeUnlessRevoked = async (deps: ProvisioningDeps, description: CertificateDescription): Promise<void> => {
-  if (description.status !== "REVOKED") await deps.registry.updateCertificateStatus(description.certificateId, "REVOKED");
+const revokeUnlessRevoked = async (
+  deps: ProvisioningDeps,
+  description: CertificateDescription,
+): Promise<void> => {
+  if (description.status !== "REVOKED")
+    await deps.registry.updateCertificateStatus(description.certificateId, "REVOKED");
 };
 
 const deviceEvent = (
@@ -203,4 +267,10 @@ const deviceEvent = (
   device: Device,
   type: DeviceEvent["type"],
   details: Omit<DeviceEvent, "deviceId" | "at" | "type" | "actor">,
-): DeviceEvent => ({ deviceId: device.deviceId, at: deps.clock.now().toISOString(), type, actor: ACTOR, ...details });
+): DeviceEvent => ({
+  deviceId: device.deviceId,
+  at: deps.clock.now().toISOString(),
+  type,
+  actor: ACTOR,
+  ...details,
+});

@@ -1,12 +1,18 @@
 import { type BatchCounts, type BatchRecord, batchIdFromDigest, batchOutcome } from "#domain/batch.js";
 import type { Device } from "#domain/device.js";
 import { AlreadyExistsError, ValidationError } from "#domain/errors.js";
-import { type BatchId, type CaCertificateId, isBatchId, isCaCertificateId, BATCH_ID_RULE } from "#domain/ids.js";
+import {
+  BATCH_ID_RULE,
+  type BatchId,
+  type CaCertificateId,
+  isBatchId,
+  isCaCertificateId,
+} from "#domain/ids.js";
 import {
   type ManifestRow,
   type ManifestRules,
-  type RowProblem,
   manifestDigest,
+  type RowProblem,
   readManifestRecords,
   validateManifestRecord,
 } from "#domain/manifest.js";
@@ -46,10 +52,14 @@ export const registerBatch = async (deps: BatchDeps, request: BatchRequest): Pro
   const { caCertificateId, batchId, manifestSha256 } = identify(request);
   const existing = await deps.store.getBatch(batchId);
   if (existing && existing.manifestSha256 !== manifestSha256) {
-    throw new AlreadyExistsError(`batch ${batchId} was registered from a different manifest (sha256 ${existing.manifestSha256})`);
+    throw new AlreadyExistsError(
+      `batch ${batchId} was registered from a different manifest (sha256 ${existing.manifestSha256})`,
+    );
   }
   if (existing && existing.state !== "RECEIVED") return { batch: existing, replay: true, issues: [] };
 
+  // Read the whole manifest before writing anything: a manifest that cannot be read leaves no trace.
+  const { rows, issues } = await validateRows(request.manifest, deps.manifestRules);
   const now = deps.clock.now().toISOString();
   if (!existing) {
     await deps.store.createBatch({
@@ -63,7 +73,6 @@ export const registerBatch = async (deps: BatchDeps, request: BatchRequest): Pro
       updatedAt: now,
     });
   }
-  const { rows, issues } = await validateRows(request.manifest, deps.manifestRules);
   const devices = rows.map((row) => toDevice(row, batchId, caCertificateId, now));
   let accepted = 0;
   let unchanged = 0;
@@ -75,7 +84,12 @@ export const registerBatch = async (deps: BatchDeps, request: BatchRequest): Pro
       else if (result.kind === "unchanged") unchanged += 1;
       else {
         const row = rows[start + index];
-        issues.push({ kind: "conflict", line: row?.line ?? 0, deviceId: row?.deviceId, message: result.reason });
+        issues.push({
+          kind: "conflict",
+          line: row?.line ?? 0,
+          deviceId: row?.deviceId,
+          message: result.reason,
+        });
       }
     });
   }
@@ -105,9 +119,13 @@ export const registerBatch = async (deps: BatchDeps, request: BatchRequest): Pro
   return { batch, replay: false, issues };
 };
 
-const identify = (request: BatchRequest): { caCertificateId: CaCertificateId; batchId: BatchId; manifestSha256: string } => {
+const identify = (
+  request: BatchRequest,
+): { caCertificateId: CaCertificateId; batchId: BatchId; manifestSha256: string } => {
   if (!isCaCertificateId(request.caCertificateId)) {
-    throw new ValidationError(`CA certificate id ${JSON.stringify(request.caCertificateId)} is not 64 hex characters`);
+    throw new ValidationError(
+      `CA certificate id ${JSON.stringify(request.caCertificateId)} is not 64 hex characters`,
+    );
   }
   if (request.batchId !== undefined && !isBatchId(request.batchId)) {
     throw new ValidationError(`batch id ${JSON.stringify(request.batchId)} must be ${BATCH_ID_RULE}`);
@@ -141,19 +159,31 @@ export const validateRows = async (
       }
       const seen = firstLine.get(result.row.deviceId);
       if (seen !== undefined) {
-        issues.push({ kind: "duplicate", line: record.line, deviceId: result.row.deviceId, message: `duplicate of line ${seen}` });
+        issues.push({
+          kind: "duplicate",
+          line: record.line,
+          deviceId: result.row.deviceId,
+          message: `duplicate of line ${seen}`,
+        });
         continue;
       }
       firstLine.set(result.row.deviceId, record.line);
       rows.push(result.row);
     }
   } catch (error) {
-    throw new ValidationError(`manifest cannot be read: ${error instanceof Error ? error.message : String(error)}`);
+    throw new ValidationError(
+      `manifest cannot be read: ${error instanceof Error ? error.message : String(error)}`,
+    );
   }
   return { rows, issues };
 };
 
-const toDevice = (row: ManifestRow, batchId: BatchId, caCertificateId: CaCertificateId, now: string): Device => ({
+const toDevice = (
+  row: ManifestRow,
+  batchId: BatchId,
+  caCertificateId: CaCertificateId,
+  now: string,
+): Device => ({
   deviceId: row.deviceId,
   state: "ALLOWED",
   batchId,

@@ -10,7 +10,8 @@ export interface DeviceView {
 
 /** A device's state and its history, oldest first. */
 export const showDevice = async (deps: { store: LifecycleStore }, deviceId: string): Promise<DeviceView> => {
-  if (!isDeviceId(deviceId)) throw new ValidationError(`device id ${JSON.stringify(deviceId)} is not a valid Thing name`);
+  if (!isDeviceId(deviceId))
+    throw new ValidationError(`device id ${JSON.stringify(deviceId)} is not a valid Thing name`);
   const device = await deps.store.getDevice(deviceId as DeviceId);
   if (!device) throw new NotFoundError(`device ${deviceId} is not on the allowlist`);
   const events = await deps.store.listEvents(device.deviceId);

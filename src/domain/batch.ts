@@ -30,4 +30,5 @@ export const batchOutcome = (counts: BatchCounts): BatchState => {
 };
 
 /** A batch id derived from the manifest, so the same manifest always lands in the same batch. */
-export const batchIdFromDigest = (manifestSha256: string): BatchId => `batch-${manifestSha256.slice(0, 16)}` as BatchId;
+export const batchIdFromDigest = (manifestSha256: string): BatchId =>
+  `batch-${manifestSha256.slice(0, 16)}` as BatchId;

@@ -28,12 +28,21 @@ export const checkDeviceCertificate = async (
   policy: CertificatePolicy,
 ): Promise<Refusal | undefined> => {
   if (!(await isIssuedBy(device, ca))) {
-    return refuse("SIGNATURE_INVALID", `issuer "${device.facts.issuer}" is not verified by CA "${ca.facts.subject}"`);
+    return refuse(
+      "SIGNATURE_INVALID",
+      `issuer "${device.facts.issuer}" is not verified by CA "${ca.facts.subject}"`,
+    );
   }
-  return checkValidity(device.facts, now, policy.clockSkewMs) ?? checkKey(device.facts) ?? checkUsage(device.facts);
+  return (
+    checkValidity(device.facts, now, policy.clockSkewMs) ?? checkKey(device.facts) ?? checkUsage(device.facts)
+  );
 };
 
-export const checkValidity = (facts: CertificateFacts, now: Date, clockSkewMs: number): Refusal | undefined => {
+export const checkValidity = (
+  facts: CertificateFacts,
+  now: Date,
+  clockSkewMs: number,
+): Refusal | undefined => {
   if (facts.notBefore.getTime() > now.getTime() + clockSkewMs) {
     return refuse("CERTIFICATE_NOT_YET_VALID", `valid from ${facts.notBefore.toISOString()}`);
   }
@@ -70,13 +79,26 @@ export type DeviceIdReading = { ok: true; deviceId: DeviceId } | { ok: false; re
 /** Reads the device id from the configured subject field; exactly one valid value is accepted. */
 export const readDeviceId = (certificate: InspectedCertificate, field: SubjectField): DeviceIdReading => {
   const values = subjectValues(certificate, field);
-  if (values.length === 0) return { ok: false, refusal: refuse("DEVICE_ID_MISSING", `no ${field} in "${certificate.facts.subject}"`) };
+  if (values.length === 0)
+    return {
+      ok: false,
+      refusal: refuse("DEVICE_ID_MISSING", `no ${field} in "${certificate.facts.subject}"`),
+    };
   if (values.length > 1) {
-    return { ok: false, refusal: refuse("DEVICE_ID_AMBIGUOUS", `${values.length} ${field} values in "${certificate.facts.subject}"`) };
+    return {
+      ok: false,
+      refusal: refuse(
+        "DEVICE_ID_AMBIGUOUS",
+        `${values.length} ${field} values in "${certificate.facts.subject}"`,
+      ),
+    };
   }
   const [value = ""] = values;
   if (!isDeviceId(value)) {
-    return { ok: false, refusal: refuse("DEVICE_ID_INVALID", `${field}=${JSON.stringify(value.slice(0, 160))}`) };
+    return {
+      ok: false,
+      refusal: refuse("DEVICE_ID_INVALID", `${field}=${JSON.stringify(value.slice(0, 160))}`),
+    };
   }
   return { ok: true, deviceId: value };
 };

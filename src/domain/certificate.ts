@@ -53,13 +53,15 @@ const OID = {
 export type SubjectField = keyof typeof OID;
 export const SUBJECT_FIELDS = Object.keys(OID) as SubjectField[];
 
-const sha256Hex = (data: ArrayBuffer): string => createHash("sha256").update(new Uint8Array(data)).digest("hex");
+const sha256Hex = (data: ArrayBuffer): string =>
+  createHash("sha256").update(new Uint8Array(data)).digest("hex");
 
 const PEM_BLOCK = /^-----BEGIN CERTIFICATE-----\r?\n[A-Za-z0-9+/=\r\n]+-----END CERTIFICATE-----\s*$/;
 
 /** Parses one PEM certificate defensively: any problem is a value, never an exception. */
 export const inspectCertificate = (pem: string): Inspection => {
-  if (pem.length > MAX_PEM_LENGTH) return { ok: false, error: `PEM is ${pem.length} characters (limit ${MAX_PEM_LENGTH})` };
+  if (pem.length > MAX_PEM_LENGTH)
+    return { ok: false, error: `PEM is ${pem.length} characters (limit ${MAX_PEM_LENGTH})` };
   if (!PEM_BLOCK.test(pem.trim())) return { ok: false, error: "not exactly one PEM CERTIFICATE block" };
   try {
     const parsed = new x509.X509Certificate(pem.trim(), PARSE_LIMITS);
@@ -113,7 +115,10 @@ export const subjectValues = (certificate: InspectedCertificate, field: SubjectF
  * True when `issuer`'s key produced the signature of `certificate` and the names chain.
  * Cryptographic, not a comparison of issuer names: anyone can write a CA's name into a certificate.
  */
-export const isIssuedBy = async (certificate: InspectedCertificate, issuer: InspectedCertificate): Promise<boolean> => {
+export const isIssuedBy = async (
+  certificate: InspectedCertificate,
+  issuer: InspectedCertificate,
+): Promise<boolean> => {
   if (certificate.parsed.issuer !== issuer.parsed.subject) return false;
   try {
     return await certificate.parsed.verify({ publicKey: issuer.parsed.publicKey, signatureOnly: true });

@@ -28,7 +28,8 @@ export const renderDevicePolicy = (template: string, context: PolicyContext): st
     if (!rule.test(value)) throw new ValidationError(`policy ${name} ${JSON.stringify(value)} is not valid`);
   }
   const rendered = template.replace(PLACEHOLDER, (_, name: string) => {
-    if (!(name in CONTEXT_RULES)) throw new ValidationError(`policy template uses unknown placeholder {{${name}}}`);
+    if (!(name in CONTEXT_RULES))
+      throw new ValidationError(`policy template uses unknown placeholder {{${name}}}`);
     return context[name as keyof PolicyContext];
   });
   const document = JSON.stringify(JSON.parse(rendered));
@@ -71,11 +72,13 @@ export const lintDevicePolicy = (document: string): string[] => {
     if (actions.some((action) => action.includes("*"))) findings.push(`${where}: wildcard action`);
     // Every resource names the connecting thing: that is what keeps one device out of another's topics.
     for (const resource of resources) {
-      if (!resource.includes(THING)) findings.push(`${where}: resource ${resource} is not scoped to the connecting thing`);
+      if (!resource.includes(THING))
+        findings.push(`${where}: resource ${resource} is not scoped to the connecting thing`);
     }
     if (actions.includes("iot:Connect")) {
       const attached = statement.Condition?.Bool?.["iot:Connection.Thing.IsAttached"];
-      if (String(attached) !== "true") findings.push(`${where}: iot:Connect without the IsAttached condition`);
+      if (String(attached) !== "true")
+        findings.push(`${where}: iot:Connect without the IsAttached condition`);
     }
   }
   return findings;

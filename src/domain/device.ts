@@ -67,7 +67,12 @@ export type DeviceEventType =
 
 /** What the system decided about a certificate it saw, kept under the certificate id. */
 export type CertificateRecord =
-  | { readonly certificateId: CertificateId; readonly outcome: "ASSIGNED"; readonly deviceId: DeviceId; readonly at: string }
+  | {
+      readonly certificateId: CertificateId;
+      readonly outcome: "ASSIGNED";
+      readonly deviceId: DeviceId;
+      readonly at: string;
+    }
   | {
       readonly certificateId: CertificateId;
       readonly outcome: "REJECTED";
@@ -83,7 +88,9 @@ export const matchesPins = (pins: Pins, facts: CertificateFacts): boolean =>
   (pins.publicKeySha256 === undefined || pins.publicKeySha256 === facts.publicKeySha256);
 
 /** The Thing attributes of a device: its manifest attributes plus where it came from. */
-export const thingAttributes = (device: Pick<Device, "batchId" | "model" | "attributes">): Record<string, string> => ({
+export const thingAttributes = (
+  device: Pick<Device, "batchId" | "model" | "attributes">,
+): Record<string, string> => ({
   ...device.attributes,
   batch: device.batchId,
   ...(device.model ? { model: device.model } : {}),

@@ -1,9 +1,23 @@
 import { IllegalTransitionError } from "./errors.js";
 
-export const DEVICE_STATES = ["ALLOWED", "PROVISIONING", "ACTIVE", "SUSPENDED", "REVOKED", "DECOMMISSIONED"] as const;
+export const DEVICE_STATES = [
+  "ALLOWED",
+  "PROVISIONING",
+  "ACTIVE",
+  "SUSPENDED",
+  "REVOKED",
+  "DECOMMISSIONED",
+] as const;
 export type DeviceState = (typeof DEVICE_STATES)[number];
 
-export type LifecycleAction = "claim" | "activate" | "release" | "suspend" | "reactivate" | "revoke" | "decommission";
+export type LifecycleAction =
+  | "claim"
+  | "activate"
+  | "release"
+  | "suspend"
+  | "reactivate"
+  | "revoke"
+  | "decommission";
 
 /**
  * The lifecycle state machine. `revoke` also applies before activation (ALLOWED, PROVISIONING):

@@ -3,7 +3,7 @@ import { Readable } from "node:stream";
 import { type CsvError, parse } from "csv-parse";
 import { z } from "zod";
 import type { Pins } from "./device.js";
-import { type DeviceId, isDeviceId, DEVICE_ID_RULE } from "./ids.js";
+import { DEVICE_ID_RULE, type DeviceId, isDeviceId } from "./ids.js";
 
 /** One valid manifest row: a device the manufacturing line made. */
 export interface ManifestRow {
@@ -20,7 +20,9 @@ export interface RowProblem {
   readonly message: string;
 }
 
-export type RowResult = { readonly ok: true; readonly row: ManifestRow } | { readonly ok: false; readonly problem: RowProblem };
+export type RowResult =
+  | { readonly ok: true; readonly row: ManifestRow }
+  | { readonly ok: false; readonly problem: RowProblem };
 
 export interface ManifestRules {
   /** IoT Core: 3 attributes for a Thing without a thing type, 50 with one. `batch` and `model` count. */
@@ -59,9 +61,17 @@ const rowSchema = z.object({
     .superRefine((attributes, context) => {
       for (const name of Object.keys(attributes)) {
         if (!ATTRIBUTE_NAME.test(name)) {
-          context.addIssue({ code: "custom", path: [name], message: "attribute names use IoT attribute name characters" });
+          context.addIssue({
+            code: "custom",
+            path: [name],
+            message: "attribute names use IoT attribute name characters",
+          });
         } else if (RESERVED_ATTRIBUTES.has(name)) {
-          context.addIssue({ code: "custom", path: [name], message: "attribute names batch and model are set by fleetgate" });
+          context.addIssue({
+            code: "custom",
+            path: [name],
+            message: "attribute names batch and model are set by fleetgate",
+          });
         }
       }
     }),
@@ -76,7 +86,9 @@ export const validateManifestRecord = (record: unknown, line: number, rules: Man
   const deviceId = typeof raw.deviceId === "string" ? raw.deviceId : undefined;
   const parsed = rowSchema.safeParse({ ...raw, attributes: collectAttributes(raw) });
   if (!parsed.success) {
-    const message = parsed.error.issues.map((issue) => `${issue.path.join(".") || "row"} ${issue.message}`).join("; ");
+    const message = parsed.error.issues
+      .map((issue) => `${issue.path.join(".") || "row"} ${issue.message}`)
+      .join("; ");
     return { ok: false, problem: { line, ...(deviceId ? { deviceId } : {}), message } };
   }
   const { model, certificateSha256, publicKeySha256, attributes } = parsed.data;
@@ -109,7 +121,8 @@ export const validateManifestRecord = (record: unknown, line: number, rules: Man
 // Attributes come as `attr.<name>` keys (CSV columns, JSON lines) or as a JSON `attributes` object.
 const collectAttributes = (raw: Record<string, unknown>): Record<string, unknown> => {
   const attributes: Record<string, unknown> = {};
-  if (typeof raw.attributes === "object" && raw.attributes !== null) Object.assign(attributes, raw.attributes);
+  if (typeof raw.attributes === "object" && raw.attributes !== null)
+    Object.assign(attributes, raw.attributes);
   for (const [key, value] of Object.entries(raw)) {
     if (key.startsWith(ATTRIBUTE_COLUMN) && value !== "" && value !== undefined) {
       attributes[key.slice(ATTRIBUTE_COLUMN.length)] = value;
@@ -185,7 +198,8 @@ async function* splitLines(source: AsyncIterable<Uint8Array | string>): AsyncGen
       pending = pending.slice(newline + 1);
       newline = pending.indexOf("\n");
     }
-    if (pending.length > MAX_LINE_LENGTH) throw new ManifestFormatError(`a line is longer than ${MAX_LINE_LENGTH} characters`);
+    if (pending.length > MAX_LINE_LENGTH)
+      throw new ManifestFormatError(`a line is longer than ${MAX_LINE_LENGTH} characters`);
   }
   pending += decoder.decode();
   if (pending !== "") yield pending;
@@ -215,7 +229,10 @@ async function* readCsv(source: AsyncIterable<Uint8Array | string>): AsyncGenera
     }),
   );
   try {
-    for await (const { record, info } of parser as AsyncIterable<{ record: Record<string, string>; info: { lines: number } }>) {
+    for await (const { record, info } of parser as AsyncIterable<{
+      record: Record<string, string>;
+      info: { lines: number };
+    }>) {
       yield* skipped.splice(0);
       yield { line: info.lines, record };
     }
@@ -228,4 +245,5 @@ async function* readCsv(source: AsyncIterable<Uint8Array | string>): AsyncGenera
 }
 
 /** Lower-case hex SHA-256 of manifest bytes: the manifest's identity for replays. */
-export const manifestDigest = (bytes: Uint8Array | string): string => createHash("sha256").update(bytes).digest("hex");
+export const manifestDigest = (bytes: Uint8Array | string): string =>
+  createHash("sha256").update(bytes).digest("hex");

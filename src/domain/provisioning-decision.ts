@@ -17,7 +17,9 @@ export interface ProvisioningFacts {
   readonly certificateStatus: CertificateStatus;
   readonly caCertificateId: CaCertificateId;
   /** The certificate-only verdict: a refusal, or the facts and device id it yields. */
-  readonly certificate: { ok: true; facts: CertificateFacts; deviceId: DeviceId } | { ok: false; refusal: Refusal };
+  readonly certificate:
+    | { ok: true; facts: CertificateFacts; deviceId: DeviceId }
+    | { ok: false; refusal: Refusal };
   /** The allowlist entry of the device id, when the certificate yielded one and it exists. */
   readonly device: Device | undefined;
   /** What was decided about this certificate before, if anything. */
@@ -29,7 +31,12 @@ export type ProvisioningDecision =
   | { readonly kind: "provision"; readonly device: Device; readonly facts: CertificateFacts }
   /** A claim by this certificate exists: finish the steps (a crash or a race interrupted them). */
   | { readonly kind: "resume"; readonly device: Device; readonly facts: CertificateFacts }
-  | { readonly kind: "refuse"; readonly refusal: Refusal; readonly deviceId?: DeviceId; readonly device?: Device }
+  | {
+      readonly kind: "refuse";
+      readonly refusal: Refusal;
+      readonly deviceId?: DeviceId;
+      readonly device?: Device;
+    }
   /** The claiming certificate was revoked or deactivated mid-way: give the identity back. */
   | { readonly kind: "abandon"; readonly device: Device; readonly refusal: Refusal }
   /** Refused before: make sure the certificate is revoked, record nothing new. */
@@ -51,7 +58,11 @@ export const decideProvisioning = (input: ProvisioningFacts): ProvisioningDecisi
     if (!certificate.ok) return { kind: "ignore", why: "certificate bound to a device no longer parses" };
     if (device.state === "PROVISIONING") {
       if (input.certificateStatus === "REVOKED" || input.certificateStatus === "INACTIVE") {
-        return { kind: "abandon", device, refusal: refuse("PROVISIONING_FAILED", `certificate became ${input.certificateStatus}`) };
+        return {
+          kind: "abandon",
+          device,
+          refusal: refuse("PROVISIONING_FAILED", `certificate became ${input.certificateStatus}`),
+        };
       }
       return { kind: "resume", device, facts: certificate.facts };
     }
@@ -65,28 +76,45 @@ export const decideProvisioning = (input: ProvisioningFacts): ProvisioningDecisi
   if (!certificate.ok) return { kind: "refuse", refusal: certificate.refusal };
 
   const { deviceId, facts } = certificate;
-  if (!device) return { kind: "refuse", refusal: refuse("NOT_ON_ALLOWLIST", `device id ${deviceId}`), deviceId };
+  if (!device)
+    return { kind: "refuse", refusal: refuse("NOT_ON_ALLOWLIST", `device id ${deviceId}`), deviceId };
   if (device.caCertificateId !== input.caCertificateId) {
     return {
       kind: "refuse",
-      refusal: refuse("CA_NOT_BATCH_CA", `issued by CA ${input.caCertificateId}, batch ${device.batchId} expects ${device.caCertificateId}`),
+      refusal: refuse(
+        "CA_NOT_BATCH_CA",
+        `issued by CA ${input.caCertificateId}, batch ${device.batchId} expects ${device.caCertificateId}`,
+      ),
       deviceId,
     };
   }
   if (device.state === "REVOKED" || device.state === "DECOMMISSIONED") {
-    return { kind: "refuse", refusal: refuse("ALLOWLIST_ENTRY_NOT_ALLOWED", `entry is ${device.state}`), deviceId, device };
+    return {
+      kind: "refuse",
+      refusal: refuse("ALLOWLIST_ENTRY_NOT_ALLOWED", `entry is ${device.state}`),
+      deviceId,
+      device,
+    };
   }
   if (device.certificate) {
     // Another certificate holds this identity: the first device keeps it, this one is a clone.
     return {
       kind: "refuse",
-      refusal: refuse("IDENTITY_ALREADY_CLAIMED", `held by certificate ${device.certificate.certificateId} (${device.state})`),
+      refusal: refuse(
+        "IDENTITY_ALREADY_CLAIMED",
+        `held by certificate ${device.certificate.certificateId} (${device.state})`,
+      ),
       deviceId,
       device,
     };
   }
   if (device.state !== "ALLOWED") {
-    return { kind: "refuse", refusal: refuse("ALLOWLIST_ENTRY_NOT_ALLOWED", `entry is ${device.state}`), deviceId, device };
+    return {
+      kind: "refuse",
+      refusal: refuse("ALLOWLIST_ENTRY_NOT_ALLOWED", `entry is ${device.state}`),
+      deviceId,
+      device,
+    };
   }
   if (!matchesPins(device.pins, facts)) {
     return { kind: "refuse", refusal: refuse("PIN_MISMATCH", describePins(device, facts)), deviceId, device };

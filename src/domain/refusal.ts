@@ -12,7 +12,8 @@ export const REFUSAL_REASONS = {
   CERTIFICATE_NOT_YET_VALID: "The device certificate's validity has not started yet.",
   CERTIFICATE_EXPIRED: "The device certificate has expired.",
   KEY_WEAK: "The device key is too weak (RSA below 2048 bits).",
-  KEY_ALGORITHM_UNSUPPORTED: "The device key type is not accepted (RSA >= 2048 or EC P-256/P-384/P-521 only).",
+  KEY_ALGORITHM_UNSUPPORTED:
+    "The device key type is not accepted (RSA >= 2048 or EC P-256/P-384/P-521 only).",
   SIGNATURE_HASH_WEAK: "The certificate is signed with a hash weaker than SHA-256.",
   CERTIFICATE_IS_CA: "The device certificate is a CA certificate.",
   CLIENT_AUTH_NOT_ALLOWED: "The certificate's extended key usage does not allow TLS client authentication.",
@@ -20,7 +21,8 @@ export const REFUSAL_REASONS = {
   DEVICE_ID_AMBIGUOUS: "The certificate subject carries the device id field more than once.",
   DEVICE_ID_INVALID: "The device id in the certificate is not a valid Thing name.",
   NOT_ON_ALLOWLIST: "No registered batch lists this device id.",
-  ALLOWLIST_ENTRY_NOT_ALLOWED: "The device's allowlist entry does not allow provisioning in its current state.",
+  ALLOWLIST_ENTRY_NOT_ALLOWED:
+    "The device's allowlist entry does not allow provisioning in its current state.",
   CA_NOT_BATCH_CA: "The certificate was issued by a CA other than the one of the device's batch.",
   PIN_MISMATCH: "The certificate or key does not match the fingerprint pinned by the manifest.",
   IDENTITY_ALREADY_CLAIMED: "Another certificate already holds this device identity (possible clone).",
@@ -35,7 +37,10 @@ export interface Refusal {
   readonly detail: string;
 }
 
-export const refuse = (code: RefusalCode, detail: string = REFUSAL_REASONS[code]): Refusal => ({ code, detail });
+export const refuse = (code: RefusalCode, detail: string = REFUSAL_REASONS[code]): Refusal => ({
+  code,
+  detail,
+});
 
 /** A one-line diagnosis for logs, tables and records. */
 export const describeRefusal = (refusal: Refusal): string =>

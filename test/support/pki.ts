@@ -14,7 +14,10 @@ type RsaHashedKeyAlgorithm = webcrypto.RsaHashedKeyAlgorithm;
 const crypto = webcrypto;
 x509.cryptoProvider.set(crypto as never);
 
-export type KeySpec = { type: "EC"; curve: "P-256" | "P-384" | "P-521" } | { type: "RSA"; bits: number } | { type: "Ed25519" };
+export type KeySpec =
+  | { type: "EC"; curve: "P-256" | "P-384" | "P-521" }
+  | { type: "RSA"; bits: number }
+  | { type: "Ed25519" };
 export type HashName = "SHA-1" | "SHA-256" | "SHA-384" | "SHA-512";
 
 export interface Issuer {
@@ -38,7 +41,12 @@ export const generateKeys = async (spec: KeySpec, hash: HashName = "SHA-256"): P
   }
   if (spec.type === "RSA") {
     return crypto.subtle.generateKey(
-      { name: "RSASSA-PKCS1-v1_5", modulusLength: spec.bits, publicExponent: new Uint8Array([1, 0, 1]), hash },
+      {
+        name: "RSASSA-PKCS1-v1_5",
+        modulusLength: spec.bits,
+        publicExponent: new Uint8Array([1, 0, 1]),
+        hash,
+      },
       true,
       ["sign", "verify"],
     ) as Promise<CryptoKeyPair>;
@@ -51,7 +59,10 @@ const signingAlgorithmFor = (keys: CryptoKeyPair, hash: HashName): Algorithm | E
     ? ({ name: "ECDSA", hash } as EcdsaParams)
     : ({ name: keys.privateKey.algorithm.name, hash } as Algorithm);
 
-const randomSerial = (): string => Buffer.from(crypto.getRandomValues(new Uint8Array(12))).toString("hex").replace(/^0*/, "1");
+const randomSerial = (): string =>
+  Buffer.from(crypto.getRandomValues(new Uint8Array(12)))
+    .toString("hex")
+    .replace(/^0*/, "1");
 
 export interface CaOptions {
   readonly name?: string;
@@ -94,11 +105,16 @@ export interface DeviceOptions {
 export const CLIENT_AUTH = "1.3.6.1.5.5.7.3.2";
 export const SERVER_AUTH = "1.3.6.1.5.5.7.3.1";
 
-export const issueDeviceCertificate = async (issuer: Issuer, options: DeviceOptions = {}): Promise<DeviceCertificate> => {
-  const keys = options.keys ?? (await generateKeys(options.key ?? { type: "EC", curve: "P-256" }, options.hash));
+export const issueDeviceCertificate = async (
+  issuer: Issuer,
+  options: DeviceOptions = {},
+): Promise<DeviceCertificate> => {
+  const keys =
+    options.keys ?? (await generateKeys(options.key ?? { type: "EC", curve: "P-256" }, options.hash));
   const extensions: x509.Extension[] = [];
   if (options.isCa) extensions.push(new x509.BasicConstraintsExtension(true, undefined, true));
-  if (options.extendedKeyUsages) extensions.push(new x509.ExtendedKeyUsageExtension([...options.extendedKeyUsages]));
+  if (options.extendedKeyUsages)
+    extensions.push(new x509.ExtendedKeyUsageExtension([...options.extendedKeyUsages]));
   const hash = options.hash ?? "SHA-256";
   const signingKey = await signingKeyFor(issuer, hash);
   const certificate = await x509.X509CertificateGenerator.create({

@@ -1,7 +1,18 @@
 import { describe, expect, it } from "vitest";
-import { checkDeviceCertificate, DEFAULT_CERTIFICATE_POLICY, readDeviceId } from "#domain/certificate-checks.js";
 import { type InspectedCertificate, inspectCertificate } from "#domain/certificate.js";
-import { type DeviceOptions, type Issuer, CLIENT_AUTH, createCa, issueDeviceCertificate, SERVER_AUTH } from "#test/support/pki.js";
+import {
+  checkDeviceCertificate,
+  DEFAULT_CERTIFICATE_POLICY,
+  readDeviceId,
+} from "#domain/certificate-checks.js";
+import {
+  CLIENT_AUTH,
+  createCa,
+  type DeviceOptions,
+  type Issuer,
+  issueDeviceCertificate,
+  SERVER_AUTH,
+} from "#test/support/pki.js";
 
 const inspect = (pem: string): InspectedCertificate => {
   const result = inspectCertificate(pem);
@@ -23,7 +34,9 @@ describe("checkDeviceCertificate", () => {
     expect(await check({ key: { type: "EC", curve: "P-256" } })).toBeUndefined();
     expect(await check({ key: { type: "EC", curve: "P-384" }, hash: "SHA-384" })).toBeUndefined();
     expect(await check({ key: { type: "EC", curve: "P-521" }, hash: "SHA-512" })).toBeUndefined();
-    expect(await check({ key: { type: "RSA", bits: 2048 }, extendedKeyUsages: [CLIENT_AUTH] })).toBeUndefined();
+    expect(
+      await check({ key: { type: "RSA", bits: 2048 }, extendedKeyUsages: [CLIENT_AUTH] }),
+    ).toBeUndefined();
   });
 
   it("refuses a certificate signed by another CA with the same name", async () => {
@@ -39,13 +52,19 @@ describe("checkDeviceCertificate", () => {
   });
 
   it("refuses an expired certificate and says when it expired", async () => {
-    const refusal = await check({ notBefore: new Date(now.getTime() - 10 * 86_400_000), notAfter: new Date(now.getTime() - 1000) });
+    const refusal = await check({
+      notBefore: new Date(now.getTime() - 10 * 86_400_000),
+      notAfter: new Date(now.getTime() - 1000),
+    });
     expect(refusal?.code).toBe("CERTIFICATE_EXPIRED");
     expect(refusal?.detail).toMatch(/^expired \d{4}-/);
   });
 
   it("refuses RSA keys below 2048 bits", async () => {
-    expect(await check({ key: { type: "RSA", bits: 1024 } })).toEqual({ code: "KEY_WEAK", detail: "RSA 1024 bits" });
+    expect(await check({ key: { type: "RSA", bits: 1024 } })).toEqual({
+      code: "KEY_WEAK",
+      detail: "RSA 1024 bits",
+    });
   });
 
   it("refuses key types IoT Core does not accept", async () => {
@@ -55,7 +74,12 @@ describe("checkDeviceCertificate", () => {
   it("refuses a certificate signed with SHA-1", async () => {
     const rsaCa = await createCa({ key: { type: "RSA", bits: 2048 } });
     const device = await issueDeviceCertificate(rsaCa, { key: { type: "RSA", bits: 2048 }, hash: "SHA-1" });
-    const refusal = await checkDeviceCertificate(inspect(device.pem), inspect(rsaCa.pem), now, DEFAULT_CERTIFICATE_POLICY);
+    const refusal = await checkDeviceCertificate(
+      inspect(device.pem),
+      inspect(rsaCa.pem),
+      now,
+      DEFAULT_CERTIFICATE_POLICY,
+    );
     expect(refusal).toEqual({ code: "SIGNATURE_HASH_WEAK", detail: "signed with SHA-1" });
   });
 
@@ -74,7 +98,10 @@ describe("readDeviceId", () => {
 
   it("reads the configured subject field", async () => {
     expect(await read("CN=sensor-42, O=Acme")).toEqual({ ok: true, deviceId: "sensor-42" });
-    expect(await read("CN=ignored, 2.5.4.5=SN:0042", "serialNumber")).toEqual({ ok: true, deviceId: "SN:0042" });
+    expect(await read("CN=ignored, 2.5.4.5=SN:0042", "serialNumber")).toEqual({
+      ok: true,
+      deviceId: "SN:0042",
+    });
   });
 
   it.each([
@@ -97,7 +124,9 @@ describe("inspectCertificate", () => {
     expect(inspectCertificate("not a certificate").ok).toBe(false);
     expect(inspectCertificate(truncated).ok).toBe(false);
     expect(inspectCertificate(device.pem + device.pem).ok).toBe(false);
-    expect(inspectCertificate(`-----BEGIN CERTIFICATE-----\n${"A".repeat(20_000)}\n-----END CERTIFICATE-----`)).toEqual({
+    expect(
+      inspectCertificate(`-----BEGIN CERTIFICATE-----\n${"A".repeat(20_000)}\n-----END CERTIFICATE-----`),
+    ).toEqual({
       ok: false,
       error: expect.stringMatching(/limit/),
     });

@@ -36,19 +36,43 @@ describe("lintDevicePolicy", () => {
   const policy = (statement: object) => JSON.stringify({ Version: "2012-10-17", Statement: [statement] });
 
   it.each([
-    [{ Effect: "Allow", Action: "iot:*", Resource: "arn:aws:iot:r:1:client/${iot:Connection.Thing.ThingName}" }, /wildcard action/],
+    [
+      {
+        Effect: "Allow",
+        Action: "iot:*",
+        Resource: "arn:aws:iot:r:1:client/${iot:Connection.Thing.ThingName}",
+      },
+      /wildcard action/,
+    ],
     [{ Effect: "Allow", Action: "iot:Publish", Resource: "*" }, /not scoped/],
     [{ Effect: "Allow", Action: "iot:Connect", Resource: "arn:aws:iot:r:1:client/*" }, /not scoped/],
-    [{ Effect: "Allow", Action: "iot:Connect", Resource: "arn:aws:iot:r:1:client/${iot:Connection.Thing.ThingName}" }, /IsAttached/],
-    [{ Effect: "Allow", Action: "iot:Subscribe", Resource: "arn:aws:iot:r:1:topicfilter/$aws/things/+/shadow/update" }, /not scoped/],
+    [
+      {
+        Effect: "Allow",
+        Action: "iot:Connect",
+        Resource: "arn:aws:iot:r:1:client/${iot:Connection.Thing.ThingName}",
+      },
+      /IsAttached/,
+    ],
+    [
+      {
+        Effect: "Allow",
+        Action: "iot:Subscribe",
+        Resource: "arn:aws:iot:r:1:topicfilter/$aws/things/+/shadow/update",
+      },
+      /not scoped/,
+    ],
   ])("flags %j", (statement, finding) => {
     expect(lintDevicePolicy(policy(statement)).join("\n")).toMatch(finding);
   });
 
   it("flags a document over 2,048 characters", () => {
-    const resources = Array.from({ length: 40 }, (_, i) => `arn:aws:iot:r:1:topic/t${i}/\${iot:Connection.Thing.ThingName}`);
-    expect(lintDevicePolicy(policy({ Effect: "Allow", Action: "iot:Publish", Resource: resources }))).toContain(
-      "document exceeds 2048 characters without white space",
+    const resources = Array.from(
+      { length: 40 },
+      (_, i) => `arn:aws:iot:r:1:topic/t${i}/\${iot:Connection.Thing.ThingName}`,
     );
+    expect(
+      lintDevicePolicy(policy({ Effect: "Allow", Action: "iot:Publish", Resource: resources })),
+    ).toContain("document exceeds 2048 characters without white space");
   });
 });

@@ -2,8 +2,8 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import {
   DEFAULT_MANIFEST_RULES,
-  type ManifestRecord,
   ManifestFormatError,
+  type ManifestRecord,
   readManifestRecords,
   validateManifestRecord,
 } from "#domain/manifest.js";
@@ -67,13 +67,25 @@ describe("readManifestRecords", () => {
 describe("validateManifestRecord", () => {
   it("normalises pins and collects attr.* and attributes", () => {
     const result = validateManifestRecord(
-      { deviceId: "d-1", model: "m1", "attr.color": "red", attributes: { site: "lyon" }, certificateSha256: PIN.toUpperCase().match(/../g)?.join(":") },
+      {
+        deviceId: "d-1",
+        model: "m1",
+        "attr.color": "red",
+        attributes: { site: "lyon" },
+        certificateSha256: PIN.toUpperCase().match(/../g)?.join(":"),
+      },
       2,
       rules,
     );
     expect(result).toEqual({
       ok: true,
-      row: { line: 2, deviceId: "d-1", model: "m1", attributes: { site: "lyon", color: "red" }, pins: { certificateSha256: PIN } },
+      row: {
+        line: 2,
+        deviceId: "d-1",
+        model: "m1",
+        attributes: { site: "lyon", color: "red" },
+        pins: { certificateSha256: PIN },
+      },
     });
   });
 
@@ -93,8 +105,15 @@ describe("validateManifestRecord", () => {
   });
 
   it("counts batch and model against IoT's attribute limit for Things without a type", () => {
-    const result = validateManifestRecord({ deviceId: "d", model: "m", "attr.a": "1", "attr.b": "2" }, 2, DEFAULT_MANIFEST_RULES);
-    expect(result).toMatchObject({ ok: false, problem: { message: expect.stringMatching(/4 Thing attributes .* limit of 3/) } });
+    const result = validateManifestRecord(
+      { deviceId: "d", model: "m", "attr.a": "1", "attr.b": "2" },
+      2,
+      DEFAULT_MANIFEST_RULES,
+    );
+    expect(result).toMatchObject({
+      ok: false,
+      problem: { message: expect.stringMatching(/4 Thing attributes .* limit of 3/) },
+    });
   });
 
   it("never throws, whatever the record", () => {

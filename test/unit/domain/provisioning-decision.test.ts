@@ -38,7 +38,12 @@ const entry = (overrides: Partial<Device> = {}): Device => ({
   ...overrides,
 });
 
-const bound = (certificateId: CertificateId) => ({ certificateId, certificateSha256: "1", publicKeySha256: "2", notAfter: "2027" });
+const bound = (certificateId: CertificateId) => ({
+  certificateId,
+  certificateSha256: "1",
+  publicKeySha256: "2",
+  notAfter: "2027",
+});
 
 const decide = (overrides: Partial<ProvisioningFacts>) =>
   decideProvisioning({
@@ -51,7 +56,8 @@ const decide = (overrides: Partial<ProvisioningFacts>) =>
     ...overrides,
   });
 
-const refusalCode = (decision: ReturnType<typeof decide>) => (decision.kind === "refuse" ? decision.refusal.code : decision.kind);
+const refusalCode = (decision: ReturnType<typeof decide>) =>
+  decision.kind === "refuse" ? decision.refusal.code : decision.kind;
 
 describe("decideProvisioning", () => {
   it("provisions an ALLOWED entry of the certificate's CA", () => {
@@ -68,21 +74,33 @@ describe("decideProvisioning", () => {
 
   it("refuses a second certificate for a claimed or active identity as a clone", () => {
     for (const state of ["PROVISIONING", "ACTIVE", "SUSPENDED"] as const) {
-      expect(refusalCode(decide({ device: entry({ state, certificate: bound(OTHER_CERT) }) }))).toBe("IDENTITY_ALREADY_CLAIMED");
+      expect(refusalCode(decide({ device: entry({ state, certificate: bound(OTHER_CERT) }) }))).toBe(
+        "IDENTITY_ALREADY_CLAIMED",
+      );
     }
   });
 
   it("refuses a revoked or decommissioned identity coming back with a new certificate", () => {
     for (const state of ["REVOKED", "DECOMMISSIONED"] as const) {
-      expect(refusalCode(decide({ device: entry({ state, certificate: bound(OTHER_CERT) }) }))).toBe("ALLOWLIST_ENTRY_NOT_ALLOWED");
+      expect(refusalCode(decide({ device: entry({ state, certificate: bound(OTHER_CERT) }) }))).toBe(
+        "ALLOWLIST_ENTRY_NOT_ALLOWED",
+      );
     }
   });
 
   it("checks the pinned certificate and key fingerprints", () => {
-    expect(decide({ device: entry({ pins: { certificateSha256: facts.certificateSha256 } }) }).kind).toBe("provision");
-    expect(decide({ device: entry({ pins: { publicKeySha256: facts.publicKeySha256 } }) }).kind).toBe("provision");
-    expect(refusalCode(decide({ device: entry({ pins: { certificateSha256: "f".repeat(64) } }) }))).toBe("PIN_MISMATCH");
-    expect(refusalCode(decide({ device: entry({ pins: { publicKeySha256: "f".repeat(64) } }) }))).toBe("PIN_MISMATCH");
+    expect(decide({ device: entry({ pins: { certificateSha256: facts.certificateSha256 } }) }).kind).toBe(
+      "provision",
+    );
+    expect(decide({ device: entry({ pins: { publicKeySha256: facts.publicKeySha256 } }) }).kind).toBe(
+      "provision",
+    );
+    expect(refusalCode(decide({ device: entry({ pins: { certificateSha256: "f".repeat(64) } }) }))).toBe(
+      "PIN_MISMATCH",
+    );
+    expect(refusalCode(decide({ device: entry({ pins: { publicKeySha256: "f".repeat(64) } }) }))).toBe(
+      "PIN_MISMATCH",
+    );
   });
 
   it("passes a certificate-level refusal through", () => {
@@ -98,14 +116,23 @@ describe("decideProvisioning", () => {
 
   it("abandons its own claim when the certificate was revoked meanwhile", () => {
     const device = entry({ state: "PROVISIONING", certificate: bound(CERT) });
-    expect(decide({ device, certificateStatus: "REVOKED" })).toMatchObject({ kind: "abandon", refusal: { code: "PROVISIONING_FAILED" } });
+    expect(decide({ device, certificateStatus: "REVOKED" })).toMatchObject({
+      kind: "abandon",
+      refusal: { code: "PROVISIONING_FAILED" },
+    });
   });
 
   it("does nothing more for an already active device or an already refused certificate", () => {
-    expect(decide({ device: entry({ state: "ACTIVE", certificate: bound(CERT) }), certificateStatus: "ACTIVE" }).kind).toBe(
-      "already-active",
-    );
-    const record = { certificateId: CERT, outcome: "REJECTED" as const, refusal: refuse("KEY_WEAK"), at: "t" };
+    expect(
+      decide({ device: entry({ state: "ACTIVE", certificate: bound(CERT) }), certificateStatus: "ACTIVE" })
+        .kind,
+    ).toBe("already-active");
+    const record = {
+      certificateId: CERT,
+      outcome: "REJECTED" as const,
+      refusal: refuse("KEY_WEAK"),
+      at: "t",
+    };
     expect(decide({ record, certificateStatus: "REVOKED" }).kind).toBe("already-refused");
   });
 

@@ -1,0 +1,112 @@
+import type { CaDescription, CertificateDescription, DeviceRegistry } from "#app/ports.js";
+import { DependencyRejectedError, NotFoundError } from "#domain/errors.js";
+import type { CaCertificateId, CertificateId } from "#domain/ids.js";
+import type { CertificateStatus } from "#domain/provisioning-decision.js";
+
+type Method = keyof DeviceRegistry;
+
+/**
+ * IoT Core's registry in memory, with AWS's rules where provisioning depends on them (a REVOKED
+ * certificate stays revoked), a log of calls, and failures to inject per call.
+ */
+export class FakeRegistry implements DeviceRegistry {
+  readonly certificates = new Map<
+    string,
+    { pem: string; status: CertificateStatus; caCertificateId: CaCertificateId }
+  >();
+  readonly cas = new Map<string, CaDescription>();
+  readonly things = new Map<string, Record<string, string>>();
+  readonly policies = new Map<string, string>();
+  readonly policyAttachments = new Set<string>();
+  readonly thingAttachments = new Set<string>();
+  readonly calls: Method[] = [];
+  private readonly failures: { method: Method; error: Error }[] = [];
+
+  static readonly ACCOUNT = "123456789012";
+
+  /** Changes a status behind the use case's back, as an operator or IoT Core itself would. */
+  setStatus(certificateId: string, status: CertificateStatus): void {
+    const certificate = this.certificates.get(certificateId);
+    if (!certificate) throw new Error(`no certificate ${certificateId}`);
+    certificate.status = status;
+  }
+
+  setCaStatus(caCertificateId: string, status: CaDescription["status"]): void {
+    const ca = this.cas.get(caCertificateId);
+    if (!ca) throw new Error(`no CA ${caCertificateId}`);
+    this.cas.set(caCertificateId, { ...ca, status });
+  }
+
+  /** The next call of `method` throws `error`. */
+  failNext(method: Method, error: Error): void {
+    this.failures.push({ method, error });
+  }
+
+  private enter(method: Method): void {
+    this.calls.push(method);
+    const index = this.failures.findIndex((failure) => failure.method === method);
+    if (index >= 0) {
+      const [failure] = this.failures.splice(index, 1);
+      throw failure?.error;
+    }
+  }
+
+  static arn(certificateId: string): string {
+    return `arn:aws:iot:eu-west-1:${FakeRegistry.ACCOUNT}:cert/${certificateId}`;
+  }
+
+  async describeCertificate(certificateId: CertificateId): Promise<CertificateDescription> {
+    this.enter("describeCertificate");
+    const certificate = this.certificates.get(certificateId);
+    if (!certificate) throw new NotFoundError(`certificate ${certificateId}`);
+    return {
+      certificateId,
+      certificateArn: FakeRegistry.arn(certificateId),
+      status: certificate.status,
+      pem: certificate.pem,
+      caCertificateId: certificate.caCertificateId,
+    };
+  }
+
+  async describeCaCertificate(caCertificateId: CaCertificateId): Promise<CaDescription> {
+    this.enter("describeCaCertificate");
+    const ca = this.cas.get(caCertificateId);
+    if (!ca) throw new NotFoundError(`CA ${caCertificateId}`);
+    return ca;
+  }
+
+  async createThing(thingName: string, attributes: Readonly<Record<string, string>>): Promise<void> {
+    this.enter("createThing");
+    if (!this.things.has(thingName)) this.things.set(thingName, { ...attributes });
+  }
+
+  async createPolicy(policyName: string, document: string): Promise<void> {
+    this.enter("createPolicy");
+    if (!this.policies.has(policyName)) this.policies.set(policyName, document);
+  }
+
+  async attachPolicy(policyName: string, certificateArn: string): Promise<void> {
+    this.enter("attachPolicy");
+    if (!this.policies.has(policyName)) throw new NotFoundError(`policy ${policyName}`);
+    this.policyAttachments.add(`${policyName}|${certificateArn}`);
+  }
+
+  async attachThingPrincipal(thingName: string, certificateArn: string): Promise<void> {
+    this.enter("attachThingPrincipal");
+    if (!this.things.has(thingName)) throw new NotFoundError(`thing ${thingName}`);
+    this.thingAttachments.add(`${thingName}|${certificateArn}`);
+  }
+
+  async updateCertificateStatus(
+    certificateId: CertificateId,
+    status: "ACTIVE" | "INACTIVE" | "REVOKED",
+  ): Promise<void> {
+    this.enter("updateCertificateStatus");
+    const certificate = this.certificates.get(certificateId);
+    if (!certificate) throw new NotFoundError(`certificate ${certificateId}`);
+    if (certificate.status === "REVOKED" && status !== "REVOKED") {
+      throw new DependencyRejectedError("CertificateStateException: certificate is revoked");
+    }
+    certificate.status = status;
+  }
+}

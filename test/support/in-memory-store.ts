@@ -1,0 +1,115 @@
+import type { AddDeviceResult, LifecycleStore } from "#app/ports.js";
+import type { BatchRecord } from "#domain/batch.js";
+import type { CertificateRecord, Device, DeviceEvent } from "#domain/device.js";
+import { AlreadyExistsError, ConcurrentUpdateError, NotFoundError } from "#domain/errors.js";
+
+/** The lifecycle store in memory, with the same conditional semantics as the DynamoDB adapter. */
+export class InMemoryLifecycleStore implements LifecycleStore {
+  readonly devices = new Map<string, Device>();
+  readonly events: DeviceEvent[] = [];
+  readonly certificates = new Map<string, CertificateRecord>();
+  readonly batches = new Map<string, BatchRecord>();
+
+  async getDevice(deviceId: string) {
+    return this.devices.get(deviceId);
+  }
+
+  async listEvents(deviceId: string) {
+    return this.events.filter((event) => event.deviceId === deviceId);
+  }
+
+  async readProvisioningState(certificateId: string, deviceId: string | undefined) {
+    const device = deviceId ? this.devices.get(deviceId) : undefined;
+    const record = this.certificates.get(certificateId);
+    return { ...(device ? { device } : {}), ...(record ? { record } : {}) };
+  }
+
+  private expect(device: Device, certificateId?: string): void {
+    const current = this.devices.get(device.deviceId);
+    if (!current || current.version !== device.version || current.state !== device.state) {
+      throw new ConcurrentUpdateError(`device ${device.deviceId} moved`);
+    }
+    if (certificateId && current.certificate?.certificateId !== certificateId)
+      throw new ConcurrentUpdateError("other certificate");
+  }
+
+  async claim(device: Device, certificate: NonNullable<Device["certificate"]>, event: DeviceEvent) {
+    this.expect(device);
+    if (this.certificates.has(certificate.certificateId))
+      throw new ConcurrentUpdateError("certificate recorded");
+    const claimed: Device = {
+      ...device,
+      state: "PROVISIONING",
+      certificate,
+      version: device.version + 1,
+      updatedAt: event.at,
+    };
+    this.devices.set(device.deviceId, claimed);
+    this.certificates.set(certificate.certificateId, {
+      certificateId: certificate.certificateId,
+      outcome: "ASSIGNED",
+      deviceId: device.deviceId,
+      at: event.at,
+    });
+    this.events.push(event);
+    return claimed;
+  }
+
+  async activate(device: Device, event: DeviceEvent) {
+    this.expect(device, device.certificate?.certificateId);
+    const active: Device = { ...device, state: "ACTIVE", version: device.version + 1, updatedAt: event.at };
+    this.devices.set(device.deviceId, active);
+    this.events.push(event);
+    return active;
+  }
+
+  async release(device: Device, record: CertificateRecord, event: DeviceEvent) {
+    this.expect(device, record.certificateId);
+    const { certificate: _released, ...rest } = device;
+    this.devices.set(device.deviceId, {
+      ...rest,
+      state: "ALLOWED",
+      version: device.version + 1,
+      updatedAt: event.at,
+    });
+    this.certificates.set(record.certificateId, record);
+    this.events.push(event);
+  }
+
+  async recordRefusal(record: CertificateRecord, event: DeviceEvent | undefined) {
+    if (this.certificates.get(record.certificateId)?.outcome === "REJECTED") return false;
+    this.certificates.set(record.certificateId, record);
+    if (event) this.events.push(event);
+    return true;
+  }
+
+  async getBatch(batchId: string) {
+    return this.batches.get(batchId);
+  }
+
+  async createBatch(batch: BatchRecord) {
+    if (this.batches.has(batch.batchId)) throw new AlreadyExistsError(`batch ${batch.batchId} exists`);
+    this.batches.set(batch.batchId, batch);
+  }
+
+  async finishBatch(batchId: string, state: BatchRecord["state"], counts: BatchRecord["counts"], at: string) {
+    const batch = this.batches.get(batchId);
+    if (!batch) throw new NotFoundError(`batch ${batchId}`);
+    this.batches.set(batchId, { ...batch, state, ...(counts ? { counts } : {}), updatedAt: at });
+  }
+
+  async addDevices(devices: readonly Device[]): Promise<AddDeviceResult[]> {
+    return devices.map((device) => {
+      const existing = this.devices.get(device.deviceId);
+      if (!existing) {
+        this.devices.set(device.deviceId, device);
+        return { kind: "added" };
+      }
+      if (existing.batchId !== device.batchId)
+        return { kind: "conflict", reason: `already registered in batch ${existing.batchId}` };
+      if (JSON.stringify(existing.pins) !== JSON.stringify(device.pins))
+        return { kind: "conflict", reason: "registered with different pins" };
+      return { kind: "unchanged" };
+    });
+  }
+}

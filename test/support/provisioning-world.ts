@@ -1,0 +1,92 @@
+import { createHash } from "node:crypto";
+import { createCaDirectory } from "#app/ca-directory.js";
+import { devicePolicyAttacher } from "#app/device-policy.js";
+import type { ProvisioningDeps } from "#app/provision-certificate.js";
+import { DEFAULT_CERTIFICATE_POLICY } from "#domain/certificate-checks.js";
+import type { Device } from "#domain/device.js";
+import type { BatchId, CaCertificateId, CertificateId, DeviceId } from "#domain/ids.js";
+import devicePolicyTemplate from "../../templates/device-policy.json" with { type: "json" };
+import { FakeRegistry } from "./fake-registry.js";
+import { InMemoryLifecycleStore } from "./in-memory-store.js";
+import { createCa, type DeviceOptions, type Issuer, issueDeviceCertificate } from "./pki.js";
+
+export const POLICY_NAME = "fleetgate-device";
+
+/** A CA, an in-memory registry and store, and the deps wired over them: the use case's world. */
+export interface ProvisioningWorld {
+  readonly ca: Issuer;
+  readonly caCertificateId: CaCertificateId;
+  readonly registry: FakeRegistry;
+  readonly store: InMemoryLifecycleStore;
+  readonly deps: ProvisioningDeps;
+  /** Puts a device on the allowlist. */
+  allow(deviceId: string, overrides?: Partial<Device>): Device;
+  /** Makes a device certificate and registers it PENDING_ACTIVATION, as IoT Core does on first connect. */
+  connect(
+    options?: DeviceOptions,
+    issuer?: Issuer,
+  ): Promise<{ certificateId: CertificateId; caCertificateId: CaCertificateId; pem: string }>;
+}
+
+export const idOf = (pem: string): string => {
+  const der = Buffer.from(pem.replace(/-----[A-Z ]+-----|\s/g, ""), "base64");
+  return createHash("sha256").update(der).digest("hex");
+};
+
+export const createProvisioningWorld = async (
+  now: () => Date = () => new Date(),
+): Promise<ProvisioningWorld> => {
+  const ca = await createCa();
+  const caCertificateId = idOf(ca.pem) as CaCertificateId;
+  const registry = new FakeRegistry();
+  registry.cas.set(caCertificateId, { caCertificateId, status: "ACTIVE", pem: ca.pem });
+  const store = new InMemoryLifecycleStore();
+  const clock = { now };
+  const deps: ProvisioningDeps = {
+    registry,
+    store,
+    clock,
+    cas: createCaDirectory(registry, clock),
+    attachDevicePolicy: devicePolicyAttacher(registry, {
+      policyName: POLICY_NAME,
+      template: JSON.stringify(devicePolicyTemplate),
+      topicPrefix: "devices",
+    }),
+    certificatePolicy: DEFAULT_CERTIFICATE_POLICY,
+  };
+  return {
+    ca,
+    caCertificateId,
+    registry,
+    store,
+    deps,
+    allow(deviceId, overrides = {}) {
+      const device: Device = {
+        deviceId: deviceId as DeviceId,
+        state: "ALLOWED",
+        batchId: "batch-1" as BatchId,
+        caCertificateId,
+        attributes: { color: "red" },
+        model: "m1",
+        pins: {},
+        version: 1,
+        createdAt: now().toISOString(),
+        updatedAt: now().toISOString(),
+        ...overrides,
+      };
+      store.devices.set(deviceId, device);
+      return device;
+    },
+    async connect(options = {}, issuer = ca) {
+      const device = await issueDeviceCertificate(issuer, options);
+      const certificateId = idOf(device.pem) as CertificateId;
+      const issuerId = idOf(issuer.pem) as CaCertificateId;
+      registry.certificates.set(certificateId, {
+        pem: device.pem,
+        status: "PENDING_ACTIVATION",
+        caCertificateId: issuerId,
+      });
+      return { certificateId, caCertificateId: issuerId, pem: device.pem };
+    },
+  };
+};

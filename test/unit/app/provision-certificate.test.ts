@@ -1,0 +1,252 @@
+import { beforeEach, describe, expect, it } from "vitest";
+import { provisionCertificate } from "#app/provision-certificate.js";
+import { DependencyRejectedError, DependencyUnavailableError, ThrottledError } from "#domain/errors.js";
+import { FakeRegistry } from "#test/support/fake-registry.js";
+import {
+  createProvisioningWorld,
+  POLICY_NAME,
+  type ProvisioningWorld,
+} from "#test/support/provisioning-world.js";
+
+let world: ProvisioningWorld;
+
+beforeEach(async () => {
+  world = await createProvisioningWorld();
+});
+
+const eventsOf = (deviceId: string) =>
+  world.store.events.filter((e) => e.deviceId === deviceId).map((e) => e.type);
+
+describe("provisionCertificate: an allowed device", () => {
+  it("creates the Thing, attaches the shared policy and the certificate, activates it last, and records ACTIVE", async () => {
+    world.allow("sensor-1");
+    const event = await world.connect({ deviceId: "sensor-1" });
+
+    const outcome = await provisionCertificate(world.deps, event);
+
+    expect(outcome).toEqual({
+      kind: "provisioned",
+      certificateId: event.certificateId,
+      deviceId: "sensor-1",
+      resumed: false,
+    });
+    const arn = FakeRegistry.arn(event.certificateId);
+    expect(world.registry.things.get("sensor-1")).toEqual({ color: "red", batch: "batch-1", model: "m1" });
+    expect(world.registry.policyAttachments).toEqual(new Set([`${POLICY_NAME}|${arn}`]));
+    expect(world.registry.thingAttachments).toEqual(new Set([`sensor-1|${arn}`]));
+    expect(world.registry.certificates.get(event.certificateId)?.status).toBe("ACTIVE");
+    expect(world.registry.calls.at(-1)).toBe("updateCertificateStatus");
+    const device = world.store.devices.get("sensor-1");
+    expect(device).toMatchObject({
+      state: "ACTIVE",
+      certificate: { certificateId: event.certificateId },
+      version: 3,
+    });
+    expect(eventsOf("sensor-1")).toEqual(["PROVISIONING_STARTED", "ACTIVATED"]);
+  });
+
+  it("creates one shared policy for all devices, never one per certificate", async () => {
+    for (const id of ["a-1", "a-2", "a-3"]) {
+      world.allow(id);
+      await provisionCertificate(world.deps, await world.connect({ deviceId: id }));
+    }
+    expect([...world.registry.policies.keys()]).toEqual([POLICY_NAME]);
+    expect(world.registry.calls.filter((c) => c === "createPolicy")).toHaveLength(1);
+    expect(world.registry.calls.filter((c) => c === "describeCaCertificate")).toHaveLength(1);
+  });
+
+  it("does nothing the second time the same event arrives", async () => {
+    world.allow("sensor-1");
+    const event = await world.connect({ deviceId: "sensor-1" });
+    await provisionCertificate(world.deps, event);
+
+    const again = await provisionCertificate(world.deps, event);
+
+    expect(again).toMatchObject({ kind: "unchanged", why: "device already ACTIVE" });
+    expect(eventsOf("sensor-1")).toEqual(["PROVISIONING_STARTED", "ACTIVATED"]);
+  });
+
+  it("provisions once when the same event is processed twice at the same time", async () => {
+    world.allow("sensor-1");
+    const event = await world.connect({ deviceId: "sensor-1" });
+
+    const outcomes = await Promise.all([
+      provisionCertificate(world.deps, event),
+      provisionCertificate(world.deps, event),
+    ]);
+
+    expect(outcomes.map((o) => o.kind).sort()).toEqual(["provisioned", "unchanged"]);
+    expect(eventsOf("sensor-1").filter((t) => t === "ACTIVATED")).toHaveLength(1);
+    expect(world.registry.things.size).toBe(1);
+  });
+});
+
+describe("provisionCertificate: crashes and failures", () => {
+  it.each(["createThing", "attachPolicy", "attachThingPrincipal", "updateCertificateStatus"] as const)(
+    "finishes on redelivery after a failure of %s, with one activation event",
+    async (method) => {
+      world.allow("sensor-1");
+      const event = await world.connect({ deviceId: "sensor-1" });
+      world.registry.failNext(method, new DependencyUnavailableError("connection reset"));
+
+      await expect(provisionCertificate(world.deps, event)).rejects.toThrow(DependencyUnavailableError);
+      expect(world.registry.certificates.get(event.certificateId)?.status).toBe("PENDING_ACTIVATION");
+      const outcome = await provisionCertificate(world.deps, event);
+
+      expect(outcome).toMatchObject({ kind: "provisioned", resumed: true });
+      expect(world.store.devices.get("sensor-1")?.state).toBe("ACTIVE");
+      expect(eventsOf("sensor-1")).toEqual(["PROVISIONING_STARTED", "ACTIVATED"]);
+    },
+  );
+
+  it("finishes on redelivery when the crash came after activation, before the record", async () => {
+    world.allow("sensor-1");
+    const event = await world.connect({ deviceId: "sensor-1" });
+    const activate = world.store.activate.bind(world.store);
+    world.store.activate = async () => {
+      throw new DependencyUnavailableError("crash");
+    };
+    await expect(provisionCertificate(world.deps, event)).rejects.toThrow();
+    expect(world.registry.certificates.get(event.certificateId)?.status).toBe("ACTIVE");
+    world.store.activate = activate;
+
+    expect(await provisionCertificate(world.deps, event)).toMatchObject({
+      kind: "provisioned",
+      resumed: true,
+    });
+    expect(world.store.devices.get("sensor-1")?.state).toBe("ACTIVE");
+  });
+
+  it("reports throttling as a transient failure and changes nothing", async () => {
+    world.allow("sensor-1");
+    const event = await world.connect({ deviceId: "sensor-1" });
+    world.registry.failNext("describeCertificate", new ThrottledError("ThrottlingException"));
+
+    await expect(provisionCertificate(world.deps, event)).rejects.toThrow(ThrottledError);
+    expect(world.store.devices.get("sensor-1")?.state).toBe("ALLOWED");
+  });
+
+  it("turns a permanent refusal by IoT Core into a recorded refusal: certificate revoked, identity released", async () => {
+    world.allow("sensor-1");
+    const event = await world.connect({ deviceId: "sensor-1" });
+    world.registry.failNext(
+      "createThing",
+      new DependencyRejectedError("InvalidRequestException: too many attributes"),
+    );
+
+    const outcome = await provisionCertificate(world.deps, event);
+
+    expect(outcome).toMatchObject({ kind: "refused", refusal: { code: "PROVISIONING_FAILED" } });
+    expect(world.registry.certificates.get(event.certificateId)?.status).toBe("REVOKED");
+    expect(world.store.devices.get("sensor-1")?.state).toBe("ALLOWED");
+    expect(world.store.devices.get("sensor-1")).not.toHaveProperty("certificate");
+    expect(world.store.certificates.get(event.certificateId)).toMatchObject({ outcome: "REJECTED" });
+    expect(eventsOf("sensor-1")).toEqual(["PROVISIONING_STARTED", "PROVISIONING_FAILED"]);
+    expect(await provisionCertificate(world.deps, event)).toMatchObject({ kind: "unchanged" });
+  });
+
+  it("ignores a certificate deleted before its event was processed", async () => {
+    const event = await world.connect({ deviceId: "sensor-1" });
+    world.registry.certificates.delete(event.certificateId);
+    expect(await provisionCertificate(world.deps, event)).toMatchObject({
+      kind: "unchanged",
+      why: "certificate no longer exists",
+    });
+  });
+});
+
+describe("provisionCertificate: refusals", () => {
+  it("revokes and records a certificate whose identity is not on the allowlist, creating nothing", async () => {
+    const event = await world.connect({ deviceId: "stranger" });
+
+    const outcome = await provisionCertificate(world.deps, event);
+
+    expect(outcome).toMatchObject({
+      kind: "refused",
+      deviceId: "stranger",
+      refusal: { code: "NOT_ON_ALLOWLIST" },
+      security: false,
+    });
+    expect(world.registry.certificates.get(event.certificateId)?.status).toBe("REVOKED");
+    expect(world.registry.things.size).toBe(0);
+    expect(world.registry.policyAttachments.size + world.registry.thingAttachments.size).toBe(0);
+    expect(world.store.certificates.get(event.certificateId)).toMatchObject({
+      outcome: "REJECTED",
+      refusal: { code: "NOT_ON_ALLOWLIST" },
+    });
+  });
+
+  it("refuses a clone: the second certificate for an active identity is revoked, the first device stays ACTIVE", async () => {
+    world.allow("sensor-1");
+    const first = await world.connect({ deviceId: "sensor-1" });
+    await provisionCertificate(world.deps, first);
+    const clone = await world.connect({ deviceId: "sensor-1" });
+
+    const outcome = await provisionCertificate(world.deps, clone);
+
+    expect(outcome).toMatchObject({
+      kind: "refused",
+      refusal: { code: "IDENTITY_ALREADY_CLAIMED" },
+      security: true,
+    });
+    expect(world.registry.certificates.get(clone.certificateId)?.status).toBe("REVOKED");
+    expect(world.registry.certificates.get(first.certificateId)?.status).toBe("ACTIVE");
+    expect(world.store.devices.get("sensor-1")).toMatchObject({
+      state: "ACTIVE",
+      certificate: { certificateId: first.certificateId },
+    });
+    expect(eventsOf("sensor-1")).toEqual(["PROVISIONING_STARTED", "ACTIVATED", "CLONE_REFUSED"]);
+  });
+
+  it("lets exactly one of two different certificates racing for one identity win", async () => {
+    world.allow("sensor-1");
+    const a = await world.connect({ deviceId: "sensor-1" });
+    const b = await world.connect({ deviceId: "sensor-1" });
+
+    const outcomes = await Promise.all([
+      provisionCertificate(world.deps, a),
+      provisionCertificate(world.deps, b),
+    ]);
+
+    expect(outcomes.map((o) => o.kind).sort()).toEqual(["provisioned", "refused"]);
+    const statuses = [a, b].map((e) => world.registry.certificates.get(e.certificateId)?.status).sort();
+    expect(statuses).toEqual(["ACTIVE", "REVOKED"]);
+  });
+
+  it("refuses a certificate issued by a CA that is not the batch's", async () => {
+    const otherCa = await (await import("#test/support/pki.js")).createCa({ name: "Other line" });
+    const { idOf } = await import("#test/support/provisioning-world.js");
+    world.registry.cas.set(idOf(otherCa.pem), {
+      caCertificateId: idOf(otherCa.pem) as never,
+      status: "ACTIVE",
+      pem: otherCa.pem,
+    });
+    world.allow("sensor-1");
+    const event = await world.connect({ deviceId: "sensor-1" }, otherCa);
+
+    expect(await provisionCertificate(world.deps, event)).toMatchObject({
+      kind: "refused",
+      refusal: { code: "CA_NOT_BATCH_CA" },
+    });
+    expect(world.store.devices.get("sensor-1")?.state).toBe("ALLOWED");
+  });
+
+  it("refuses everything under a CA that is not ACTIVE", async () => {
+    world.registry.setCaStatus(world.caCertificateId, "INACTIVE");
+    world.allow("sensor-1");
+    const event = await world.connect({ deviceId: "sensor-1" });
+    expect(await provisionCertificate(world.deps, event)).toMatchObject({
+      kind: "refused",
+      refusal: { code: "CA_NOT_ACTIVE" },
+    });
+  });
+
+  it("records a refusal once, however often the event comes back", async () => {
+    const event = await world.connect({ deviceId: "stranger" });
+    await provisionCertificate(world.deps, event);
+    world.registry.setStatus(event.certificateId, "PENDING_ACTIVATION"); // revocation lost in a crash
+    const again = await provisionCertificate(world.deps, event);
+    expect(again).toMatchObject({ kind: "unchanged", why: "refused before: NOT_ON_ALLOWLIST" });
+    expect(world.registry.certificates.get(event.certificateId)?.status).toBe("REVOKED");
+  });
+});
