@@ -5,10 +5,10 @@ import type { ProvisioningDeps } from "#app/provision-certificate.js";
 import { DEFAULT_CERTIFICATE_POLICY } from "#domain/certificate-checks.js";
 import type { Device } from "#domain/device.js";
 import type { BatchId, CaCertificateId, CertificateId, DeviceId } from "#domain/ids.js";
+import { createCa, type DeviceOptions, type Issuer, issueDeviceCertificate } from "#local/dev-pki.js";
 import devicePolicyTemplate from "../../templates/device-policy.json" with { type: "json" };
 import { FakeRegistry } from "./fake-registry.js";
 import { InMemoryLifecycleStore } from "./in-memory-store.js";
-import { createCa, type DeviceOptions, type Issuer, issueDeviceCertificate } from "./pki.js";
 
 export const POLICY_NAME = "fleetgate-device";
 

@@ -214,7 +214,7 @@ describe("provisionCertificate: refusals", () => {
   });
 
   it("refuses a certificate issued by a CA that is not the batch's", async () => {
-    const otherCa = await (await import("#test/support/pki.js")).createCa({ name: "Other line" });
+    const otherCa = await (await import("#local/dev-pki.js")).createCa({ name: "Other line" });
     const { idOf } = await import("#test/support/provisioning-world.js");
     world.registry.cas.set(idOf(otherCa.pem), {
       caCertificateId: idOf(otherCa.pem) as never,

@@ -12,7 +12,7 @@ import {
   type Issuer,
   issueDeviceCertificate,
   SERVER_AUTH,
-} from "#test/support/pki.js";
+} from "#local/dev-pki.js";
 
 const inspect = (pem: string): InspectedCertificate => {
   const result = inspectCertificate(pem);

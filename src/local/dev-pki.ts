@@ -139,3 +139,24 @@ const signingKeyFor = async (issuer: Issuer, hash: HashName): Promise<CryptoKey>
   const pkcs8 = await crypto.subtle.exportKey("pkcs8", key);
   return crypto.subtle.importKey("pkcs8", pkcs8, { name: key.algorithm.name, hash }, false, ["sign"]);
 };
+
+/** PEM of a private key, so the development CA can be kept between runs. */
+export const exportPrivateKeyPem = async (key: CryptoKey): Promise<string> => {
+  const pkcs8 = Buffer.from(await crypto.subtle.exportKey("pkcs8", key)).toString("base64");
+  return `-----BEGIN PRIVATE KEY-----\n${pkcs8.match(/.{1,64}/g)?.join("\n")}\n-----END PRIVATE KEY-----\n`;
+};
+
+/** Rebuilds an EC P-256 issuer from its certificate and private key PEMs. */
+export const loadIssuer = async (certificatePem: string, privateKeyPem: string): Promise<Issuer> => {
+  const certificate = new x509.X509Certificate(certificatePem);
+  const der = Buffer.from(privateKeyPem.replace(/-----[A-Z ]+-----|\s/g, ""), "base64");
+  const algorithm = { name: "ECDSA", namedCurve: "P-256" };
+  const privateKey = await crypto.subtle.importKey("pkcs8", der, algorithm, true, ["sign"]);
+  const publicKey = await certificate.publicKey.export(algorithm, ["verify"], crypto as never);
+  return {
+    certificate,
+    keys: { privateKey, publicKey: publicKey as unknown as CryptoKey },
+    pem: certificate.toString("pem"),
+    signingAlgorithm: { name: "ECDSA", hash: "SHA-256" } as EcdsaParams,
+  };
+};

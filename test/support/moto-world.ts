@@ -1,0 +1,114 @@
+import { randomUUID } from "node:crypto";
+import { CreateTableCommand, DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import { IoTClient } from "@aws-sdk/client-iot";
+import type { MiddlewareStack } from "@smithy/types";
+import { lifecycleTableDefinition } from "#adapters/table-definition.js";
+import { batchDeps } from "#adapters/wiring.js";
+import { registerBatch } from "#app/register-batch.js";
+import { createCa, type DeviceOptions, type Issuer, issueDeviceCertificate } from "#local/dev-pki.js";
+import { firstConnect, type JitrMessage, registerCa } from "#local/iot-simulator.js";
+
+/**
+ * One test file's corner of the shared moto server: its own table, policy name, CA and device-id
+ * prefix, so files can run side by side against one emulator.
+ */
+export interface MotoWorld {
+  readonly iot: IoTClient;
+  readonly tableName: string;
+  readonly policyName: string;
+  readonly prefix: string;
+  readonly ca: Issuer;
+  readonly caCertificateId: string;
+  /** A fresh device id for this file. */
+  id(name: string): string;
+  /** Registers a manifest for this world's CA (or another) and returns the batch id. */
+  allow(manifest: string, caCertificateId?: string): Promise<string>;
+  /** Issues a device certificate and makes its first connection: the JITR message IoT Core publishes. */
+  connect(options: DeviceOptions, issuer?: { ca: Issuer; caCertificateId: string }): Promise<JitrMessage>;
+  /** Another registered CA, for cross-product-line cases. */
+  anotherCa(name: string): Promise<{ ca: Issuer; caCertificateId: string }>;
+}
+
+/** Sets the environment the handler and adapters read; call before importing them. */
+export const motoEnvironment = (endpoint: string, tableName: string, policyName: string): void => {
+  Object.assign(process.env, {
+    AWS_ENDPOINT_URL: endpoint,
+    AWS_REGION: "us-east-1",
+    AWS_ACCESS_KEY_ID: "testing",
+    AWS_SECRET_ACCESS_KEY: "testing",
+    DEVICES_TABLE: tableName,
+    DEVICE_POLICY_NAME: policyName,
+    POWERTOOLS_LOG_LEVEL: "SILENT",
+    POWERTOOLS_METRICS_DISABLED: "true",
+  });
+};
+
+export const createMotoWorld = async (endpoint: string): Promise<MotoWorld> => {
+  const suffix = randomUUID().slice(0, 8);
+  const tableName = `devices-${suffix}`;
+  const policyName = `fleetgate-device-${suffix}`;
+  motoEnvironment(endpoint, tableName, policyName);
+  const iot = new IoTClient({});
+  await new DynamoDBClient({}).send(new CreateTableCommand(lifecycleTableDefinition(tableName)));
+  const ca = await createCa({ name: `Line ${suffix}` });
+  const caCertificateId = await registerCa(iot, ca);
+  const prefix = `t${suffix}`;
+  return {
+    iot,
+    tableName,
+    policyName,
+    prefix,
+    ca,
+    caCertificateId,
+    id: (name) => `${prefix}-${name}`,
+    async allow(manifest, ca = caCertificateId) {
+      const result = await registerBatch(batchDeps({ DEVICES_TABLE: tableName }), {
+        manifest: Buffer.from(manifest),
+        caCertificateId: ca,
+        actor: "test",
+        source: "test",
+      });
+      return result.batch.batchId;
+    },
+    async connect(options, issuer = { ca, caCertificateId }) {
+      const device = await issueDeviceCertificate(issuer.ca, options);
+      return firstConnect(iot, device, { pem: issuer.ca.pem, caCertificateId: issuer.caCertificateId });
+    },
+    async anotherCa(name) {
+      const other = await createCa({ name: `${name} ${suffix}` });
+      return { ca: other, caCertificateId: await registerCa(iot, other) };
+    },
+  };
+};
+
+type AnyStack = MiddlewareStack<object, object>;
+
+export interface Failure {
+  /** The SDK command's class name, e.g. "UpdateCertificateCommand". */
+  readonly command: string;
+  /** `after`: the call takes effect, then the Lambda "crashes"; `instead`: the call fails (throttling, outage). */
+  readonly mode: "after" | "instead";
+  readonly error?: () => Error;
+  /** Which matching call fails (1 = the next one). */
+  readonly nth?: number;
+}
+
+/** Makes a client fail once like a crashed Lambda or a throttled API. Returns a function that stops it. */
+export const injectFailure = (client: { middlewareStack: unknown }, failure: Failure): (() => void) => {
+  const { command, mode, nth = 1 } = failure;
+  const error = failure.error ?? (() => new Error(`injected crash after ${command}`));
+  let seen = 0;
+  const name = `inject-${randomUUID()}`;
+  const stack = client.middlewareStack as AnyStack;
+  stack.add(
+    (next, context) => async (args) => {
+      const hit = (context as { commandName?: string }).commandName === command && ++seen === nth;
+      if (hit && mode === "instead") throw error();
+      const result = await next(args);
+      if (hit) throw error();
+      return result;
+    },
+    { step: "initialize", name },
+  );
+  return () => stack.remove(name);
+};
