@@ -26,6 +26,8 @@ const provisioningSchema = storeSchema.extend({
     .default("devices"),
   CLOCK_SKEW_SECONDS: seconds(300),
   CA_CACHE_SECONDS: seconds(60),
+  // The share of IoT Core's account quotas one container may use: 1 / the queue's maximum concurrency.
+  IOT_QUOTA_SHARE: z.coerce.number().positive().max(100).default(0.5),
 });
 
 export type StoreConfig = z.infer<typeof storeSchema>;

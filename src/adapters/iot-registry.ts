@@ -13,76 +13,89 @@ import { AlreadyExistsError, DependencyUnavailableError } from "#domain/errors.j
 import { type CaCertificateId, type CertificateId, isCaCertificateId } from "#domain/ids.js";
 import type { CertificateStatus } from "#domain/provisioning-decision.js";
 import { call } from "./aws-errors.js";
+import type { IotOperation, RateLimiter } from "./rate-limiter.js";
 
-/** IoT Core's registry over client-iot. "Already exists" counts as done: every write is idempotent. */
-export const iotRegistry = (iot: IoTClient): DeviceRegistry => ({
-  async describeCertificate(certificateId) {
-    const out = await call("DescribeCertificate", () =>
-      iot.send(new DescribeCertificateCommand({ certificateId })),
-    );
-    const description = out.certificateDescription;
-    if (!description?.certificatePem || !description.certificateArn || !description.status) {
-      throw new DependencyUnavailableError(`DescribeCertificate ${certificateId}: incomplete answer`);
-    }
-    const caId = description.caCertificateId;
-    const result: CertificateDescription = {
-      certificateId: certificateId as CertificateId,
-      certificateArn: description.certificateArn,
-      status: description.status as CertificateStatus,
-      pem: description.certificatePem,
-      ...(caId && isCaCertificateId(caId) ? { caCertificateId: caId } : {}),
-    };
-    return result;
-  },
+/**
+ * IoT Core's registry over client-iot. "Already exists" counts as done: every write is idempotent.
+ * Each call first waits for its operation's rate limiter, so a burst of devices queues here
+ * instead of spending the account's quota on throttled calls.
+ */
+export const iotRegistry = (iot: IoTClient, limiters?: Record<IotOperation, RateLimiter>): DeviceRegistry => {
+  const send = async <T>(operation: IotOperation, run: () => Promise<T>): Promise<T> => {
+    await limiters?.[operation].acquire();
+    return call(operation, run);
+  };
+  return {
+    async describeCertificate(certificateId) {
+      const out = await send("DescribeCertificate", () =>
+        iot.send(new DescribeCertificateCommand({ certificateId })),
+      );
+      const description = out.certificateDescription;
+      if (!description?.certificatePem || !description.certificateArn || !description.status) {
+        throw new DependencyUnavailableError(`DescribeCertificate ${certificateId}: incomplete answer`);
+      }
+      const caId = description.caCertificateId;
+      const result: CertificateDescription = {
+        certificateId: certificateId as CertificateId,
+        certificateArn: description.certificateArn,
+        status: description.status as CertificateStatus,
+        pem: description.certificatePem,
+        ...(caId && isCaCertificateId(caId) ? { caCertificateId: caId } : {}),
+      };
+      return result;
+    },
 
-  async describeCaCertificate(caCertificateId) {
-    const out = await call("DescribeCACertificate", () =>
-      iot.send(new DescribeCACertificateCommand({ certificateId: caCertificateId })),
-    );
-    const description = out.certificateDescription;
-    if (!description?.certificatePem || !description.status) {
-      throw new DependencyUnavailableError(`DescribeCACertificate ${caCertificateId}: incomplete answer`);
-    }
-    const result: CaDescription = {
-      caCertificateId: caCertificateId as CaCertificateId,
-      status: description.status === "ACTIVE" ? "ACTIVE" : "INACTIVE",
-      pem: description.certificatePem,
-    };
-    return result;
-  },
+    async describeCaCertificate(caCertificateId) {
+      const out = await send("DescribeCACertificate", () =>
+        iot.send(new DescribeCACertificateCommand({ certificateId: caCertificateId })),
+      );
+      const description = out.certificateDescription;
+      if (!description?.certificatePem || !description.status) {
+        throw new DependencyUnavailableError(`DescribeCACertificate ${caCertificateId}: incomplete answer`);
+      }
+      const result: CaDescription = {
+        caCertificateId: caCertificateId as CaCertificateId,
+        status: description.status === "ACTIVE" ? "ACTIVE" : "INACTIVE",
+        pem: description.certificatePem,
+      };
+      return result;
+    },
 
-  async createThing(thingName, attributes) {
-    await ignoreAlreadyExists(
-      call("CreateThing", () =>
-        iot.send(new CreateThingCommand({ thingName, attributePayload: { attributes: { ...attributes } } })),
-      ),
-    );
-  },
+    async createThing(thingName, attributes) {
+      await ignoreAlreadyExists(
+        send("CreateThing", () =>
+          iot.send(
+            new CreateThingCommand({ thingName, attributePayload: { attributes: { ...attributes } } }),
+          ),
+        ),
+      );
+    },
 
-  async createPolicy(policyName, policyDocument) {
-    await ignoreAlreadyExists(
-      call("CreatePolicy", () => iot.send(new CreatePolicyCommand({ policyName, policyDocument }))),
-    );
-  },
+    async createPolicy(policyName, policyDocument) {
+      await ignoreAlreadyExists(
+        send("CreatePolicy", () => iot.send(new CreatePolicyCommand({ policyName, policyDocument }))),
+      );
+    },
 
-  async attachPolicy(policyName, target) {
-    await call("AttachPolicy", () => iot.send(new AttachPolicyCommand({ policyName, target })));
-  },
+    async attachPolicy(policyName, target) {
+      await send("AttachPolicy", () => iot.send(new AttachPolicyCommand({ policyName, target })));
+    },
 
-  async attachThingPrincipal(thingName, principal) {
-    await call("AttachThingPrincipal", () =>
-      iot.send(
-        new AttachThingPrincipalCommand({ thingName, principal, thingPrincipalType: "EXCLUSIVE_THING" }),
-      ),
-    );
-  },
+    async attachThingPrincipal(thingName, principal) {
+      await send("AttachThingPrincipal", () =>
+        iot.send(
+          new AttachThingPrincipalCommand({ thingName, principal, thingPrincipalType: "EXCLUSIVE_THING" }),
+        ),
+      );
+    },
 
-  async updateCertificateStatus(certificateId: CertificateId, newStatus) {
-    await call("UpdateCertificate", () =>
-      iot.send(new UpdateCertificateCommand({ certificateId, newStatus })),
-    );
-  },
-});
+    async updateCertificateStatus(certificateId: CertificateId, newStatus) {
+      await send("UpdateCertificate", () =>
+        iot.send(new UpdateCertificateCommand({ certificateId, newStatus })),
+      );
+    },
+  };
+};
 
 // A Thing or policy of that name exists: a redelivery, or a race with ourselves. Either way, done.
 const ignoreAlreadyExists = async (work: Promise<unknown>): Promise<void> => {

@@ -8,6 +8,7 @@ import { documentClient, iotClient } from "./aws-clients.js";
 import type { ProvisioningConfig, StoreConfig } from "./config.js";
 import { dynamoDbLifecycleStore } from "./dynamodb-lifecycle-store.js";
 import { iotRegistry } from "./iot-registry.js";
+import { iotRateLimiters } from "./rate-limiter.js";
 
 /** Builds the real adapters for the use cases; called once per container. */
 export const systemClock: Clock = { now: () => new Date() };
@@ -16,7 +17,7 @@ export const lifecycleStore = (config: StoreConfig): LifecycleStore =>
   dynamoDbLifecycleStore(documentClient(), config.DEVICES_TABLE);
 
 export const provisioningDeps = (config: ProvisioningConfig, cas?: CaDirectory): ProvisioningDeps => {
-  const registry = iotRegistry(iotClient());
+  const registry = iotRegistry(iotClient(), iotRateLimiters(config.IOT_QUOTA_SHARE));
   return {
     registry,
     store: lifecycleStore(config),

@@ -40,6 +40,8 @@ export const motoEnvironment = (endpoint: string, tableName: string, policyName:
     DEVICE_POLICY_NAME: policyName,
     POWERTOOLS_LOG_LEVEL: "SILENT",
     POWERTOOLS_METRICS_DISABLED: "true",
+    // Pacing is tested on its own; here it would only slow the suite down.
+    IOT_QUOTA_SHARE: "100",
   });
 };
 
