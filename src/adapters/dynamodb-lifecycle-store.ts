@@ -11,10 +11,15 @@ import {
   UpdateCommand,
 } from "@aws-sdk/lib-dynamodb";
 import { unmarshall } from "@aws-sdk/util-dynamodb";
-import type { AddDeviceResult, LifecycleStore, ProvisioningState } from "#app/ports.js";
+import type { AddDeviceResult, LifecycleStore, Page, ProvisioningState } from "#app/ports.js";
 import type { BatchRecord } from "#domain/batch.js";
 import type { CertificateRecord, Device, DeviceEvent } from "#domain/device.js";
-import { AlreadyExistsError, ConcurrentUpdateError, ThrottledError } from "#domain/errors.js";
+import {
+  AlreadyExistsError,
+  ConcurrentUpdateError,
+  ThrottledError,
+  ValidationError,
+} from "#domain/errors.js";
 import type { CertificateId } from "#domain/ids.js";
 import type { DeviceState } from "#domain/lifecycle.js";
 import { call, toDomainError } from "./aws-errors.js";
@@ -142,6 +147,54 @@ export const dynamoDbLifecycleStore = (db: DynamoDBDocumentClient, tableName: st
         cursor = out.LastEvaluatedKey;
       } while (cursor);
       return events;
+    },
+
+    async pageEvents(deviceId, { limit, cursor, newestFirst = false }) {
+      const pk = `DEVICE#${deviceId}`;
+      const out = await call("Query", () =>
+        db.send(
+          new QueryCommand({
+            TableName: tableName,
+            KeyConditionExpression: "pk = :pk AND begins_with(sk, :prefix)",
+            ExpressionAttributeValues: { ":pk": pk, ":prefix": EVENT_PREFIX },
+            ScanIndexForward: !newestFirst,
+            Limit: limit,
+            ExclusiveStartKey: decodeCursor(cursor, { pk }),
+          }),
+        ),
+      );
+      return page(
+        (out.Items ?? []).map((item) => stripKeys<DeviceEvent>(item)),
+        out.LastEvaluatedKey,
+      );
+    },
+
+    async pageDevices(query, { limit, cursor }) {
+      const [index, attribute, value] =
+        "state" in query
+          ? [STATE_INDEX, "gsi1pk", `STATE#${query.state}`]
+          : [BATCH_INDEX, "gsi2pk", `BATCH#${query.batchId}`];
+      const out = await call("Query", () =>
+        db.send(
+          new QueryCommand({
+            TableName: tableName,
+            IndexName: index,
+            KeyConditionExpression: `${attribute} = :value`,
+            ExpressionAttributeValues: { ":value": value },
+            Limit: limit,
+            ExclusiveStartKey: decodeCursor(cursor, { [attribute]: value }),
+          }),
+        ),
+      );
+      return page(
+        (out.Items ?? []).map((item) => stripKeys<Device>(item)),
+        out.LastEvaluatedKey,
+      );
+    },
+
+    async transition(device, to, event) {
+      await transact("transition", [moveDevice(device, to, { updatedAt: event.at }, []), putEvent(event)]);
+      return { ...device, state: to, version: device.version + 1, updatedAt: event.at };
     },
 
     async readProvisioningState(certificateId, deviceId): Promise<ProvisioningState> {
@@ -320,6 +373,34 @@ const compareEntry = (existing: Device, wanted: Device): AddDeviceResult => {
 
 const sorted = (value: object): object =>
   Object.fromEntries(Object.entries(value).sort(([a], [b]) => a.localeCompare(b)));
+
+const page = <T>(items: T[], lastKey: Item | undefined): Page<T> => ({
+  items,
+  ...(lastKey ? { cursor: Buffer.from(JSON.stringify(lastKey)).toString("base64url") } : {}),
+});
+
+/**
+ * Cursors are the table's own keys, base64url-encoded. A cursor is only accepted back for the
+ * query that made it, and only with string key attributes, so it cannot steer a read elsewhere.
+ */
+const decodeCursor = (cursor: string | undefined, expected: Record<string, string>): Item | undefined => {
+  if (cursor === undefined) return undefined;
+  let key: unknown;
+  try {
+    key = JSON.parse(Buffer.from(cursor, "base64url").toString("utf8"));
+  } catch {
+    throw new ValidationError("cursor is not valid");
+  }
+  const valid =
+    typeof key === "object" &&
+    key !== null &&
+    Object.entries(key).every(([name, value]) => CURSOR_ATTRIBUTES.has(name) && typeof value === "string") &&
+    Object.entries(expected).every(([name, value]) => (key as Item)[name] === value);
+  if (!valid) throw new ValidationError("cursor is not valid for this query");
+  return key as Item;
+};
+
+const CURSOR_ATTRIBUTES = new Set(["pk", "sk", "gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk"]);
 
 const cancellationCodes = (error: unknown): string[] =>
   error instanceof TransactionCanceledException ||

@@ -3,13 +3,16 @@ import {
   AttachThingPrincipalCommand,
   CreatePolicyCommand,
   CreateThingCommand,
+  DeleteThingCommand,
   DescribeCACertificateCommand,
   DescribeCertificateCommand,
+  DetachPolicyCommand,
+  DetachThingPrincipalCommand,
   type IoTClient,
   UpdateCertificateCommand,
 } from "@aws-sdk/client-iot";
 import type { CaDescription, CertificateDescription, DeviceRegistry } from "#app/ports.js";
-import { AlreadyExistsError, DependencyUnavailableError } from "#domain/errors.js";
+import { AlreadyExistsError, DependencyUnavailableError, NotFoundError } from "#domain/errors.js";
 import { type CaCertificateId, type CertificateId, isCaCertificateId } from "#domain/ids.js";
 import type { CertificateStatus } from "#domain/provisioning-decision.js";
 import { call } from "./aws-errors.js";
@@ -89,12 +92,39 @@ export const iotRegistry = (iot: IoTClient, limiters?: Record<IotOperation, Rate
       );
     },
 
+    async detachPolicy(policyName, target) {
+      await ignoreNotFound(
+        send("DetachPolicy", () => iot.send(new DetachPolicyCommand({ policyName, target }))),
+      );
+    },
+
+    async detachThingPrincipal(thingName, principal) {
+      await ignoreNotFound(
+        send("DetachThingPrincipal", () =>
+          iot.send(new DetachThingPrincipalCommand({ thingName, principal })),
+        ),
+      );
+    },
+
+    async deleteThing(thingName) {
+      await ignoreNotFound(send("DeleteThing", () => iot.send(new DeleteThingCommand({ thingName }))));
+    },
+
     async updateCertificateStatus(certificateId: CertificateId, newStatus) {
       await send("UpdateCertificate", () =>
         iot.send(new UpdateCertificateCommand({ certificateId, newStatus })),
       );
     },
   };
+};
+
+// Detaching or deleting what is already gone is done.
+const ignoreNotFound = async (work: Promise<unknown>): Promise<void> => {
+  try {
+    await work;
+  } catch (error) {
+    if (!(error instanceof NotFoundError)) throw error;
+  }
 };
 
 // A Thing or policy of that name exists: a redelivery, or a race with ourselves. Either way, done.

@@ -57,6 +57,9 @@ export const IOT_QUOTAS = {
   // 100 in the current guide, 15 in the older one: plan for the lower until the account says otherwise.
   CreateThing: 15,
   AttachThingPrincipal: 15,
+  DetachPolicy: 15,
+  DetachThingPrincipal: 15,
+  DeleteThing: 15,
 } as const;
 
 export type IotOperation = keyof typeof IOT_QUOTAS;

@@ -37,6 +37,7 @@ export const provisioningDeps = (config: ProvisioningConfig, cas?: CaDirectory):
 
 export const batchDeps = (config: StoreConfig, rules: ManifestRules = DEFAULT_MANIFEST_RULES) => ({
   store: lifecycleStore(config),
+  registry: iotRegistry(iotClient()),
   clock: systemClock,
   manifestRules: rules,
 });

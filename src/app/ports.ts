@@ -1,6 +1,7 @@
 import type { BatchCounts, BatchRecord } from "#domain/batch.js";
 import type { BoundCertificate, CertificateRecord, Device, DeviceEvent } from "#domain/device.js";
 import type { BatchId, CaCertificateId, CertificateId, DeviceId } from "#domain/ids.js";
+import type { DeviceState } from "#domain/lifecycle.js";
 import type { ManifestRow } from "#domain/manifest.js";
 import type { CertificateStatus } from "#domain/provisioning-decision.js";
 import type { Refusal } from "#domain/refusal.js";
@@ -41,7 +42,28 @@ export interface DeviceRegistry {
     certificateId: CertificateId,
     status: "ACTIVE" | "INACTIVE" | "REVOKED",
   ): Promise<void>;
+  /** Idempotent: a policy that is not attached counts as detached. */
+  detachPolicy(policyName: string, certificateArn: string): Promise<void>;
+  /** Idempotent: a principal that is not attached counts as detached. */
+  detachThingPrincipal(thingName: DeviceId, certificateArn: string): Promise<void>;
+  /** Idempotent: a Thing that does not exist counts as deleted. */
+  deleteThing(thingName: DeviceId): Promise<void>;
 }
+
+/** IoT Core's data plane: drops a live MQTT connection now instead of "within minutes". */
+export interface ConnectionControl {
+  disconnect(clientId: DeviceId): Promise<DisconnectOutcome>;
+}
+
+export type DisconnectOutcome = "dropped" | "not-connected" | "failed";
+
+export interface Page<T> {
+  readonly items: readonly T[];
+  /** Opaque; absent on the last page. */
+  readonly cursor?: string;
+}
+
+export type DeviceQuery = { readonly state: DeviceState } | { readonly batchId: BatchId };
 
 export interface ProvisioningState {
   readonly device?: Device;
@@ -58,6 +80,15 @@ export interface LifecycleStore {
   getDevice(deviceId: DeviceId): Promise<Device | undefined>;
   /** The device's history, oldest first. */
   listEvents(deviceId: DeviceId): Promise<DeviceEvent[]>;
+  /** One page of the history; `newestFirst` for "recent events". */
+  pageEvents(
+    deviceId: DeviceId,
+    options: { limit: number; cursor?: string; newestFirst?: boolean },
+  ): Promise<Page<DeviceEvent>>;
+  /** One page of devices in a state or of a batch, through the secondary indexes. */
+  pageDevices(query: DeviceQuery, options: { limit: number; cursor?: string }): Promise<Page<Device>>;
+  /** Moves a device from the state and version it was read in, with its event. ConcurrentUpdateError if it moved. */
+  transition(device: Device, to: DeviceState, event: DeviceEvent): Promise<Device>;
   /** One read for the provisioning decision: the allowlist entry and the certificate's record. */
   readProvisioningState(
     certificateId: CertificateId,

@@ -139,7 +139,7 @@ const act = async (
       });
       const claimed = await deps.store.claim(
         decision.device,
-        bindCertificate(certificateId, decision.facts),
+        bindCertificate(certificateId, description.certificateArn, decision.facts),
         event,
       );
       return provision(deps, description, claimed, false);

@@ -1,19 +1,61 @@
 import type { Device, DeviceEvent } from "#domain/device.js";
 import { NotFoundError, ValidationError } from "#domain/errors.js";
 import { type DeviceId, isDeviceId } from "#domain/ids.js";
-import type { LifecycleStore } from "./ports.js";
+import type { CertificateStatus } from "#domain/provisioning-decision.js";
+import type { DeviceRegistry, LifecycleStore } from "./ports.js";
 
 export interface DeviceView {
   readonly device: Device;
+  /** The bound certificate as IoT Core sees it now; DELETED when IoT Core no longer has it. */
+  readonly certificate?: {
+    readonly certificateId: string;
+    readonly status: CertificateStatus | "DELETED";
+    readonly certificateSha256: string;
+    readonly notAfter: string;
+  };
+  /** Oldest first; the most recent `recent` events when a limit is given. */
   readonly history: readonly DeviceEvent[];
 }
 
-/** A device's state and its history, oldest first. */
-export const showDevice = async (deps: { store: LifecycleStore }, deviceId: string): Promise<DeviceView> => {
+export interface ShowDeviceDeps {
+  readonly store: LifecycleStore;
+  readonly registry: Pick<DeviceRegistry, "describeCertificate">;
+}
+
+/** A device's state, its certificate as IoT Core has it now, and its history. */
+export const showDevice = async (
+  deps: ShowDeviceDeps,
+  deviceId: string,
+  options: { recent?: number } = {},
+): Promise<DeviceView> => {
   if (!isDeviceId(deviceId))
     throw new ValidationError(`device id ${JSON.stringify(deviceId)} is not a valid Thing name`);
   const device = await deps.store.getDevice(deviceId as DeviceId);
-  if (!device) throw new NotFoundError(`device ${deviceId} is not on the allowlist`);
-  const events = await deps.store.listEvents(device.deviceId);
-  return { device, history: events };
+  if (!device) throw new NotFoundError(`device ${deviceId} does not exist`);
+  const history =
+    options.recent === undefined
+      ? await deps.store.listEvents(device.deviceId)
+      : [
+          ...(await deps.store.pageEvents(device.deviceId, { limit: options.recent, newestFirst: true }))
+            .items,
+        ].reverse();
+  const bound = device.certificate;
+  if (!bound) return { device, history };
+  const status = await deps.registry.describeCertificate(bound.certificateId).then(
+    (description) => description.status,
+    (error: unknown) => {
+      if (error instanceof NotFoundError) return "DELETED" as const;
+      throw error;
+    },
+  );
+  return {
+    device,
+    certificate: {
+      certificateId: bound.certificateId,
+      status,
+      certificateSha256: bound.certificateSha256,
+      notAfter: bound.notAfter,
+    },
+    history,
+  };
 };

@@ -1,7 +1,7 @@
 import { readFile } from "node:fs/promises";
 import { basename } from "node:path";
 import { Command, CommanderError } from "commander";
-import type { Clock, LifecycleStore } from "#app/ports.js";
+import type { Clock, DeviceRegistry, LifecycleStore } from "#app/ports.js";
 import { registerBatch } from "#app/register-batch.js";
 import { showDevice } from "#app/show-device.js";
 import { DomainError, NotFoundError, ValidationError } from "#domain/errors.js";
@@ -10,6 +10,7 @@ import type { ManifestRules } from "#domain/manifest.js";
 /** What the CLI needs from outside: built lazily, so `--help` works without configuration. */
 export interface CliDeps {
   readonly store: LifecycleStore;
+  readonly registry: Pick<DeviceRegistry, "describeCertificate">;
   readonly clock: Clock;
   readonly manifestRules: ManifestRules;
 }

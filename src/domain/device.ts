@@ -28,13 +28,19 @@ export interface Device {
 
 export interface BoundCertificate {
   readonly certificateId: CertificateId;
+  readonly certificateArn: string;
   readonly certificateSha256: string;
   readonly publicKeySha256: string;
   readonly notAfter: string;
 }
 
-export const bindCertificate = (certificateId: CertificateId, facts: CertificateFacts): BoundCertificate => ({
+export const bindCertificate = (
+  certificateId: CertificateId,
+  certificateArn: string,
+  facts: CertificateFacts,
+): BoundCertificate => ({
   certificateId,
+  certificateArn,
   certificateSha256: facts.certificateSha256,
   publicKeySha256: facts.publicKeySha256,
   notAfter: facts.notAfter.toISOString(),

@@ -97,6 +97,24 @@ export class FakeRegistry implements DeviceRegistry {
     this.thingAttachments.add(`${thingName}|${certificateArn}`);
   }
 
+  async detachPolicy(policyName: string, certificateArn: string): Promise<void> {
+    this.enter("detachPolicy");
+    this.policyAttachments.delete(`${policyName}|${certificateArn}`);
+  }
+
+  async detachThingPrincipal(thingName: string, certificateArn: string): Promise<void> {
+    this.enter("detachThingPrincipal");
+    this.thingAttachments.delete(`${thingName}|${certificateArn}`);
+  }
+
+  async deleteThing(thingName: string): Promise<void> {
+    this.enter("deleteThing");
+    if ([...this.thingAttachments].some((attachment) => attachment.startsWith(`${thingName}|`))) {
+      throw new DependencyRejectedError("InvalidRequestException: the Thing still has principals attached");
+    }
+    this.things.delete(thingName);
+  }
+
   async updateCertificateStatus(
     certificateId: CertificateId,
     status: "ACTIVE" | "INACTIVE" | "REVOKED",

@@ -1,7 +1,16 @@
-import type { AddDeviceResult, LifecycleStore } from "#app/ports.js";
+import type { AddDeviceResult, DeviceQuery, LifecycleStore, Page } from "#app/ports.js";
 import type { BatchRecord } from "#domain/batch.js";
 import type { CertificateRecord, Device, DeviceEvent } from "#domain/device.js";
-import { AlreadyExistsError, ConcurrentUpdateError, NotFoundError } from "#domain/errors.js";
+import { AlreadyExistsError, ConcurrentUpdateError, NotFoundError, ValidationError } from "#domain/errors.js";
+import type { DeviceState } from "#domain/lifecycle.js";
+
+// Cursors are offsets here: opaque to callers all the same.
+const paginate = <T>(all: readonly T[], { limit, cursor }: { limit: number; cursor?: string }): Page<T> => {
+  const start = cursor === undefined ? 0 : Number.parseInt(cursor, 10);
+  if (!Number.isInteger(start) || start < 0) throw new ValidationError("cursor is not valid");
+  const items = all.slice(start, start + limit);
+  return { items, ...(start + limit < all.length ? { cursor: String(start + limit) } : {}) };
+};
 
 /** The lifecycle store in memory, with the same conditional semantics as the DynamoDB adapter. */
 export class InMemoryLifecycleStore implements LifecycleStore {
@@ -16,6 +25,28 @@ export class InMemoryLifecycleStore implements LifecycleStore {
 
   async listEvents(deviceId: string) {
     return this.events.filter((event) => event.deviceId === deviceId);
+  }
+
+  async pageEvents(deviceId: string, options: { limit: number; cursor?: string; newestFirst?: boolean }) {
+    const all = this.events.filter((event) => event.deviceId === deviceId);
+    return paginate(options.newestFirst ? [...all].reverse() : all, options);
+  }
+
+  async pageDevices(query: DeviceQuery, options: { limit: number; cursor?: string }) {
+    const all = [...this.devices.values()]
+      .filter((device) =>
+        "state" in query ? device.state === query.state : device.batchId === query.batchId,
+      )
+      .sort((a, b) => a.deviceId.localeCompare(b.deviceId));
+    return paginate(all, options);
+  }
+
+  async transition(device: Device, to: DeviceState, event: DeviceEvent) {
+    this.expect(device);
+    const moved: Device = { ...device, state: to, version: device.version + 1, updatedAt: event.at };
+    this.devices.set(device.deviceId, moved);
+    this.events.push(event);
+    return moved;
   }
 
   async readProvisioningState(certificateId: string, deviceId: string | undefined) {

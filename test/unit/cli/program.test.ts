@@ -3,6 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { beforeEach, describe, expect, it } from "vitest";
 import { EXIT, runCli } from "#cli/program.js";
+import { FakeRegistry } from "#test/support/fake-registry.js";
 import { InMemoryLifecycleStore } from "#test/support/in-memory-store.js";
 
 const CA = "a".repeat(64);
@@ -15,6 +16,7 @@ const run = (...argv: string[]) =>
   runCli(argv, {
     deps: () => ({
       store,
+      registry: new FakeRegistry(),
       clock: { now: () => new Date("2026-11-25T10:00:00Z") },
       manifestRules: { maxThingAttributes: 3 },
     }),
@@ -94,6 +96,6 @@ describe("fleetgate device show", () => {
 
   it("exits with the not-found code for an unknown device", async () => {
     expect(await run("device", "show", "ghost")).toBe(EXIT.notFound);
-    expect(err.join("")).toMatch(/device ghost is not on the allowlist/);
+    expect(err.join("")).toMatch(/device ghost does not exist/);
   });
 });

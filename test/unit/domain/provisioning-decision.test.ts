@@ -40,6 +40,7 @@ const entry = (overrides: Partial<Device> = {}): Device => ({
 
 const bound = (certificateId: CertificateId) => ({
   certificateId,
+  certificateArn: `arn:aws:iot:eu-west-1:123456789012:cert/${certificateId}`,
   certificateSha256: "1",
   publicKeySha256: "2",
   notAfter: "2027",

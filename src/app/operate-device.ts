@@ -1,0 +1,109 @@
+import type { Device, DeviceEvent } from "#domain/device.js";
+import { ConcurrentUpdateError, NotFoundError, ValidationError } from "#domain/errors.js";
+import { isDeviceId } from "#domain/ids.js";
+import { type DeviceState, transition } from "#domain/lifecycle.js";
+import type { Clock, ConnectionControl, DeviceRegistry, DisconnectOutcome, LifecycleStore } from "./ports.js";
+
+export type OperatorAction = "revoke" | "suspend" | "reactivate" | "decommission";
+
+export interface OperatorCommand {
+  readonly deviceId: string;
+  readonly action: OperatorAction;
+  readonly reason?: string;
+  /** The caller's identity, as the API authenticated it. */
+  readonly actor: string;
+}
+
+export interface OperationDeps {
+  readonly registry: DeviceRegistry;
+  readonly connections: ConnectionControl;
+  readonly store: LifecycleStore;
+  readonly clock: Clock;
+  readonly policyName: string;
+}
+
+export interface OperationResult {
+  readonly device: Device;
+  /** Whether a live connection was dropped at once; IoT Core drops it within minutes anyway. */
+  readonly connection: DisconnectOutcome | "not-attempted";
+}
+
+const EVENT_TYPE: Record<OperatorAction, DeviceEvent["type"]> = {
+  revoke: "REVOKED",
+  suspend: "SUSPENDED",
+  reactivate: "REACTIVATED",
+  decommission: "DECOMMISSIONED",
+};
+
+/** Destructive actions must say why: the history is an audit trail. */
+export const REASON_REQUIRED: ReadonlySet<OperatorAction> = new Set(["revoke", "suspend", "decommission"]);
+const MAX_ATTEMPTS = 3;
+
+/**
+ * An operator's action on a device: the lifecycle transition is checked first (an illegal one
+ * changes nothing), IoT Core is changed next (access goes before anything is recorded), and the
+ * new state and its event are written last, conditional on the version read. Retrying after a
+ * failure repeats only idempotent steps.
+ */
+export const operateDevice = async (
+  deps: OperationDeps,
+  command: OperatorCommand,
+): Promise<OperationResult> => {
+  if (!isDeviceId(command.deviceId))
+    throw new ValidationError(`deviceId ${JSON.stringify(command.deviceId)} is not a valid Thing name`);
+  const reason = command.reason?.trim();
+  if (REASON_REQUIRED.has(command.action) && !reason)
+    throw new ValidationError(`reason is required to ${command.action} a device`);
+  for (let attempt = 1; ; attempt += 1) {
+    const device = await deps.store.getDevice(command.deviceId);
+    if (!device) throw new NotFoundError(`device ${command.deviceId} does not exist`);
+    const to = transition(device.state, command.action);
+    const connection = await applyToIot(deps, device, command.action);
+    const event: DeviceEvent = {
+      deviceId: device.deviceId,
+      at: deps.clock.now().toISOString(),
+      type: EVENT_TYPE[command.action],
+      actor: command.actor,
+      from: device.state,
+      to,
+      ...(reason ? { reason } : {}),
+      ...(device.certificate ? { certificateId: device.certificate.certificateId } : {}),
+    };
+    try {
+      return { device: await deps.store.transition(device, to, event), connection };
+    } catch (error) {
+      if (!(error instanceof ConcurrentUpdateError) || attempt >= MAX_ATTEMPTS) throw error;
+    }
+  }
+};
+
+const applyToIot = async (
+  deps: OperationDeps,
+  device: Device,
+  action: OperatorAction,
+): Promise<OperationResult["connection"]> => {
+  const certificate = device.certificate;
+  switch (action) {
+    case "reactivate":
+      if (certificate) await deps.registry.updateCertificateStatus(certificate.certificateId, "ACTIVE");
+      return "not-attempted";
+    case "suspend":
+      if (certificate) await deps.registry.updateCertificateStatus(certificate.certificateId, "INACTIVE");
+      return deps.connections.disconnect(device.deviceId);
+    case "revoke":
+      if (certificate) await deps.registry.updateCertificateStatus(certificate.certificateId, "REVOKED");
+      return hasConnected(device.state) ? deps.connections.disconnect(device.deviceId) : "not-attempted";
+    case "decommission": {
+      if (certificate) {
+        await deps.registry.updateCertificateStatus(certificate.certificateId, "REVOKED");
+        await deps.registry.detachPolicy(deps.policyName, certificate.certificateArn);
+        await deps.registry.detachThingPrincipal(device.deviceId, certificate.certificateArn);
+      }
+      await deps.registry.deleteThing(device.deviceId);
+      return hasConnected(device.state) ? deps.connections.disconnect(device.deviceId) : "not-attempted";
+    }
+  }
+};
+
+// Only a device whose certificate was activated can hold a live connection.
+const hasConnected = (state: DeviceState): boolean => state === "ACTIVE" || state === "SUSPENDED";
