@@ -59,6 +59,7 @@ const report = (outcome: ProvisioningOutcome): void => {
     }
     case "unchanged":
       logger.info("nothing to do", { deviceId, why: outcome.why });
+      metrics.addMetric("RepeatedEvent", MetricUnit.Count, 1);
       return;
   }
 };

@@ -42,6 +42,7 @@ export const motoEnvironment = (endpoint: string, tableName: string, policyName:
     POWERTOOLS_METRICS_DISABLED: "true",
     // Pacing is tested on its own; here it would only slow the suite down.
     IOT_QUOTA_SHARE: "100",
+    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true",
   });
 };
 

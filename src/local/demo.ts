@@ -1,0 +1,185 @@
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { CreateTableCommand, DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import { DescribeCertificateCommand, IoTClient } from "@aws-sdk/client-iot";
+import type { Context } from "aws-lambda";
+import {
+  createCa,
+  type DeviceOptions,
+  exportPrivateKeyPem,
+  type Issuer,
+  issueDeviceCertificate,
+  loadIssuer,
+  SERVER_AUTH,
+} from "./dev-pki.js";
+import { firstConnect, type JitrMessage, registerCa, sqsEvent } from "./iot-simulator.js";
+import { startMotoServer } from "./moto-server.js";
+
+/**
+ * The main job, locally: a moto-backed IoT Core and DynamoDB, a development CA, a demo batch, and
+ * devices connecting for the first time, some of them bad. Prints what happened to each.
+ */
+const ROOT = new URL("../../", import.meta.url).pathname;
+const STATE_DIR = join(ROOT, ".local");
+const TABLE = "fleetgate-local";
+const POLICY = "fleetgate-device-local";
+
+const loadOrCreateCa = async (name: string, file: string): Promise<Issuer> => {
+  const certPath = join(STATE_DIR, `${file}.pem`);
+  const keyPath = join(STATE_DIR, `${file}.key`);
+  if (existsSync(certPath) && existsSync(keyPath)) {
+    return loadIssuer(readFileSync(certPath, "utf8"), readFileSync(keyPath, "utf8"));
+  }
+  const ca = await createCa({ name });
+  mkdirSync(STATE_DIR, { recursive: true });
+  writeFileSync(certPath, ca.pem);
+  writeFileSync(keyPath, await exportPrivateKeyPem(ca.keys.privateKey), { mode: 0o600 });
+  return ca;
+};
+
+interface DemoDevice {
+  readonly label: string;
+  readonly deviceId: string;
+  readonly options: DeviceOptions;
+  readonly issuer?: "impostor" | "other-line";
+}
+
+const DAY = 86_400_000;
+const DEMO_DEVICES: readonly DemoDevice[] = [
+  { label: "good EC P-256", deviceId: "demo-sensor-001", options: {} },
+  { label: "good RSA 2048", deviceId: "demo-sensor-002", options: { key: { type: "RSA", bits: 2048 } } },
+  {
+    label: "good EC P-384",
+    deviceId: "demo-sensor-003",
+    options: { key: { type: "EC", curve: "P-384" }, hash: "SHA-384" },
+  },
+  { label: "clone of 001", deviceId: "demo-sensor-001", options: {} },
+  { label: "not on the allowlist", deviceId: "demo-stranger-999", options: {} },
+  {
+    label: "expired",
+    deviceId: "demo-sensor-004",
+    options: { notBefore: new Date(Date.now() - 400 * DAY), notAfter: new Date(Date.now() - DAY) },
+  },
+  { label: "RSA 1024", deviceId: "demo-sensor-005", options: { key: { type: "RSA", bits: 1024 } } },
+  { label: "server-auth only", deviceId: "demo-sensor-006", options: { extendedKeyUsages: [SERVER_AUTH] } },
+  { label: "forged CA signature", deviceId: "demo-sensor-007", options: {}, issuer: "impostor" },
+  { label: "other product line", deviceId: "demo-sensor-008", options: {}, issuer: "other-line" },
+  { label: "wildcard in CN", deviceId: "demo-sensor-#", options: {} },
+];
+
+const MANIFEST = `deviceId,model,attr.color
+${["001", "002", "003", "004", "005", "006", "007", "008"].map((n) => `demo-sensor-${n},thermo-2,blue`).join("\n")}
+`;
+
+const main = async (): Promise<void> => {
+  const pythonEnv = spawnSync(process.execPath, [join(ROOT, "scripts/python-env.mjs")], { stdio: "inherit" });
+  if (pythonEnv.status !== 0) throw new Error("could not prepare the Python environment for moto");
+  const moto = await startMotoServer();
+  try {
+    Object.assign(process.env, {
+      AWS_ENDPOINT_URL: moto.endpoint,
+      AWS_REGION: "us-east-1",
+      AWS_ACCESS_KEY_ID: "local",
+      AWS_SECRET_ACCESS_KEY: "local",
+      DEVICES_TABLE: TABLE,
+      DEVICE_POLICY_NAME: POLICY,
+      POWERTOOLS_LOG_LEVEL: process.env.POWERTOOLS_LOG_LEVEL ?? "SILENT",
+      POWERTOOLS_METRICS_DISABLED: "true",
+      // The Lambda runs on Node 22; locally Node 20 is supported and the SDK's notice is noise.
+      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true",
+    });
+    await run(moto.endpoint);
+  } finally {
+    await moto.stop();
+  }
+};
+
+const run = async (endpoint: string): Promise<void> => {
+  console.log(`moto server on ${endpoint}`);
+  const iot = new IoTClient({});
+  await new DynamoDBClient({}).send(
+    new CreateTableCommand((await import("#adapters/table-definition.js")).lifecycleTableDefinition(TABLE)),
+  );
+
+  const ca = await loadOrCreateCa("Fleetgate Development CA", "dev-ca");
+  const otherLine = await loadOrCreateCa("Fleetgate Other Line CA", "other-line-ca");
+  const impostor = await createCa({ name: "Fleetgate Development CA" });
+  const caCertificateId = await registerCa(iot, ca);
+  const otherLineId = await registerCa(iot, otherLine);
+  console.log(`development CA ${caCertificateId} registered (kept in .local/)`);
+
+  const { registerBatch } = await import("#app/register-batch.js");
+  const { batchDeps } = await import("#adapters/wiring.js");
+  const deps = batchDeps({ DEVICES_TABLE: TABLE });
+  const batch = await registerBatch(deps, {
+    manifest: Buffer.from(MANIFEST),
+    caCertificateId,
+    actor: "demo",
+    source: "demo",
+  });
+  const replay = await registerBatch(deps, {
+    manifest: Buffer.from(MANIFEST),
+    caCertificateId,
+    actor: "demo",
+    source: "demo",
+  });
+  console.log(
+    `batch ${batch.batch.batchId}: ${batch.batch.state}, ${batch.batch.counts?.accepted} devices allowed; sent again: replay=${replay.replay}`,
+  );
+
+  const messages: { device: DemoDevice; message: JitrMessage }[] = [];
+  for (const device of DEMO_DEVICES) {
+    const issuer = device.issuer === "impostor" ? impostor : device.issuer === "other-line" ? otherLine : ca;
+    const issuerId = device.issuer === "other-line" ? otherLineId : caCertificateId;
+    const certificate = await issueDeviceCertificate(issuer, {
+      deviceId: device.deviceId,
+      ...device.options,
+    });
+    messages.push({
+      device,
+      message: await firstConnect(iot, certificate, { pem: issuer.pem, caCertificateId: issuerId }),
+    });
+  }
+
+  const { handler } = await import("#functions/jitr.js");
+  const context = { functionName: "jitr-local", awsRequestId: "local" } as Context;
+  // The good devices connect first, then the rest in one SQS batch, then everything once more: events repeat.
+  await handler(sqsEvent(messages.slice(0, 3).map((m) => m.message)), context);
+  const response = await handler(sqsEvent(messages.slice(3).map((m) => m.message)), context);
+  const again = await handler(sqsEvent(messages.map((m) => m.message)), context);
+  const { lifecycleStore } = await import("#adapters/wiring.js");
+  const store = lifecycleStore({ DEVICES_TABLE: TABLE });
+
+  const rows: string[][] = [];
+  for (const { device, message } of messages) {
+    const status =
+      (await iot.send(new DescribeCertificateCommand({ certificateId: message.certificateId })))
+        .certificateDescription?.status ?? "?";
+    const { record } = await store.readProvisioningState(message.certificateId as never, undefined);
+    const outcome =
+      record?.outcome === "ASSIGNED" ? "PROVISIONED" : record?.outcome === "REJECTED" ? "REFUSED" : "-";
+    const reason = record?.outcome === "REJECTED" ? `${record.refusal.code}: ${record.refusal.detail}` : "";
+    rows.push([device.deviceId, device.label, outcome, status, reason]);
+  }
+  printTable(["device", "certificate", "outcome", "cert status", "reason"], rows);
+  console.log(
+    `failed records: ${response.batchItemFailures.length} (first pass), ${again.batchItemFailures.length} (repeated events)`,
+  );
+  const shown = await store.getDevice("demo-sensor-001" as never);
+  const history = await store.listEvents("demo-sensor-001" as never);
+  console.log(`demo-sensor-001 is ${shown?.state}; history: ${history.map((e) => e.type).join(" -> ")}`);
+};
+
+const printTable = (header: string[], rows: string[][]): void => {
+  const widths = header.map((h, i) =>
+    Math.min(120, Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length))),
+  );
+  const line = (cells: string[]) =>
+    cells.map((c, i) => c.slice(0, widths[i]).padEnd(widths[i] ?? 0)).join("  ");
+  console.log(`\n${line(header)}\n${widths.map((w) => "-".repeat(w)).join("  ")}`);
+  for (const row of rows) console.log(line(row));
+  console.log("");
+};
+
+await main();
