@@ -1,0 +1,105 @@
+import { spawnSync } from "node:child_process";
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { beforeAll, describe, expect, it } from "vitest";
+import { lifecycleTableDefinition } from "#adapters/table-definition.js";
+
+/** `npm run package` must work offline, and what it produces must be what we mean to deploy. */
+const root = join(import.meta.dirname, "..", "..");
+const run = (script: string) =>
+  spawnSync(process.execPath, [join(root, "scripts", script)], { cwd: root, encoding: "utf8" });
+
+type Resource = { Type: string; Properties: Record<string, unknown> };
+let resources: Record<string, Resource>;
+const ofType = (type: string) => Object.entries(resources).filter(([, r]) => r.Type === type);
+const only = (type: string): Resource => {
+  const found = ofType(type);
+  expect(found, type).toHaveLength(1);
+  return found[0]?.[1] as Resource;
+};
+
+beforeAll(() => {
+  const packaged = run("package.mjs");
+  expect(packaged.status, packaged.stderr + packaged.stdout).toBe(0);
+  const template = JSON.parse(
+    readFileSync(join(root, ".serverless", "cloudformation-template-update-stack.json"), "utf8"),
+  );
+  resources = template.Resources;
+}, 240_000);
+
+describe("packaged CloudFormation", () => {
+  it("routes JITR events of pending certificates to the queue with SQL 2016-03-23 and an error action", () => {
+    const payload = only("AWS::IoT::TopicRule").Properties.TopicRulePayload as Record<string, unknown>;
+    expect(payload.Sql).toBe(
+      "SELECT * FROM '$aws/events/certificates/registered/#' WHERE certificateStatus = 'PENDING_ACTIVATION'",
+    );
+    expect(payload.AwsIotSqlVersion).toBe("2016-03-23");
+    expect(payload.Actions).toEqual([{ Sqs: expect.objectContaining({ QueueUrl: { Ref: "JitrQueue" } }) }]);
+    expect(payload.ErrorAction).toBeDefined();
+  });
+
+  it("gives the queue a dead-letter queue and reports partial batch failures", () => {
+    const queue = resources.JitrQueue?.Properties as Record<string, unknown>;
+    expect(queue.RedrivePolicy).toMatchObject({
+      deadLetterTargetArn: { "Fn::GetAtt": ["JitrDeadLetterQueue", "Arn"] },
+    });
+    const mapping = only("AWS::Lambda::EventSourceMapping").Properties as Record<string, unknown>;
+    expect(mapping.FunctionResponseTypes).toEqual(["ReportBatchItemFailures"]);
+    expect(mapping.ScalingConfig).toEqual({ MaximumConcurrency: 2 });
+  });
+
+  it("declares the table the adapters use: on demand, point-in-time recovery, encrypted, same keys and indexes", () => {
+    const table = resources.DevicesTable?.Properties as Record<string, unknown>;
+    const expected = lifecycleTableDefinition("x");
+    expect(table.BillingMode).toBe("PAY_PER_REQUEST");
+    expect(table.PointInTimeRecoverySpecification).toEqual({ PointInTimeRecoveryEnabled: true });
+    expect(table.SSESpecification).toEqual({ SSEEnabled: true });
+    expect(table.KeySchema).toEqual(expected.KeySchema);
+    expect(table.AttributeDefinitions).toEqual(expected.AttributeDefinitions);
+    expect(table.GlobalSecondaryIndexes).toEqual(expected.GlobalSecondaryIndexes);
+  });
+
+  it("grants the JITR function exactly the calls it makes, and no wildcard action", () => {
+    const role = resources.JitrRole?.Properties as unknown as {
+      Policies: { PolicyDocument: { Statement: { Action: string | string[] }[] } }[];
+    };
+    const actions = role.Policies.flatMap((p) =>
+      p.PolicyDocument.Statement.flatMap((s) => [s.Action].flat()),
+    );
+    expect(actions.filter((a) => a.startsWith("iot:")).sort()).toEqual([
+      "iot:AttachPolicy",
+      "iot:AttachPolicy",
+      "iot:AttachThingPrincipal",
+      "iot:AttachThingPrincipal",
+      "iot:CreatePolicy",
+      "iot:CreateThing",
+      "iot:DescribeCACertificate",
+      "iot:DescribeCertificate",
+      "iot:UpdateCertificate",
+    ]);
+    expect(new Set(actions.filter((a) => a.startsWith("dynamodb:")))).toEqual(
+      new Set([
+        "dynamodb:GetItem",
+        "dynamodb:BatchGetItem",
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+        "dynamodb:Query",
+        "dynamodb:ConditionCheckItem",
+      ]),
+    );
+    expect(actions.some((a) => a.endsWith(":*") || a === "*")).toBe(false);
+  });
+
+  it("bundles the handler as an ES module", () => {
+    expect(existsSync(join(root, ".serverless", "jitr.zip"))).toBe(true);
+    const listing = spawnSync("python3", ["-m", "zipfile", "-l", join(root, ".serverless", "jitr.zip")], {
+      encoding: "utf8",
+    });
+    expect(listing.stdout).toMatch(/functions\/jitr\.mjs/);
+  });
+
+  it("passes cfn-lint and checkov", () => {
+    const lint = run("lint-cfn.mjs");
+    expect(lint.status, lint.stdout + lint.stderr).toBe(0);
+  }, 120_000);
+});
