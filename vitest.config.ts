@@ -4,6 +4,7 @@ export default defineConfig({
   test: {
     // Two cores: two workers keep the machine busy without starving moto.
     maxWorkers: 2,
+    reporters: ["default", "./test/support/summary-reporter.ts"],
     projects: [
       { extends: true, test: { name: "unit", include: ["test/unit/**/*.test.ts"] } },
       {
