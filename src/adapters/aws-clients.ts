@@ -8,6 +8,7 @@ import { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
  * (10 TPS for DescribeCertificate and UpdateCertificate) and the client should slow down, not storm.
  */
 let iot: IoTClient | undefined;
+let dynamodb: DynamoDBClient | undefined;
 let documents: DynamoDBDocumentClient | undefined;
 
 export const iotClient = (): IoTClient => {
@@ -15,8 +16,13 @@ export const iotClient = (): IoTClient => {
   return iot;
 };
 
+export const dynamoDbClient = (): DynamoDBClient => {
+  dynamodb ??= new DynamoDBClient({ maxAttempts: 5 });
+  return dynamodb;
+};
+
 export const documentClient = (): DynamoDBDocumentClient => {
-  documents ??= DynamoDBDocumentClient.from(new DynamoDBClient({ maxAttempts: 5 }), {
+  documents ??= DynamoDBDocumentClient.from(dynamoDbClient(), {
     marshallOptions: { removeUndefinedValues: true },
   });
   return documents;

@@ -30,7 +30,14 @@ const provisioningSchema = storeSchema.extend({
   IOT_QUOTA_SHARE: z.coerce.number().positive().max(100).default(0.5),
 });
 
+const operationsSchema = storeSchema.extend({
+  DEVICE_POLICY_NAME: provisioningSchema.shape.DEVICE_POLICY_NAME,
+  // Set when the SDK talks to an emulator (moto); then the IoT data endpoint is not looked up.
+  AWS_ENDPOINT_URL: z.string().url().optional(),
+});
+
 export type StoreConfig = z.infer<typeof storeSchema>;
+export type OperationsConfig = z.infer<typeof operationsSchema>;
 export type ProvisioningConfig = z.infer<typeof provisioningSchema>;
 
 const load = <T>(schema: z.ZodType<T>, env: NodeJS.ProcessEnv): T => {
@@ -43,3 +50,5 @@ const load = <T>(schema: z.ZodType<T>, env: NodeJS.ProcessEnv): T => {
 export const loadProvisioningConfig = (env: NodeJS.ProcessEnv = process.env): ProvisioningConfig =>
   load(provisioningSchema, env);
 export const loadStoreConfig = (env: NodeJS.ProcessEnv = process.env): StoreConfig => load(storeSchema, env);
+export const loadOperationsConfig = (env: NodeJS.ProcessEnv = process.env): OperationsConfig =>
+  load(operationsSchema, env);

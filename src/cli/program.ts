@@ -1,22 +1,22 @@
 import { readFile } from "node:fs/promises";
 import { basename } from "node:path";
 import { Command, CommanderError } from "commander";
-import type { Clock, DeviceRegistry, LifecycleStore } from "#app/ports.js";
+import type { Clock, LifecycleStore } from "#app/ports.js";
 import { registerBatch } from "#app/register-batch.js";
-import { showDevice } from "#app/show-device.js";
 import { DomainError, NotFoundError, ValidationError } from "#domain/errors.js";
 import type { ManifestRules } from "#domain/manifest.js";
+import { addDeviceCommands, type DeviceCommandIo } from "./device-commands.js";
 
 /** What the CLI needs from outside: built lazily, so `--help` works without configuration. */
 export interface CliDeps {
   readonly store: LifecycleStore;
-  readonly registry: Pick<DeviceRegistry, "describeCertificate">;
   readonly clock: Clock;
   readonly manifestRules: ManifestRules;
 }
 
 export interface CliIo {
   readonly deps: () => CliDeps;
+  readonly devices: DeviceCommandIo;
   readonly out: (text: string) => void;
   readonly err: (text: string) => void;
   readonly actor: string;
@@ -57,24 +57,29 @@ export const buildProgram = (io: CliIo): Command => {
         program.setOptionValue("exitCode", EXIT.partial);
     });
 
-  const device = program.command("device").description("devices and their lifecycle");
-  device
-    .command("show")
-    .description("print a device's state, certificate, batch and history as JSON")
-    .argument("<deviceId>")
-    .action(async (deviceId: string) => {
-      io.out(json(await showDevice(io.deps(), deviceId)));
-    });
+  addDeviceCommands(program, io.devices, io.err);
 
   return program;
 };
 
 /** Runs the CLI and returns its exit code; errors become one clear line on stderr. */
-export const runCli = async (argv: readonly string[], io: CliIo): Promise<number> => {
-  const program = buildProgram(io);
+export const runCli = async (
+  argv: readonly string[],
+  io: Omit<CliIo, "devices"> & { devices: Omit<DeviceCommandIo, "exit"> },
+): Promise<number> => {
+  let exitCode: number | undefined;
+  const program = buildProgram({
+    ...io,
+    devices: {
+      ...io.devices,
+      exit: (code) => {
+        exitCode = code;
+      },
+    },
+  });
   try {
     await program.parseAsync([...argv], { from: "user" });
-    return (program.getOptionValue("exitCode") as number | undefined) ?? EXIT.ok;
+    return exitCode ?? (program.getOptionValue("exitCode") as number | undefined) ?? EXIT.ok;
   } catch (error) {
     if (error instanceof CommanderError) return error.exitCode === 0 ? EXIT.ok : EXIT.invalid;
     io.err(`fleetgate: ${describeError(error)}`);

@@ -2,21 +2,32 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { beforeEach, describe, expect, it } from "vitest";
+import type { ApiAnswer } from "#cli/api-client.js";
 import { EXIT, runCli } from "#cli/program.js";
-import { FakeRegistry } from "#test/support/fake-registry.js";
 import { InMemoryLifecycleStore } from "#test/support/in-memory-store.js";
 
 const CA = "a".repeat(64);
 let store: InMemoryLifecycleStore;
 let out: string[];
 let err: string[];
+let requests: Record<string, unknown>[];
+let answer: ApiAnswer;
 const dir = mkdtempSync(join(tmpdir(), "fleetgate-cli-"));
 
 const run = (...argv: string[]) =>
   runCli(argv, {
+    devices: {
+      api:
+        ({ apiUrl }) =>
+        async (method, path, options = {}) => {
+          requests.push({ apiUrl, method, path, ...options });
+          return answer;
+        },
+      out: (text) => out.push(text),
+      defaultRegion: "eu-west-1",
+    },
     deps: () => ({
       store,
-      registry: new FakeRegistry(),
       clock: { now: () => new Date("2026-11-25T10:00:00Z") },
       manifestRules: { maxThingAttributes: 3 },
     }),
@@ -35,6 +46,7 @@ beforeEach(() => {
   store = new InMemoryLifecycleStore();
   out = [];
   err = [];
+  requests = [];
 });
 
 describe("fleetgate batch register", () => {
@@ -83,19 +95,62 @@ describe("fleetgate batch register", () => {
   });
 });
 
-describe("fleetgate device show", () => {
-  it("prints the device and its history", async () => {
-    await run("batch", "register", manifest("one.csv", "deviceId\nd-1\n"), "--ca", CA, "--batch-id", "lot-1");
-    out = [];
-    expect(await run("device", "show", "d-1")).toBe(EXIT.ok);
-    expect(JSON.parse(out.join(""))).toMatchObject({
-      device: { deviceId: "d-1", state: "ALLOWED", batchId: "lot-1" },
-      history: [],
+describe("fleetgate device ...", () => {
+  it("shows a device through the API and prints the JSON answer with --json", async () => {
+    answer = {
+      status: 200,
+      body: { device: { deviceId: "d-1", state: "ACTIVE", batchId: "lot-1" }, history: [] },
+    };
+    expect(await run("device", "show", "d-1", "--api-url", "http://api", "--json")).toBe(EXIT.ok);
+    expect(requests).toEqual([{ apiUrl: "http://api", method: "GET", path: "/devices/d-1" }]);
+    expect(JSON.parse(out.join(""))).toEqual(answer.body);
+  });
+
+  it("prints a readable view without --json", async () => {
+    answer = {
+      status: 200,
+      body: { device: { deviceId: "d-1", state: "ACTIVE", batchId: "lot-1" }, history: [] },
+    };
+    await run("device", "show", "d-1", "--api-url", "http://api");
+    expect(out.join("")).toMatch(/^device {7}d-1\nstate {8}ACTIVE/);
+  });
+
+  it("sends the reason and the idempotency key of an action", async () => {
+    answer = { status: 200, body: { device: { deviceId: "d-1", state: "REVOKED" }, connection: "dropped" } };
+    const code = await run(
+      "device",
+      "revoke",
+      "d-1",
+      "--reason",
+      "key leaked",
+      "--idempotency-key",
+      "k-1",
+      "--api-url",
+      "http://api",
+    );
+    expect(code).toBe(EXIT.ok);
+    expect(requests[0]).toEqual({
+      apiUrl: "http://api",
+      method: "POST",
+      path: "/devices/d-1/revoke",
+      body: { reason: "key leaked" },
+      idempotencyKey: "k-1",
     });
   });
 
-  it("exits with the not-found code for an unknown device", async () => {
-    expect(await run("device", "show", "ghost")).toBe(EXIT.notFound);
-    expect(err.join("")).toMatch(/device ghost does not exist/);
+  it("turns a problem answer into one clear line and an exit code", async () => {
+    answer = {
+      status: 409,
+      body: { title: "illegal transition", detail: "cannot reactivate a device that is REVOKED" },
+    };
+    expect(await run("device", "reactivate", "d-1", "--api-url", "http://api")).toBe(5);
+    expect(err.join("")).toMatch(/409 illegal transition: cannot reactivate a device that is REVOKED/);
+    answer = { status: 404, body: { title: "not found", detail: "device ghost does not exist" } };
+    expect(await run("device", "show", "ghost", "--api-url", "http://api")).toBe(EXIT.notFound);
+  });
+
+  it("asks for the API URL when none is given", async () => {
+    expect(await run("device", "show", "d-1")).toBe(EXIT.invalid);
+    expect(err.join("")).toMatch(/--api-url or set FLEETGATE_API_URL/);
   });
 });

@@ -1,0 +1,54 @@
+import { injectLambdaContext } from "@aws-lambda-powertools/logger/middleware";
+import { logMetrics } from "@aws-lambda-powertools/metrics/middleware";
+import middy from "@middy/core";
+import httpRouterHandler, { type Method } from "@middy/http-router";
+import type { Context } from "aws-lambda";
+import { loadOperationsConfig } from "#adapters/config.js";
+import { type ApiEvent, type ApiResult, errorResult, problem } from "#adapters/http/api-event.js";
+import { operationsRoutes, type Route } from "#adapters/http/operations-routes.js";
+import { logger, metrics } from "#adapters/telemetry.js";
+import { operationsApiDeps } from "#adapters/wiring.js";
+
+/**
+ * The operations HTTP API (API Gateway HTTP API, IAM authorisation on every route): device state
+ * and history, and the operator actions. Errors answer as application/problem+json.
+ */
+const deps = operationsApiDeps(loadOperationsConfig());
+
+const answer =
+  (route: Route) =>
+  async (event: ApiEvent, context: Context): Promise<ApiResult> => {
+    deps.registerContext(context);
+    try {
+      const result = await route.handler(event);
+      logger.info("request served", { route: `${route.method} ${route.path}`, status: result.statusCode });
+      return result;
+    } catch (error) {
+      const result = errorResult(error);
+      const details = { route: `${route.method} ${route.path}`, status: result.statusCode, error };
+      if ((result.statusCode ?? 500) >= 500) logger.error("request failed", details);
+      else logger.warn("request refused", details);
+      return result;
+    }
+  };
+
+const router = httpRouterHandler({
+  routes: operationsRoutes(deps).map((route) => ({
+    method: route.method as Method,
+    path: route.path,
+    handler: answer(route),
+  })),
+  // The router's type says this throws; answering with a problem document works the same at run time.
+  notFoundResponse: (({ method, path }: { method: string; path: string }) =>
+    problem({
+      type: "https://fleetgate.dev/problems/not-found",
+      title: "not found",
+      status: 404,
+      detail: `no route ${method} ${path}`,
+    })) as never,
+});
+
+export const handler = middy<ApiEvent, ApiResult>()
+  .use(injectLambdaContext(logger))
+  .use(logMetrics(metrics))
+  .handler(router as unknown as (event: ApiEvent, context: Context) => Promise<ApiResult>);

@@ -1,0 +1,114 @@
+import { createHash } from "node:crypto";
+import { type OperationDeps, type OperatorAction, operateDevice } from "#app/operate-device.js";
+import type { Page } from "#app/ports.js";
+import { type ShowDeviceDeps, showDevice } from "#app/show-device.js";
+import type { Device, DeviceEvent } from "#domain/device.js";
+import { NotFoundError } from "#domain/errors.js";
+import { type BatchId, type DeviceId, isBatchId, isDeviceId } from "#domain/ids.js";
+import { DEVICE_STATES } from "#domain/lifecycle.js";
+import { type ApiEvent, type ApiResult, callerOf, header, json, jsonBody, parse, z } from "./api-event.js";
+
+export interface Route {
+  readonly method: "GET" | "POST";
+  readonly path: string;
+  readonly handler: (event: ApiEvent) => Promise<ApiResult>;
+}
+
+/** Runs an operator command at most once per idempotency key; see functions/operations-api.ts. */
+export type RunOnce = (key: string, command: Parameters<typeof operateDevice>[1]) => Promise<unknown>;
+
+export type OperationsApiDeps = OperationDeps & ShowDeviceDeps & { readonly runOnce?: RunOnce };
+
+const deviceIdSchema = z.string().refine(isDeviceId, "must be a Thing name: 1-128 of a-z A-Z 0-9 : _ -");
+const limit = (fallback: number, max: number) => z.coerce.number().int().min(1).max(max).default(fallback);
+const cursor = z.string().min(1).max(2048).optional();
+
+const devicePath = z.object({ deviceId: deviceIdSchema });
+const listQuery = z
+  .object({
+    state: z.enum(DEVICE_STATES).optional(),
+    batchId: z.string().refine(isBatchId, "must be a batch id").optional(),
+    limit: limit(50, 100),
+    cursor,
+  })
+  .refine((query) => (query.state === undefined) !== (query.batchId === undefined), {
+    message: "give exactly one of state or batchId",
+    path: ["state"],
+  });
+const eventsQuery = z.object({ limit: limit(100, 500), cursor });
+const actionBody = z.object({ reason: z.string().trim().min(1).max(500).optional() }).strict();
+const idempotencyKey = z
+  .string()
+  .min(1)
+  .max(128)
+  .regex(/^[\x21-\x7e]+$/, "must be printable ASCII");
+
+const pageBody = <T>(page: Page<T>, name: string) => ({
+  [name]: page.items,
+  ...(page.cursor ? { cursor: page.cursor } : {}),
+});
+
+/** The operations API, route by route: validate the request, call one use case, shape the answer. */
+export const operationsRoutes = (deps: OperationsApiDeps): Route[] => {
+  const action = (name: OperatorAction): Route => ({
+    method: "POST",
+    path: `/devices/{deviceId}/${name}`,
+    handler: async (event) => {
+      const { deviceId } = parse(devicePath, event.pathParameters, "path");
+      const { reason } = parse(actionBody, jsonBody(event), "body");
+      const command = { deviceId, action: name, actor: callerOf(event), ...(reason ? { reason } : {}) };
+      const key = header(event, "idempotency-key");
+      if (key !== undefined && deps.runOnce) {
+        parse(idempotencyKey, key, "header.Idempotency-Key");
+        // One key per caller, route and device: another caller's key cannot replay this answer.
+        const scoped = createHash("sha256")
+          .update(`${command.actor}\n${name}\n${deviceId}\n${key}`)
+          .digest("hex");
+        return json(200, await deps.runOnce(scoped, command));
+      }
+      return json(200, await operateDevice(deps, command));
+    },
+  });
+  return [
+    {
+      method: "GET",
+      path: "/devices",
+      handler: async (event) => {
+        const query = parse(listQuery, event.queryStringParameters, "query");
+        const selector = query.state ? { state: query.state } : { batchId: query.batchId as BatchId };
+        const page = await deps.store.pageDevices(selector, {
+          limit: query.limit,
+          ...(query.cursor ? { cursor: query.cursor } : {}),
+        });
+        return json(200, pageBody<Device>(page, "devices"));
+      },
+    },
+    {
+      method: "GET",
+      path: "/devices/{deviceId}",
+      handler: async (event) => {
+        const { deviceId } = parse(devicePath, event.pathParameters, "path");
+        return json(200, await showDevice(deps, deviceId, { recent: 20 }));
+      },
+    },
+    {
+      method: "GET",
+      path: "/devices/{deviceId}/events",
+      handler: async (event) => {
+        const { deviceId } = parse(devicePath, event.pathParameters, "path");
+        const query = parse(eventsQuery, event.queryStringParameters, "query");
+        if (!(await deps.store.getDevice(deviceId as DeviceId)))
+          throw new NotFoundError(`device ${deviceId} does not exist`);
+        const page = await deps.store.pageEvents(deviceId as DeviceId, {
+          limit: query.limit,
+          ...(query.cursor ? { cursor: query.cursor } : {}),
+        });
+        return json(200, pageBody<DeviceEvent>(page, "events"));
+      },
+    },
+    action("revoke"),
+    action("suspend"),
+    action("reactivate"),
+    action("decommission"),
+  ];
+};

@@ -1,0 +1,164 @@
+import type { Command } from "commander";
+import type { ApiAnswer, ApiClient } from "./api-client.js";
+
+/** `fleetgate device ...`: the operations API over SigV4, as JSON (--json) or a readable table. */
+export interface DeviceCommandIo {
+  readonly api: (options: { apiUrl: string; region: string }) => ApiClient;
+  readonly out: (text: string) => void;
+  readonly defaultApiUrl?: string;
+  readonly defaultRegion: string;
+  /** Called with the exit code a command wants. */
+  readonly exit: (code: number) => void;
+}
+
+interface CommonOptions {
+  apiUrl?: string;
+  region: string;
+  json?: boolean;
+}
+
+export const API_EXIT = { ok: 0, failed: 1, invalid: 2, notFound: 4, conflict: 5 } as const;
+
+const exitFor = (status: number): number => {
+  if (status < 300) return API_EXIT.ok;
+  if (status === 404) return API_EXIT.notFound;
+  if (status === 409) return API_EXIT.conflict;
+  if (status === 400 || status === 403) return API_EXIT.invalid;
+  return API_EXIT.failed;
+};
+
+type Row = Record<string, unknown>;
+
+const table = (rows: readonly Row[], columns: readonly string[]): string => {
+  const cell = (row: Row, column: string) => {
+    const value = column.split(".").reduce<unknown>((v, key) => (v as Row | undefined)?.[key], row);
+    return value === undefined || value === null ? "-" : String(value);
+  };
+  const widths = columns.map((c) => Math.max(c.length, ...rows.map((r) => cell(r, c).length)));
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => c.padEnd(widths[i] ?? 0))
+      .join("  ")
+      .trimEnd();
+  return [line([...columns]), ...rows.map((r) => line(columns.map((c) => cell(r, c))))].join("\n");
+};
+
+const readable = (path: string, body: unknown): string => {
+  const value = body as Row;
+  if (Array.isArray(value.devices)) {
+    return `${table(value.devices as Row[], ["deviceId", "state", "batchId", "model", "updatedAt"])}${value.cursor ? `\nnext page: --cursor ${value.cursor}` : ""}`;
+  }
+  if (Array.isArray(value.events)) {
+    return `${table(value.events as Row[], ["at", "type", "actor", "from", "to", "reason"])}${value.cursor ? `\nnext page: --cursor ${value.cursor}` : ""}`;
+  }
+  if (value.device) {
+    const device = value.device as Row;
+    const certificate = value.certificate as Row | undefined;
+    const lines = [
+      `device       ${device.deviceId}`,
+      `state        ${device.state}`,
+      `batch        ${device.batchId}`,
+      `certificate  ${certificate ? `${certificate.certificateId} (${certificate.status}, until ${certificate.notAfter})` : "-"}`,
+      `attributes   ${JSON.stringify(device.attributes ?? {})}`,
+    ];
+    if (value.connection) lines.push(`connection   ${value.connection}`);
+    if (Array.isArray(value.history))
+      lines.push("", table(value.history as Row[], ["at", "type", "actor", "reason"]));
+    return lines.join("\n");
+  }
+  return `${path}: ${JSON.stringify(body)}`;
+};
+
+const problemLine = (answer: ApiAnswer): string => {
+  const body = answer.body as
+    | { title?: string; detail?: string; errors?: string[]; message?: string }
+    | undefined;
+  const detail = body?.detail ?? body?.message ?? JSON.stringify(body);
+  return `fleetgate: ${answer.status} ${body?.title ?? ""}: ${detail}${body?.errors ? `\n  ${body.errors.join("\n  ")}` : ""}`;
+};
+
+export const addDeviceCommands = (
+  program: Command,
+  io: DeviceCommandIo,
+  err: (text: string) => void,
+): void => {
+  const device = program
+    .command("device")
+    .description("devices and their lifecycle, through the operations API");
+  const common = (command: Command) =>
+    command
+      .option("--api-url <url>", "base URL of the operations API (or FLEETGATE_API_URL)", io.defaultApiUrl)
+      .option("--region <region>", "region the API is signed for", io.defaultRegion)
+      .option("--json", "print the API's JSON answer");
+
+  const call = async (options: CommonOptions, run: (api: ApiClient) => Promise<ApiAnswer>, path: string) => {
+    if (!options.apiUrl) {
+      err("fleetgate: no API URL: give --api-url or set FLEETGATE_API_URL");
+      io.exit(API_EXIT.invalid);
+      return;
+    }
+    const answer = await run(io.api({ apiUrl: options.apiUrl, region: options.region }));
+    if (answer.status >= 300) err(problemLine(answer));
+    else io.out(options.json ? JSON.stringify(answer.body, null, 2) : readable(path, answer.body));
+    io.exit(exitFor(answer.status));
+  };
+
+  common(
+    device.command("show").description("state, certificate, batch and recent history").argument("<deviceId>"),
+  ).action((deviceId: string, options: CommonOptions) =>
+    call(options, (api) => api("GET", `/devices/${encodeURIComponent(deviceId)}`), "show"),
+  );
+  common(
+    device
+      .command("list")
+      .description("devices in a state or of a batch")
+      .option("--state <state>", "ALLOWED, PROVISIONING, ACTIVE, SUSPENDED, REVOKED or DECOMMISSIONED")
+      .option("--batch <batchId>", "devices of a batch")
+      .option("--limit <n>", "page size")
+      .option("--cursor <cursor>", "the next page's cursor"),
+  ).action((options: CommonOptions & { state?: string; batch?: string; limit?: string; cursor?: string }) => {
+    const query: Record<string, string> = {};
+    if (options.state) query.state = options.state;
+    if (options.batch) query.batchId = options.batch;
+    if (options.limit) query.limit = options.limit;
+    if (options.cursor) query.cursor = options.cursor;
+    return call(options, (api) => api("GET", "/devices", { query }), "list");
+  });
+  common(
+    device
+      .command("events")
+      .description("a device's full history, oldest first")
+      .argument("<deviceId>")
+      .option("--limit <n>", "page size")
+      .option("--cursor <cursor>", "the next page's cursor"),
+  ).action((deviceId: string, options: CommonOptions & { limit?: string; cursor?: string }) => {
+    const query: Record<string, string> = {};
+    if (options.limit) query.limit = options.limit;
+    if (options.cursor) query.cursor = options.cursor;
+    return call(
+      options,
+      (api) => api("GET", `/devices/${encodeURIComponent(deviceId)}/events`, { query }),
+      "events",
+    );
+  });
+  for (const action of ["revoke", "suspend", "reactivate", "decommission"] as const) {
+    const command = device
+      .command(action)
+      .description(`${action} a device`)
+      .argument("<deviceId>")
+      .option("--reason <text>", action === "reactivate" ? "why (optional)" : "why (required)")
+      .option("--idempotency-key <key>", "makes a retried command safe: the same key gets the first answer");
+    common(command).action(
+      (deviceId: string, options: CommonOptions & { reason?: string; idempotencyKey?: string }) =>
+        call(
+          options,
+          (api) =>
+            api("POST", `/devices/${encodeURIComponent(deviceId)}/${action}`, {
+              body: options.reason ? { reason: options.reason } : {},
+              ...(options.idempotencyKey ? { idempotencyKey: options.idempotencyKey } : {}),
+            }),
+          action,
+        ),
+    );
+  }
+};

@@ -1,0 +1,275 @@
+import { DescribeCertificateCommand, DescribeThingCommand } from "@aws-sdk/client-iot";
+import type { Context, SQSBatchResponse, SQSEvent } from "aws-lambda";
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { type ApiClient, createApiClient } from "#cli/api-client.js";
+import { runCli } from "#cli/program.js";
+import { type LocalApi, startLocalApi } from "#local/api-server.js";
+import { type JitrMessage, sqsEvent } from "#local/iot-simulator.js";
+import { createMotoWorld, injectFailure, type MotoWorld } from "#test/support/moto-world.js";
+
+const OPERATOR = {
+  accessKeyId: "AKIAOPSALICE0000TEST",
+  secretAccessKey: "alice-secret",
+  userArn: "arn:aws:iam::123456789012:user/ops-alice",
+};
+
+let world: MotoWorld;
+let api: LocalApi;
+let client: ApiClient;
+let jitr: (event: SQSEvent, context: Context) => Promise<SQSBatchResponse>;
+
+beforeAll(async () => {
+  world = await createMotoWorld(inject("motoEndpoint"));
+  ({ handler: jitr } = await import("#functions/jitr.js"));
+  const { handler } = await import("#functions/operations-api.js");
+  api = await startLocalApi(handler, [OPERATOR]);
+  client = createApiClient({ baseUrl: api.url, region: "us-east-1", credentials: async () => OPERATOR });
+});
+
+afterAll(async () => {
+  await api?.close();
+});
+
+const context = { functionName: "jitr" } as Context;
+
+const provisioned = async (name: string): Promise<{ deviceId: string; message: JitrMessage }> => {
+  const deviceId = world.id(name);
+  await world.allow(`deviceId,model\n${deviceId},m1\n`);
+  const message = await world.connect({ deviceId });
+  expect(await jitr(sqsEvent([message]), context)).toEqual({ batchItemFailures: [] });
+  return { deviceId, message };
+};
+
+const certificateStatus = async (certificateId: string) =>
+  (await world.iot.send(new DescribeCertificateCommand({ certificateId }))).certificateDescription?.status;
+
+describe("operations API: reading", () => {
+  it("shows a device: state, certificate as IoT Core has it, batch, recent history", async () => {
+    const { deviceId, message } = await provisioned("show");
+    const answer = await client("GET", `/devices/${deviceId}`);
+    expect(answer.status).toBe(200);
+    expect(answer.body).toMatchObject({
+      device: { deviceId, state: "ACTIVE", model: "m1" },
+      certificate: {
+        certificateId: message.certificateId,
+        status: "ACTIVE",
+        certificateSha256: expect.stringMatching(/^[0-9a-f]{64}$/),
+      },
+      history: [{ type: "PROVISIONING_STARTED" }, { type: "ACTIVATED" }],
+    });
+  });
+
+  it("refuses unsigned requests and requests signed with the wrong secret", async () => {
+    expect((await fetch(`${api.url}/devices/x`)).status).toBe(403);
+    const forger = createApiClient({
+      baseUrl: api.url,
+      region: "us-east-1",
+      credentials: async () => ({ ...OPERATOR, secretAccessKey: "guess" }),
+    });
+    expect((await forger("GET", "/devices/x")).status).toBe(403);
+  });
+
+  it("answers problem+json naming the field for bad input, and 404 for an unknown device", async () => {
+    const invalid = await fetchSigned("GET", "/devices?state=SLEEPING");
+    expect(invalid.status).toBe(400);
+    expect(invalid.contentType).toBe("application/problem+json");
+    expect(invalid.body).toMatchObject({ status: 400, errors: [expect.stringMatching(/^query\.state: /)] });
+    const missing = await client("GET", `/devices/${world.id("ghost")}`);
+    expect(missing).toMatchObject({
+      status: 404,
+      body: { title: "not found", detail: expect.stringMatching(/does not exist/) },
+    });
+    expect((await client("GET", "/nowhere")).status).toBe(404);
+  });
+
+  it("pages through the devices of a batch with an opaque cursor, and refuses a forged cursor", async () => {
+    const ids = [world.id("page-a"), world.id("page-b"), world.id("page-c")];
+    const batchId = await world.allow(`deviceId\n${ids.join("\n")}\n`);
+    const seen: string[] = [];
+    let cursor: string | undefined;
+    do {
+      const answer = await client("GET", "/devices", {
+        query: { batchId, limit: "2", ...(cursor ? { cursor } : {}) },
+      });
+      expect(answer.status).toBe(200);
+      const body = answer.body as { devices: { deviceId: string }[]; cursor?: string };
+      seen.push(...body.devices.map((d) => d.deviceId));
+      cursor = body.cursor;
+    } while (cursor);
+    expect(seen.sort()).toEqual(ids.sort());
+    const forged = Buffer.from(
+      JSON.stringify({ gsi2pk: "BATCH#other", pk: "x", sk: "y", gsi2sk: "z" }),
+    ).toString("base64url");
+    expect((await client("GET", "/devices", { query: { batchId, cursor: forged } })).status).toBe(400);
+  });
+});
+
+describe("operations API: actions", () => {
+  it("suspends and reactivates, recording the caller's IAM identity and the reason", async () => {
+    const { deviceId, message } = await provisioned("suspend");
+    const suspended = await client("POST", `/devices/${deviceId}/suspend`, {
+      body: { reason: "noisy sensor" },
+    });
+    expect(suspended).toMatchObject({ status: 200, body: { device: { state: "SUSPENDED" } } });
+    expect(await certificateStatus(message.certificateId)).toBe("INACTIVE");
+    expect((await client("POST", `/devices/${deviceId}/reactivate`, { body: {} })).status).toBe(200);
+    expect(await certificateStatus(message.certificateId)).toBe("ACTIVE");
+    const events = (await client("GET", `/devices/${deviceId}/events`)).body as {
+      events: Record<string, string>[];
+    };
+    expect(events.events.slice(-2)).toMatchObject([
+      { type: "SUSPENDED", actor: OPERATOR.userArn, reason: "noisy sensor", from: "ACTIVE", to: "SUSPENDED" },
+      { type: "REACTIVATED", actor: OPERATOR.userArn, from: "SUSPENDED", to: "ACTIVE" },
+    ]);
+  });
+
+  it("requires a reason for destructive actions", async () => {
+    const { deviceId } = await provisioned("no-reason");
+    const answer = await client("POST", `/devices/${deviceId}/revoke`, { body: {} });
+    expect(answer).toMatchObject({ status: 400, body: { detail: "reason is required to revoke a device" } });
+  });
+
+  it("revokes: a revoked identity cannot come back through JITR with a new certificate; reactivation is a 409", async () => {
+    const { deviceId, message } = await provisioned("revoke");
+    expect(
+      (await client("POST", `/devices/${deviceId}/revoke`, { body: { reason: "key extracted" } })).status,
+    ).toBe(200);
+    expect(await certificateStatus(message.certificateId)).toBe("REVOKED");
+
+    const comeback = await world.connect({ deviceId });
+    await jitr(sqsEvent([comeback]), context);
+    expect(await certificateStatus(comeback.certificateId)).toBe("REVOKED");
+
+    const reactivate = await client("POST", `/devices/${deviceId}/reactivate`, { body: {} });
+    expect(reactivate).toMatchObject({
+      status: 409,
+      body: { detail: "cannot reactivate a device that is REVOKED (allowed from SUSPENDED)" },
+    });
+  });
+
+  it("decommissions: Thing deleted, certificate revoked, history kept", async () => {
+    const { deviceId, message } = await provisioned("decommission");
+    expect(
+      (await client("POST", `/devices/${deviceId}/decommission`, { body: { reason: "end of life" } })).status,
+    ).toBe(200);
+    await expect(world.iot.send(new DescribeThingCommand({ thingName: deviceId }))).rejects.toThrow();
+    expect(await certificateStatus(message.certificateId)).toBe("REVOKED");
+    const history = (await client("GET", `/devices/${deviceId}/events`)).body as {
+      events: { type: string }[];
+    };
+    expect(history.events.map((e) => e.type)).toEqual([
+      "PROVISIONING_STARTED",
+      "ACTIVATED",
+      "DECOMMISSIONED",
+    ]);
+  });
+
+  it("makes a retried action with the same Idempotency-Key answer the same, once", async () => {
+    const { deviceId } = await provisioned("idempotent");
+    const first = await client("POST", `/devices/${deviceId}/suspend`, {
+      body: { reason: "maintenance" },
+      idempotencyKey: "op-42",
+    });
+    const retry = await client("POST", `/devices/${deviceId}/suspend`, {
+      body: { reason: "maintenance" },
+      idempotencyKey: "op-42",
+    });
+    expect(first.status).toBe(200);
+    expect(retry).toEqual(first);
+    const events = (await client("GET", `/devices/${deviceId}/events`)).body as {
+      events: { type: string }[];
+    };
+    expect(events.events.filter((e) => e.type === "SUSPENDED")).toHaveLength(1);
+    const reused = await client("POST", `/devices/${deviceId}/suspend`, {
+      body: { reason: "other" },
+      idempotencyKey: "op-42",
+    });
+    expect(reused.status).toBe(409);
+  });
+
+  it("revokes a device caught mid-provisioning; the redelivered event does not bring it back", async () => {
+    const deviceId = world.id("mid");
+    await world.allow(`deviceId\n${deviceId}\n`);
+    const message = await world.connect({ deviceId });
+    const clients = await import("#adapters/aws-clients.js");
+    const stop = injectFailure(clients.iotClient(), {
+      command: "AttachThingPrincipalCommand",
+      mode: "instead",
+    });
+    expect((await jitr(sqsEvent([message]), context)).batchItemFailures).toHaveLength(1);
+    stop();
+
+    expect(
+      (await client("POST", `/devices/${deviceId}/revoke`, { body: { reason: "lot recalled" } })).status,
+    ).toBe(200);
+    expect(await jitr(sqsEvent([message]), context)).toEqual({ batchItemFailures: [] });
+
+    expect(await certificateStatus(message.certificateId)).toBe("REVOKED");
+    expect(
+      ((await client("GET", `/devices/${deviceId}`)).body as { device: { state: string } }).device.state,
+    ).toBe("REVOKED");
+  });
+});
+
+describe("fleetgate device CLI against the API", () => {
+  it("shows and suspends a device over SigV4", async () => {
+    const { deviceId } = await provisioned("cli");
+    const out: string[] = [];
+    const err: string[] = [];
+    const io = {
+      deps: () => {
+        throw new Error("not used");
+      },
+      devices: {
+        api: ({ apiUrl, region }: { apiUrl: string; region: string }) =>
+          createApiClient({ baseUrl: apiUrl, region, credentials: async () => OPERATOR }),
+        out: (text: string) => out.push(text),
+        defaultApiUrl: api.url,
+        defaultRegion: "us-east-1",
+      },
+      out: (text: string) => out.push(text),
+      err: (text: string) => err.push(text),
+      actor: "test",
+    };
+    expect(await runCli(["device", "suspend", deviceId, "--reason", "field test"], io)).toBe(0);
+    expect(await runCli(["device", "show", deviceId, "--json"], io)).toBe(0);
+    expect(JSON.parse(out.at(-1) ?? "")).toMatchObject({ device: { deviceId, state: "SUSPENDED" } });
+    expect(err).toEqual([]);
+  });
+});
+
+const fetchSigned = async (method: "GET", path: string) => {
+  const [pathname, search] = path.split("?");
+  const query = Object.fromEntries(new URLSearchParams(search ?? ""));
+  const answer = await client(method, pathname ?? path, { query });
+  const raw = await rawContentType(method, path);
+  return { ...answer, contentType: raw };
+};
+
+// The client keeps only the body; the content type is checked with a second, signed call.
+const rawContentType = async (method: "GET", path: string): Promise<string | null> => {
+  const { SignatureV4 } = await import("@smithy/signature-v4");
+  const { HttpRequest } = await import("@smithy/protocol-http");
+  const { Sha256 } = await import("@aws-crypto/sha256-js");
+  const url = new URL(path, api.url);
+  const signer = new SignatureV4({
+    credentials: OPERATOR,
+    region: "us-east-1",
+    service: "execute-api",
+    sha256: Sha256,
+  });
+  const signed = await signer.sign(
+    new HttpRequest({
+      method,
+      protocol: "http:",
+      hostname: url.hostname,
+      port: Number(url.port),
+      path: url.pathname,
+      query: Object.fromEntries(url.searchParams),
+      headers: { host: url.host },
+    }),
+  );
+  return (await fetch(url, { method, headers: signed.headers as Record<string, string> })).headers.get(
+    "content-type",
+  );
+};
