@@ -1,5 +1,7 @@
 #!/usr/bin/env node
-// Makes sure .venv holds the Python tools of requirements-dev.txt (moto, cfn-lint, checkov).
+// Makes sure a virtualenv holds the Python tools of a requirements file:
+//   node scripts/python-env.mjs        .venv       <- requirements-dev.txt (moto, cfn-lint, checkov)
+//   node scripts/python-env.mjs fuzz   .venv-fuzz  <- requirements-fuzz.txt (schemathesis)
 // Idempotent and quick when nothing changed; safe when several processes call it at once.
 import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
@@ -8,8 +10,14 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
-const venv = process.env.FLEETGATE_VENV ?? join(root, ".venv");
-const requirements = join(root, "requirements-dev.txt");
+const flavour = process.argv[2] ?? "dev";
+if (!["dev", "fuzz"].includes(flavour)) {
+  console.error(`python-env: unknown environment ${flavour} (dev or fuzz)`);
+  process.exit(2);
+}
+const venv =
+  flavour === "dev" ? (process.env.FLEETGATE_VENV ?? join(root, ".venv")) : join(root, ".venv-fuzz");
+const requirements = join(root, `requirements-${flavour}.txt`);
 const stampFile = join(venv, ".fleetgate-stamp");
 const lock = `${venv}.lock`;
 

@@ -59,17 +59,18 @@ export interface DeviceEvent {
   readonly certificateId?: CertificateId;
 }
 
-export type DeviceEventType =
-  | "REGISTERED"
-  | "PROVISIONING_STARTED"
-  | "ACTIVATED"
-  | "PROVISIONING_FAILED"
-  | "CLONE_REFUSED"
-  | "CERTIFICATE_REFUSED"
-  | "SUSPENDED"
-  | "REACTIVATED"
-  | "REVOKED"
-  | "DECOMMISSIONED";
+export const DEVICE_EVENT_TYPES = [
+  "PROVISIONING_STARTED",
+  "ACTIVATED",
+  "PROVISIONING_FAILED",
+  "CLONE_REFUSED",
+  "CERTIFICATE_REFUSED",
+  "SUSPENDED",
+  "REACTIVATED",
+  "REVOKED",
+  "DECOMMISSIONED",
+] as const;
+export type DeviceEventType = (typeof DEVICE_EVENT_TYPES)[number];
 
 /** What the system decided about a certificate it saw, kept under the certificate id. */
 export type CertificateRecord =

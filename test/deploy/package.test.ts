@@ -2,6 +2,7 @@ import { spawnSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
+import { parse } from "yaml";
 import { lifecycleTableDefinition } from "#adapters/table-definition.js";
 
 /** `npm run package` must work offline, and what it produces must be what we mean to deploy. */
@@ -26,6 +27,13 @@ beforeAll(() => {
   );
   resources = template.Resources;
 }, 240_000);
+
+const roleActions = (role: string): string[] => {
+  const properties = resources[role]?.Properties as unknown as {
+    Policies: { PolicyDocument: { Statement: { Action: string | string[] }[] } }[];
+  };
+  return properties.Policies.flatMap((p) => p.PolicyDocument.Statement.flatMap((s) => [s.Action].flat()));
+};
 
 describe("packaged CloudFormation", () => {
   it("routes JITR events of pending certificates to the queue with SQL 2016-03-23 and an error action", () => {
@@ -85,6 +93,42 @@ describe("packaged CloudFormation", () => {
         "dynamodb:UpdateItem",
         "dynamodb:Query",
         "dynamodb:ConditionCheckItem",
+      ]),
+    );
+    expect(actions.some((a) => a.endsWith(":*") || a === "*")).toBe(false);
+  });
+
+  it("serves exactly the documented operations routes, each behind IAM authorisation", () => {
+    const routes = ofType("AWS::ApiGatewayV2::Route").map(
+      ([, r]) => r.Properties as { RouteKey: string; AuthorizationType: string },
+    );
+    const documented = Object.entries(
+      parse(readFileSync(join(root, "openapi.yaml"), "utf8")).paths as Record<
+        string,
+        Record<string, unknown>
+      >,
+    ).flatMap(([path, methods]) => Object.keys(methods).map((method) => `${method.toUpperCase()} ${path}`));
+    expect(routes.map((r) => r.RouteKey).sort()).toEqual(documented.sort());
+    expect(new Set(routes.map((r) => r.AuthorizationType))).toEqual(new Set(["AWS_IAM"]));
+  });
+
+  it("logs access to the API and limits its request rate", () => {
+    const stage = only("AWS::ApiGatewayV2::Stage").Properties;
+    expect(stage.AccessLogSettings).toBeDefined();
+    expect(stage.DefaultRouteSettings).toEqual({ ThrottlingBurstLimit: 20, ThrottlingRateLimit: 10 });
+  });
+
+  it("grants the operations function only the calls it makes", () => {
+    const actions = roleActions("OperationsApiRole");
+    expect(new Set(actions.filter((a) => a.startsWith("iot:")))).toEqual(
+      new Set([
+        "iot:DescribeCertificate",
+        "iot:UpdateCertificate",
+        "iot:DetachPolicy",
+        "iot:DetachThingPrincipal",
+        "iot:DeleteThing",
+        "iot:DescribeEndpoint",
+        "iot:DeleteConnection",
       ]),
     );
     expect(actions.some((a) => a.endsWith(":*") || a === "*")).toBe(false);

@@ -1,0 +1,70 @@
+import { readFileSync } from "node:fs";
+import { describe, expect, it } from "vitest";
+import { parse } from "yaml";
+import { operationsRoutes } from "#adapters/http/operations-routes.js";
+import { DEVICE_EVENT_TYPES } from "#domain/device.js";
+import { DEVICE_STATES } from "#domain/lifecycle.js";
+import { FakeRegistry } from "#test/support/fake-registry.js";
+import { InMemoryLifecycleStore } from "#test/support/in-memory-store.js";
+
+/** openapi.yaml is the public contract: it must describe exactly what the handler serves. */
+const document = parse(readFileSync(new URL("../../../openapi.yaml", import.meta.url), "utf8")) as {
+  paths: Record<
+    string,
+    Record<
+      string,
+      { parameters?: { name?: string; in?: string; $ref?: string }[]; responses: Record<string, unknown> }
+    >
+  >;
+  components: {
+    schemas: Record<string, { enum?: string[]; properties?: Record<string, { enum?: string[] }> }>;
+  };
+};
+
+const routes = operationsRoutes({
+  registry: new FakeRegistry(),
+  connections: { disconnect: async () => "not-connected" },
+  store: new InMemoryLifecycleStore(),
+  clock: { now: () => new Date() },
+  policyName: "p",
+});
+
+describe("openapi.yaml", () => {
+  it("documents every route the handler serves, and no other", () => {
+    const documented = Object.entries(document.paths).flatMap(([path, methods]) =>
+      Object.keys(methods).map((method) => `${method.toUpperCase()} ${path}`),
+    );
+    expect(documented.sort()).toEqual(routes.map((route) => `${route.method} ${route.path}`).sort());
+  });
+
+  it("declares the path parameter of every templated path", () => {
+    for (const [path, methods] of Object.entries(document.paths)) {
+      for (const operation of Object.values(methods)) {
+        const declared = (operation.parameters ?? []).map(
+          (p) =>
+            p.name ??
+            p.$ref
+              ?.split("/")
+              .at(-1)
+              ?.replace(/^./, (c) => c.toLowerCase()),
+        );
+        for (const [, name] of path.matchAll(/\{(\w+)\}/g)) expect(declared, path).toContain(name);
+      }
+    }
+  });
+
+  it("lists the same device states and event types as the domain", () => {
+    expect(document.components.schemas.DeviceState?.enum).toEqual([...DEVICE_STATES]);
+    expect(document.components.schemas.DeviceEvent?.properties?.type?.enum).toEqual([...DEVICE_EVENT_TYPES]);
+  });
+
+  it("documents the problem answers of every action: 400, 404, 409", () => {
+    for (const [path, methods] of Object.entries(document.paths)) {
+      const post = methods.post;
+      if (post)
+        expect(Object.keys(post.responses), path).toEqual(
+          expect.arrayContaining(["200", "400", "404", "409"]),
+        );
+    }
+  });
+});
