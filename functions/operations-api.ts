@@ -1,5 +1,5 @@
 import { injectLambdaContext } from "@aws-lambda-powertools/logger/middleware";
-import { logMetrics } from "@aws-lambda-powertools/metrics/middleware";
+import { MetricUnit } from "@aws-lambda-powertools/metrics";
 import middy from "@middy/core";
 import httpRouterHandler, { type Method } from "@middy/http-router";
 import type { Context } from "aws-lambda";
@@ -22,6 +22,11 @@ const answer =
     try {
       const result = await route.handler(event);
       logger.info("request served", { route: `${route.method} ${route.path}`, status: result.statusCode });
+      if (route.method === "POST") {
+        const single = metrics.singleMetric();
+        single.addDimension("Route", route.path);
+        single.addMetric("OperatorAction", MetricUnit.Count, 1);
+      }
       return result;
     } catch (error) {
       const result = errorResult(error);
@@ -50,5 +55,4 @@ const router = httpRouterHandler({
 
 export const handler = middy<ApiEvent, ApiResult>()
   .use(injectLambdaContext(logger))
-  .use(logMetrics(metrics))
   .handler(router as unknown as (event: ApiEvent, context: Context) => Promise<ApiResult>);

@@ -53,12 +53,13 @@ const readable = (path: string, body: unknown): string => {
   }
   if (value.device) {
     const device = value.device as Row;
-    const certificate = value.certificate as Row | undefined;
+    // A device view has the certificate as IoT Core sees it; an action's answer only the bound one.
+    const certificate = (value.certificate ?? device.certificate) as Row | undefined;
     const lines = [
       `device       ${device.deviceId}`,
       `state        ${device.state}`,
       `batch        ${device.batchId}`,
-      `certificate  ${certificate ? `${certificate.certificateId} (${certificate.status}, until ${certificate.notAfter})` : "-"}`,
+      `certificate  ${certificate ? `${certificate.certificateId} (${certificate.status ?? "bound"}, until ${certificate.notAfter})` : "-"}`,
       `attributes   ${JSON.stringify(device.attributes ?? {})}`,
     ];
     if (value.connection) lines.push(`connection   ${value.connection}`);

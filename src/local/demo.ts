@@ -1,9 +1,10 @@
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { CreateTableCommand, DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { DescribeCertificateCommand, IoTClient } from "@aws-sdk/client-iot";
 import type { Context } from "aws-lambda";
+import { startLocalApi } from "./api-server.js";
 import {
   createCa,
   type DeviceOptions,
@@ -23,6 +24,12 @@ import { startMotoServer } from "./moto-server.js";
 const ROOT = new URL("../../", import.meta.url).pathname;
 const STATE_DIR = join(ROOT, ".local");
 const TABLE = "fleetgate-local";
+// The one identity the local API accepts, as API Gateway would report it.
+const LOCAL_OPERATOR = {
+  accessKeyId: "AKIALOCALOPERATOR000",
+  secretAccessKey: "local-operator-secret",
+  userArn: "arn:aws:iam::123456789012:user/local-operator",
+};
 const POLICY = "fleetgate-device-local";
 
 const loadOrCreateCa = async (name: string, file: string): Promise<Issuer> => {
@@ -166,9 +173,46 @@ const run = async (endpoint: string): Promise<void> => {
   console.log(
     `failed records: ${response.batchItemFailures.length} (first pass), ${again.batchItemFailures.length} (repeated events)`,
   );
-  const shown = await store.getDevice("demo-sensor-001" as never);
-  const history = await store.listEvents("demo-sensor-001" as never);
-  console.log(`demo-sensor-001 is ${shown?.state}; history: ${history.map((e) => e.type).join(" -> ")}`);
+  await serveApi();
+};
+
+/** The operations API on a loopback port, and the CLI talking to it over SigV4 like it would to AWS. */
+const serveApi = async (): Promise<void> => {
+  const { handler } = await import("#functions/operations-api.js");
+  const api = await startLocalApi(handler, [LOCAL_OPERATOR]);
+  const cliEnv = {
+    ...process.env,
+    FLEETGATE_API_URL: api.url,
+    AWS_ACCESS_KEY_ID: LOCAL_OPERATOR.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: LOCAL_OPERATOR.secretAccessKey,
+  };
+  // Asynchronous: the API answering the CLI runs in this very process.
+  const cli = async (...args: string[]) => {
+    console.log(`$ fleetgate ${args.join(" ")}`);
+    const child = spawn(process.execPath, [join(ROOT, "bin/fleetgate.mjs"), ...args], {
+      stdio: "inherit",
+      env: cliEnv,
+    });
+    await new Promise((resolve) => child.once("close", resolve));
+    console.log("");
+  };
+  console.log(`operations API on ${api.url} (SigV4, key ${LOCAL_OPERATOR.accessKeyId})\n`);
+  await cli("device", "show", "demo-sensor-001");
+  await cli("device", "suspend", "demo-sensor-002", "--reason", "demo: suspected tampering");
+  await cli("device", "reactivate", "demo-sensor-002", "--idempotency-key", "demo-1");
+  await cli("device", "list", "--state", "ACTIVE");
+  if (!process.stdin.isTTY) {
+    await api.close();
+    return;
+  }
+  console.log("The API keeps serving; in another shell:");
+  console.log(
+    `  export FLEETGATE_API_URL=${api.url} AWS_ACCESS_KEY_ID=${LOCAL_OPERATOR.accessKeyId} AWS_SECRET_ACCESS_KEY=${LOCAL_OPERATOR.secretAccessKey}`,
+  );
+  console.log("  npx fleetgate device events demo-sensor-001");
+  console.log("Ctrl-C stops it.");
+  await new Promise<void>((resolve) => process.once("SIGINT", () => resolve()));
+  await api.close();
 };
 
 const printTable = (header: string[], rows: string[][]): void => {
