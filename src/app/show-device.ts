@@ -11,6 +11,7 @@ export interface DeviceView {
     readonly certificateId: string;
     readonly status: CertificateStatus | "DELETED";
     readonly certificateSha256: string;
+    readonly notBefore: string;
     readonly notAfter: string;
   };
   /** Oldest first; the most recent `recent` events when a limit is given. */
@@ -54,6 +55,7 @@ export const showDevice = async (
       certificateId: bound.certificateId,
       status,
       certificateSha256: bound.certificateSha256,
+      notBefore: bound.notBefore,
       notAfter: bound.notAfter,
     },
     history,

@@ -31,6 +31,7 @@ export interface BoundCertificate {
   readonly certificateArn: string;
   readonly certificateSha256: string;
   readonly publicKeySha256: string;
+  readonly notBefore: string;
   readonly notAfter: string;
 }
 
@@ -43,6 +44,7 @@ export const bindCertificate = (
   certificateArn,
   certificateSha256: facts.certificateSha256,
   publicKeySha256: facts.publicKeySha256,
+  notBefore: facts.notBefore.toISOString(),
   notAfter: facts.notAfter.toISOString(),
 });
 

@@ -43,6 +43,7 @@ const bound = (certificateId: CertificateId) => ({
   certificateArn: `arn:aws:iot:eu-west-1:123456789012:cert/${certificateId}`,
   certificateSha256: "1",
   publicKeySha256: "2",
+  notBefore: "2026",
   notAfter: "2027",
 });
 
