@@ -36,7 +36,7 @@ export const benchAwsCalls = async () => {
     const { batchDeps } = await import("#adapters/wiring.js");
     const ids = Array.from({ length: DEVICES + 1 }, (_, i) => `bench-${i}`);
     await registerBatch(batchDeps({ DEVICES_TABLE: "bench" }), {
-      manifest: Buffer.from(`deviceId\n${ids.join("\n")}\n`),
+      open: () => [Buffer.from(`deviceId\n${ids.join("\n")}\n`)],
       caCertificateId,
       actor: "bench",
       source: "bench",

@@ -8,7 +8,6 @@ import {
   QueryCommand,
   TransactWriteCommand,
   type TransactWriteCommandInput,
-  UpdateCommand,
 } from "@aws-sdk/lib-dynamodb";
 import { unmarshall } from "@aws-sdk/util-dynamodb";
 import type { AddDeviceResult, LifecycleStore, Page, ProvisioningState } from "#app/ports.js";
@@ -50,6 +49,17 @@ const indexKeys = (deviceId: string, state: DeviceState, batchId: string) => ({
   gsi1sk: deviceId,
   gsi2pk: `BATCH#${batchId}`,
   gsi2sk: deviceId,
+});
+
+export const BATCHES_KEY = "BATCHES";
+
+// Batches sit in the state index under one key, newest first, so they can be listed without a scan.
+const batchItem = (batch: BatchRecord): Item => ({
+  ...batchKey(batch.batchId),
+  entity: "batch",
+  ...batch,
+  gsi1pk: BATCHES_KEY,
+  gsi1sk: `${batch.registeredAt}#${batch.batchId}`,
 });
 
 const stripKeys = <T>(item: Item): T => {
@@ -301,7 +311,7 @@ export const dynamoDbLifecycleStore = (db: DynamoDBDocumentClient, tableName: st
         await db.send(
           new PutCommand({
             TableName: tableName,
-            Item: { ...batchKey(batch.batchId), entity: "batch", ...batch },
+            Item: batchItem(batch),
             ConditionExpression: "attribute_not_exists(pk)",
           }),
         );
@@ -313,49 +323,109 @@ export const dynamoDbLifecycleStore = (db: DynamoDBDocumentClient, tableName: st
       }
     },
 
-    async finishBatch(batchId, state, counts, at) {
-      await call("UpdateItem", () =>
+    async finishBatch(batch) {
+      await call("PutItem", () =>
         db.send(
-          new UpdateCommand({
+          new PutCommand({
             TableName: tableName,
-            Key: batchKey(batchId),
-            UpdateExpression: "SET #state = :state, #counts = :counts, updatedAt = :at",
+            Item: batchItem(batch),
             ConditionExpression: "attribute_exists(pk)",
-            ExpressionAttributeNames: { "#state": "state", "#counts": "counts" },
-            ExpressionAttributeValues: { ":state": state, ":counts": counts, ":at": at },
           }),
         ),
       );
     },
 
+    async pageBatches({ limit, cursor }) {
+      const out = await call("Query", () =>
+        db.send(
+          new QueryCommand({
+            TableName: tableName,
+            IndexName: STATE_INDEX,
+            KeyConditionExpression: "gsi1pk = :batches",
+            ExpressionAttributeValues: { ":batches": BATCHES_KEY },
+            ScanIndexForward: false,
+            Limit: limit,
+            ExclusiveStartKey: decodeCursor(cursor, { gsi1pk: BATCHES_KEY }),
+          }),
+        ),
+      );
+      return page(
+        (out.Items ?? []).map((item) => stripKeys<BatchRecord>(item)),
+        out.LastEvaluatedKey,
+      );
+    },
+
     async addDevices(devices) {
-      return Promise.all(devices.map((device) => addDevice(db, tableName, device)));
+      const results: AddDeviceResult[] = new Array(devices.length);
+      for (let start = 0; start < devices.length; start += TRANSACTION_ITEMS) {
+        const indexes = devices.slice(start, start + TRANSACTION_ITEMS).map((_, offset) => start + offset);
+        await addChunk(db, tableName, devices, indexes, results);
+      }
+      return results;
     },
   };
 };
 
-const addDevice = async (
+const TRANSACTION_ITEMS = 100;
+const MAX_TRANSACTION_ATTEMPTS = 8;
+
+/**
+ * Writes up to 100 new entries in one transaction, each conditional on not existing, so an entry
+ * is never overwritten (BatchWriteItem cannot be conditional). When the transaction is cancelled,
+ * the entries that exist are classified from the returned items and the rest are sent again.
+ */
+const addChunk = async (
   db: DynamoDBDocumentClient,
   tableName: string,
-  device: Device,
-): Promise<AddDeviceResult> => {
-  try {
-    await db.send(
-      new PutCommand({
-        TableName: tableName,
-        Item: deviceItem(device),
-        ConditionExpression: "attribute_not_exists(pk)",
-        ReturnValuesOnConditionCheckFailure: "ALL_OLD",
-      }),
-    );
-    return { kind: "added" };
-  } catch (error) {
-    const old = (error as { Item?: Item }).Item;
-    if ((error as { name?: string }).name !== "ConditionalCheckFailedException")
-      throw toDomainError(error, "PutItem");
-    // lib-dynamodb leaves the item on a failed condition in its raw attribute-value form.
-    const existing = old ? stripKeys<Device>(unmarshall(old as never)) : undefined;
-    return existing ? compareEntry(existing, device) : { kind: "conflict", reason: "entry exists" };
+  devices: readonly Device[],
+  indexes: number[],
+  results: AddDeviceResult[],
+): Promise<void> => {
+  let pending = indexes;
+  for (let attempt = 1; pending.length > 0; attempt += 1) {
+    if (attempt > MAX_TRANSACTION_ATTEMPTS)
+      throw new ThrottledError(`addDevices: ${pending.length} entries still unwritten`);
+    try {
+      await db.send(
+        new TransactWriteCommand({
+          TransactItems: pending.map((index) => ({
+            Put: {
+              TableName: tableName,
+              Item: deviceItem(devices[index] as Device),
+              ConditionExpression: "attribute_not_exists(pk)",
+              ReturnValuesOnConditionCheckFailure: "ALL_OLD",
+            },
+          })),
+        }),
+      );
+      for (const index of pending) results[index] = { kind: "added" };
+      return;
+    } catch (error) {
+      const reasons = (error as TransactionCanceledException).CancellationReasons;
+      if (!reasons || reasons.length !== pending.length) {
+        const mapped = toDomainError(error, "TransactWriteItems");
+        if (!mapped.transient) throw mapped;
+        await backoff(attempt);
+        continue;
+      }
+      const retry: number[] = [];
+      reasons.forEach((reason, position) => {
+        const index = pending[position] as number;
+        if (reason.Code === "ConditionalCheckFailed") {
+          const old = reason.Item ? stripKeys<Device>(unmarshall(reason.Item as never)) : undefined;
+          results[index] = old
+            ? compareEntry(old, devices[index] as Device)
+            : { kind: "conflict", reason: "entry exists" };
+        } else retry.push(index);
+      });
+      // Cancelled only by conflicting entries: the rest go again at once; otherwise (a race, throttling) after a pause.
+      const onlyConflicts =
+        reasons.some((reason) => reason.Code === "ConditionalCheckFailed") &&
+        reasons.every((reason) => reason.Code === "ConditionalCheckFailed" || reason.Code === "None");
+      if (onlyConflicts) attempt = 0;
+      else await backoff(attempt);
+      pending = retry;
+    }
   }
 };
 

@@ -1,4 +1,4 @@
-import type { BatchCounts, BatchRecord } from "#domain/batch.js";
+import type { BatchRecord } from "#domain/batch.js";
 import type { BoundCertificate, CertificateRecord, Device, DeviceEvent } from "#domain/device.js";
 import type { BatchId, CaCertificateId, CertificateId, DeviceId } from "#domain/ids.js";
 import type { DeviceState } from "#domain/lifecycle.js";
@@ -72,6 +72,7 @@ export interface ProvisioningState {
 
 export type AddDeviceResult =
   | { readonly kind: "added" }
+  /** Already on the allowlist, same batch and pins: a resumed registration. */
   | { readonly kind: "unchanged" }
   | { readonly kind: "conflict"; readonly reason: string };
 
@@ -106,7 +107,10 @@ export interface LifecycleStore {
   getBatch(batchId: BatchId): Promise<BatchRecord | undefined>;
   /** Creates the batch record in RECEIVED; AlreadyExistsError if the id is taken. */
   createBatch(batch: BatchRecord): Promise<void>;
-  finishBatch(batchId: BatchId, state: BatchRecord["state"], counts: BatchCounts, at: string): Promise<void>;
+  /** Records a batch's outcome: state, counts, first issues. */
+  finishBatch(batch: BatchRecord): Promise<void>;
+  /** Batches, most recent first. */
+  pageBatches(options: { limit: number; cursor?: string }): Promise<Page<BatchRecord>>;
   /** Adds allowlist entries; an existing entry is never overwritten. Results match `devices` by index. */
   addDevices(devices: readonly Device[]): Promise<AddDeviceResult[]>;
 }

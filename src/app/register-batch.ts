@@ -1,4 +1,12 @@
-import { type BatchCounts, type BatchRecord, batchIdFromDigest, batchOutcome } from "#domain/batch.js";
+import type { KeyObject } from "node:crypto";
+import { createHash } from "node:crypto";
+import {
+  type BatchCounts,
+  type BatchRecord,
+  batchIdFromDigest,
+  batchOutcome,
+  type RowIssue,
+} from "#domain/batch.js";
 import type { Device } from "#domain/device.js";
 import { AlreadyExistsError, ValidationError } from "#domain/errors.js";
 import {
@@ -9,173 +17,254 @@ import {
   isCaCertificateId,
 } from "#domain/ids.js";
 import {
+  ManifestFormatError,
   type ManifestRow,
   type ManifestRules,
-  manifestDigest,
-  type RowProblem,
   readManifestRecords,
   validateManifestRecord,
 } from "#domain/manifest.js";
+import { manifestVerifier } from "#domain/manifest-signature.js";
 import type { Clock, LifecycleStore } from "./ports.js";
 
 export interface BatchDeps {
   readonly store: LifecycleStore;
   readonly clock: Clock;
   readonly manifestRules: ManifestRules;
+  /** When set, every manifest must carry a valid signature by one of these keys. */
+  readonly factoryKeys?: readonly KeyObject[];
 }
 
 export interface BatchRequest {
-  readonly manifest: Uint8Array;
+  /** Opens the manifest for reading; called twice (check, then write), so a stream is never held whole. */
+  readonly open: () => AsyncIterable<Uint8Array> | Iterable<Uint8Array>;
   readonly caCertificateId: string;
   readonly batchId?: string;
+  /** Base64 detached signature of the manifest bytes. */
+  readonly signature?: string;
   readonly actor: string;
   readonly source: string;
 }
-
-export type RowIssue = RowProblem & { readonly kind: "invalid" | "duplicate" | "conflict" };
 
 export interface BatchResult {
   readonly batch: BatchRecord;
   /** True when this manifest was registered before and nothing changed. */
   readonly replay: boolean;
+  /** Bad rows by line number; at most MAX_REPORTED_ISSUES of them (the counts have them all). */
   readonly issues: readonly RowIssue[];
 }
 
-// Allowlist writes go out in groups: enough to keep DynamoDB busy, few enough to stay far from throttling.
-const WRITE_GROUP = 25;
+/** Manifest-wide inline answers and batch records list this many bad rows; the counts have all. */
+export const MAX_REPORTED_ISSUES = 1000;
+// Rows per allowlist write (DynamoDB's TransactWriteItems limit), and writes in flight at once.
+const WRITE_CHUNK = 100;
+const WRITES_IN_FLIGHT = 4;
 
 /**
- * Puts a manifest's devices on the allowlist. Never overwrites an entry: a device that exists
- * elsewhere or differently is a conflict. The same manifest again changes nothing and says so.
+ * Puts a manifest's devices on the allowlist, streaming it twice: first to check it whole (digest,
+ * signature, every row), so that a manifest refused for its format or signature leaves no trace;
+ * then to write its valid rows. An entry is never overwritten: a device of another batch or with
+ * other pins is a conflict. The same manifest again changes nothing and says so; an interrupted
+ * registration finishes when sent again.
  */
 export const registerBatch = async (deps: BatchDeps, request: BatchRequest): Promise<BatchResult> => {
-  const { caCertificateId, batchId, manifestSha256 } = identify(request);
+  const caCertificateId = checkCa(request.caCertificateId);
+  if (request.batchId !== undefined && !isBatchId(request.batchId)) {
+    throw new ValidationError(`batch id ${JSON.stringify(request.batchId)} must be ${BATCH_ID_RULE}`);
+  }
+  const checked = await checkManifest(deps, request);
+  const batchId = (request.batchId as BatchId | undefined) ?? batchIdFromDigest(checked.manifestSha256);
+
   const existing = await deps.store.getBatch(batchId);
-  if (existing && existing.manifestSha256 !== manifestSha256) {
+  if (existing && existing.manifestSha256 !== checked.manifestSha256) {
     throw new AlreadyExistsError(
       `batch ${batchId} was registered from a different manifest (sha256 ${existing.manifestSha256})`,
     );
   }
-  if (existing && existing.state !== "RECEIVED") return { batch: existing, replay: true, issues: [] };
+  if (existing && existing.state !== "RECEIVED")
+    return { batch: existing, replay: true, issues: existing.issues ?? [] };
 
-  // Read the whole manifest before writing anything: a manifest that cannot be read leaves no trace.
-  const { rows, issues } = await validateRows(request.manifest, deps.manifestRules);
   const now = deps.clock.now().toISOString();
-  if (!existing) {
-    await deps.store.createBatch({
-      batchId,
-      caCertificateId,
-      manifestSha256,
-      source: request.source,
-      state: "RECEIVED",
-      registeredBy: request.actor,
-      registeredAt: now,
-      updatedAt: now,
-    });
-  }
-  const devices = rows.map((row) => toDevice(row, batchId, caCertificateId, now));
-  let accepted = 0;
-  let unchanged = 0;
-  for (let start = 0; start < devices.length; start += WRITE_GROUP) {
-    const group = devices.slice(start, start + WRITE_GROUP);
-    const results = await deps.store.addDevices(group);
-    results.forEach((result, index) => {
-      if (result.kind === "added") accepted += 1;
-      else if (result.kind === "unchanged") unchanged += 1;
-      else {
-        const row = rows[start + index];
-        issues.push({
-          kind: "conflict",
-          line: row?.line ?? 0,
-          deviceId: row?.deviceId,
-          message: result.reason,
-        });
-      }
-    });
-  }
-  const counts: BatchCounts = {
-    rows: rows.length + issues.filter((issue) => issue.kind !== "conflict").length,
-    accepted,
-    unchanged,
-    duplicates: issues.filter((issue) => issue.kind === "duplicate").length,
-    conflicts: issues.filter((issue) => issue.kind === "conflict").length,
-    invalid: issues.filter((issue) => issue.kind === "invalid").length,
-  };
-  const state = batchOutcome(counts);
-  const finishedAt = deps.clock.now().toISOString();
-  await deps.store.finishBatch(batchId, state, counts, finishedAt);
-  issues.sort((a, b) => a.line - b.line);
-  const batch: BatchRecord = {
+  const received: BatchRecord = {
     batchId,
     caCertificateId,
-    manifestSha256,
+    manifestSha256: checked.manifestSha256,
     source: request.source,
-    state,
-    counts,
+    state: "RECEIVED",
     registeredBy: existing?.registeredBy ?? request.actor,
     registeredAt: existing?.registeredAt ?? now,
-    updatedAt: finishedAt,
+    updatedAt: now,
   };
+  if (!existing) await deps.store.createBatch(received);
+
+  const conflicts = await writeRows(deps, request, checked, batchId, caCertificateId, now);
+  const counts: BatchCounts = {
+    rows: checked.rows,
+    accepted: checked.valid - conflicts.count,
+    duplicates: checked.duplicates,
+    conflicts: conflicts.count,
+    invalid: checked.invalid,
+  };
+  const issues = [...checked.issues, ...conflicts.issues]
+    .sort((a, b) => a.line - b.line)
+    .slice(0, MAX_REPORTED_ISSUES);
+  const batch: BatchRecord = {
+    ...received,
+    state: batchOutcome(counts),
+    counts,
+    issues,
+    updatedAt: deps.clock.now().toISOString(),
+  };
+  await deps.store.finishBatch(batch);
   return { batch, replay: false, issues };
 };
 
-const identify = (
-  request: BatchRequest,
-): { caCertificateId: CaCertificateId; batchId: BatchId; manifestSha256: string } => {
-  if (!isCaCertificateId(request.caCertificateId)) {
+const checkCa = (caCertificateId: string): CaCertificateId => {
+  if (!isCaCertificateId(caCertificateId)) {
     throw new ValidationError(
-      `CA certificate id ${JSON.stringify(request.caCertificateId)} is not 64 hex characters`,
+      `CA certificate id ${JSON.stringify(caCertificateId)} is not 64 hex characters`,
     );
   }
-  if (request.batchId !== undefined && !isBatchId(request.batchId)) {
-    throw new ValidationError(`batch id ${JSON.stringify(request.batchId)} must be ${BATCH_ID_RULE}`);
-  }
-  const manifestSha256 = manifestDigest(request.manifest);
-  return {
-    caCertificateId: request.caCertificateId,
-    batchId: (request.batchId as BatchId | undefined) ?? batchIdFromDigest(manifestSha256),
-    manifestSha256,
-  };
+  return caCertificateId;
 };
 
-/** Valid rows, and every invalid or duplicate one with its line number. */
-export const validateRows = async (
-  manifest: Uint8Array,
-  rules: ManifestRules,
-): Promise<{ rows: ManifestRow[]; issues: RowIssue[] }> => {
-  const rows: ManifestRow[] = [];
+interface CheckedManifest {
+  readonly manifestSha256: string;
+  readonly rows: number;
+  readonly valid: number;
+  readonly invalid: number;
+  readonly duplicates: number;
+  readonly issues: RowIssue[];
+  /** Line of each device id's first valid row, keyed by a 48-bit hash of the id to stay small. */
+  readonly firstLine: Map<number, number>;
+}
+
+const idHash = (deviceId: string): number => createHash("sha1").update(deviceId).digest().readUIntBE(0, 6);
+
+/** Pass one: digest, signature and every row, without writing anything. */
+const checkManifest = async (deps: BatchDeps, request: BatchRequest): Promise<CheckedManifest> => {
+  const digest = createHash("sha256");
+  const verifier = deps.factoryKeys ? manifestVerifier(deps.factoryKeys) : undefined;
+  async function* tapped() {
+    for await (const chunk of request.open()) {
+      digest.update(chunk);
+      verifier?.update(chunk);
+      yield chunk;
+    }
+  }
+  const firstLine = new Map<number, number>();
   const issues: RowIssue[] = [];
-  const firstLine = new Map<string, number>();
+  let rows = 0;
+  let valid = 0;
+  let invalid = 0;
+  let duplicates = 0;
+  const report = (issue: RowIssue) => {
+    if (issues.length < MAX_REPORTED_ISSUES) issues.push(issue);
+  };
+  await readRows(tapped(), deps.manifestRules, (result) => {
+    rows += 1;
+    if (!result.ok) {
+      invalid += 1;
+      report(result.problem);
+      return;
+    }
+    const key = idHash(result.row.deviceId);
+    const seen = firstLine.get(key);
+    if (seen !== undefined) {
+      duplicates += 1;
+      report({
+        kind: "duplicate",
+        line: result.row.line,
+        deviceId: result.row.deviceId,
+        message: `duplicate of line ${seen}`,
+      });
+      return;
+    }
+    firstLine.set(key, result.row.line);
+    valid += 1;
+  });
+  if (deps.factoryKeys) {
+    if (!request.signature) throw new ValidationError("manifest signature is required and missing");
+    if (!verifier?.verify(request.signature)) {
+      throw new ValidationError("manifest signature does not verify under any configured factory key");
+    }
+  }
+  return { manifestSha256: digest.digest("hex"), rows, valid, invalid, duplicates, issues, firstLine };
+};
+
+type RowResult = { ok: true; row: ManifestRow } | { ok: false; problem: RowIssue };
+
+/** Reads and validates every record; a manifest that cannot be read at all is a ValidationError. */
+const readRows = async (
+  source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
+  rules: ManifestRules,
+  onRow: (result: RowResult) => void | Promise<void>,
+): Promise<void> => {
   try {
-    for await (const record of readManifestRecords([manifest])) {
-      if ("error" in record) {
-        issues.push({ kind: "invalid", line: record.line, message: record.error });
-        continue;
-      }
-      const result = validateManifestRecord(record.record, record.line, rules);
-      if (!result.ok) {
-        issues.push({ kind: "invalid", ...result.problem });
-        continue;
-      }
-      const seen = firstLine.get(result.row.deviceId);
-      if (seen !== undefined) {
-        issues.push({
-          kind: "duplicate",
-          line: record.line,
-          deviceId: result.row.deviceId,
-          message: `duplicate of line ${seen}`,
-        });
-        continue;
-      }
-      firstLine.set(result.row.deviceId, record.line);
-      rows.push(result.row);
+    for await (const record of readManifestRecords(source)) {
+      await onRow(
+        "error" in record
+          ? { ok: false, problem: { kind: "invalid", line: record.line, message: record.error } }
+          : asRowResult(validateManifestRecord(record.record, record.line, rules)),
+      );
     }
   } catch (error) {
-    throw new ValidationError(
-      `manifest cannot be read: ${error instanceof Error ? error.message : String(error)}`,
-    );
+    // Only the manifest's own format is the caller's fault; a failed write or read is not.
+    if (!(error instanceof ManifestFormatError)) throw error;
+    throw new ValidationError(`manifest cannot be read: ${error.message}`);
   }
-  return { rows, issues };
+};
+
+const asRowResult = (result: ReturnType<typeof validateManifestRecord>): RowResult =>
+  result.ok ? result : { ok: false, problem: { kind: "invalid", ...result.problem } };
+
+/** Pass two: the valid, first-seen rows, written in chunks; returns the conflicts it met. */
+const writeRows = async (
+  deps: BatchDeps,
+  request: BatchRequest,
+  checked: CheckedManifest,
+  batchId: BatchId,
+  caCertificateId: CaCertificateId,
+  now: string,
+): Promise<{ count: number; issues: RowIssue[] }> => {
+  const issues: RowIssue[] = [];
+  let count = 0;
+  let chunk: ManifestRow[] = [];
+  const inFlight = new Set<Promise<void>>();
+  const flush = (rows: ManifestRow[]) => {
+    const write = deps.store
+      .addDevices(rows.map((row) => toDevice(row, batchId, caCertificateId, now)))
+      .then((results) => {
+        results.forEach((result, index) => {
+          if (result.kind !== "conflict") return;
+          count += 1;
+          const row = rows[index];
+          if (issues.length < MAX_REPORTED_ISSUES) {
+            issues.push({
+              kind: "conflict",
+              line: row?.line ?? 0,
+              ...(row ? { deviceId: row.deviceId } : {}),
+              message: result.reason,
+            });
+          }
+        });
+      });
+    const tracked = write.finally(() => inFlight.delete(tracked));
+    inFlight.add(tracked);
+    // Failures surface through the race or the final wait below; this only keeps Node from calling them unhandled.
+    tracked.catch(() => undefined);
+    return tracked;
+  };
+  await readRows(request.open(), deps.manifestRules, async (result) => {
+    if (!result.ok || checked.firstLine.get(idHash(result.row.deviceId)) !== result.row.line) return;
+    chunk.push(result.row);
+    if (chunk.length < WRITE_CHUNK) return;
+    void flush(chunk);
+    chunk = [];
+    if (inFlight.size >= WRITES_IN_FLIGHT) await Promise.race(inFlight);
+  });
+  if (chunk.length > 0) void flush(chunk);
+  await Promise.all(inFlight);
+  return { count, issues };
 };
 
 const toDevice = (

@@ -1,4 +1,5 @@
-import { readFile } from "node:fs/promises";
+import { createReadStream } from "node:fs";
+import { access, readFile } from "node:fs/promises";
 import { basename } from "node:path";
 import { Command, CommanderError } from "commander";
 import type { Clock, LifecycleStore } from "#app/ports.js";
@@ -43,10 +44,13 @@ export const buildProgram = (io: CliIo): Command => {
       "id of the registered CA that issued the batch's device certificates",
     )
     .option("--batch-id <batchId>", "batch id (default: derived from the manifest's SHA-256)")
-    .action(async (manifestPath: string, options: { ca: string; batchId?: string }) => {
-      const manifest = await readFile(manifestPath);
+    .option("--signature <file>", "detached ECDSA P-256 signature of the manifest (DER, or its base64)")
+    .action(async (manifestPath: string, options: { ca: string; batchId?: string; signature?: string }) => {
+      await access(manifestPath);
+      const signature = options.signature ? signatureText(await readFile(options.signature)) : undefined;
       const result = await registerBatch(io.deps(), {
-        manifest,
+        open: () => createReadStream(manifestPath),
+        ...(signature ? { signature } : {}),
         caCertificateId: options.ca,
         ...(options.batchId ? { batchId: options.batchId } : {}),
         actor: io.actor,
@@ -60,6 +64,14 @@ export const buildProgram = (io: CliIo): Command => {
   addDeviceCommands(program, io.devices, io.err);
 
   return program;
+};
+
+// `openssl dgst -sha256 -sign key.pem` writes DER; `| base64` makes it text: accept either.
+const signatureText = (bytes: Buffer): string => {
+  const text = bytes.toString("utf8").trim();
+  return /^[A-Za-z0-9+/=\s]+$/.test(text) && text.length > 0
+    ? text.replace(/\s/g, "")
+    : bytes.toString("base64");
 };
 
 /** Runs the CLI and returns its exit code; errors become one clear line on stderr. */

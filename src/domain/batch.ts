@@ -1,11 +1,14 @@
 import type { BatchId, CaCertificateId } from "./ids.js";
+import type { RowProblem } from "./manifest.js";
+
+/** A manifest row that was not registered, and why. */
+export type RowIssue = RowProblem & { readonly kind: "invalid" | "duplicate" | "conflict" };
 
 export type BatchState = "RECEIVED" | "REGISTERED" | "PARTIAL" | "FAILED";
 
 export interface BatchCounts {
   readonly rows: number;
   readonly accepted: number;
-  readonly unchanged: number;
   readonly duplicates: number;
   readonly conflicts: number;
   readonly invalid: number;
@@ -18,14 +21,16 @@ export interface BatchRecord {
   readonly source: string;
   readonly state: BatchState;
   readonly counts?: BatchCounts;
+  /** The first bad rows, by line; the counts have them all. */
+  readonly issues?: readonly RowIssue[];
   readonly registeredBy: string;
   readonly registeredAt: string;
   readonly updatedAt: string;
 }
 
-/** A batch with any rejected row is PARTIAL; one that added or kept nothing is FAILED. */
+/** A batch with any rejected row is PARTIAL; one that registered nothing is FAILED. */
 export const batchOutcome = (counts: BatchCounts): BatchState => {
-  if (counts.accepted + counts.unchanged === 0) return "FAILED";
+  if (counts.accepted === 0) return "FAILED";
   return counts.duplicates + counts.conflicts + counts.invalid > 0 ? "PARTIAL" : "REGISTERED";
 };
 

@@ -120,13 +120,13 @@ const run = async (endpoint: string): Promise<void> => {
   const { batchDeps } = await import("#adapters/wiring.js");
   const deps = batchDeps({ DEVICES_TABLE: TABLE });
   const batch = await registerBatch(deps, {
-    manifest: Buffer.from(MANIFEST),
+    open: () => [Buffer.from(MANIFEST)],
     caCertificateId,
     actor: "demo",
     source: "demo",
   });
   const replay = await registerBatch(deps, {
-    manifest: Buffer.from(MANIFEST),
+    open: () => [Buffer.from(MANIFEST)],
     caCertificateId,
     actor: "demo",
     source: "demo",

@@ -123,10 +123,16 @@ export class InMemoryLifecycleStore implements LifecycleStore {
     this.batches.set(batch.batchId, batch);
   }
 
-  async finishBatch(batchId: string, state: BatchRecord["state"], counts: BatchRecord["counts"], at: string) {
-    const batch = this.batches.get(batchId);
-    if (!batch) throw new NotFoundError(`batch ${batchId}`);
-    this.batches.set(batchId, { ...batch, state, ...(counts ? { counts } : {}), updatedAt: at });
+  async finishBatch(batch: BatchRecord) {
+    if (!this.batches.has(batch.batchId)) throw new NotFoundError(`batch ${batch.batchId}`);
+    this.batches.set(batch.batchId, batch);
+  }
+
+  async pageBatches(options: { limit: number; cursor?: string }) {
+    const newestFirst = [...this.batches.values()].sort((a, b) =>
+      b.registeredAt.localeCompare(a.registeredAt),
+    );
+    return paginate(newestFirst, options);
   }
 
   async addDevices(devices: readonly Device[]): Promise<AddDeviceResult[]> {

@@ -66,7 +66,7 @@ export const createMotoWorld = async (endpoint: string): Promise<MotoWorld> => {
     id: (name) => `${prefix}-${name}`,
     async allow(manifest, ca = caCertificateId) {
       const result = await registerBatch(batchDeps({ DEVICES_TABLE: tableName }), {
-        manifest: Buffer.from(manifest),
+        open: () => [Buffer.from(manifest)],
         caCertificateId: ca,
         actor: "test",
         source: "test",

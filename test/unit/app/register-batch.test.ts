@@ -1,6 +1,8 @@
+import { createSign, generateKeyPairSync, type KeyObject } from "node:crypto";
 import { beforeEach, describe, expect, it } from "vitest";
 import { type BatchDeps, registerBatch } from "#app/register-batch.js";
 import { AlreadyExistsError, ValidationError } from "#domain/errors.js";
+import { parseFactoryKeys } from "#domain/manifest-signature.js";
 import { InMemoryLifecycleStore } from "#test/support/in-memory-store.js";
 
 const CA = "a".repeat(64);
@@ -18,7 +20,7 @@ beforeEach(() => {
 
 const register = (manifest: string, extra: { batchId?: string; caCertificateId?: string } = {}) =>
   registerBatch(deps, {
-    manifest: Buffer.from(manifest),
+    open: () => [Buffer.from(manifest)],
     caCertificateId: CA,
     actor: "factory-7",
     source: "test",
@@ -34,7 +36,7 @@ describe("registerBatch", () => {
       batchId: expect.stringMatching(/^batch-[0-9a-f]{16}$/),
       state: "REGISTERED",
       registeredBy: "factory-7",
-      counts: { rows: 2, accepted: 2, unchanged: 0, duplicates: 0, conflicts: 0, invalid: 0 },
+      counts: { rows: 2, accepted: 2, duplicates: 0, conflicts: 0, invalid: 0 },
     });
     expect(store.devices.get("d-2")).toMatchObject({
       state: "ALLOWED",
@@ -93,6 +95,17 @@ describe("registerBatch", () => {
     expect(result).toMatchObject({ replay: false, batch: { state: "REGISTERED", counts: { accepted: 2 } } });
   });
 
+  it("reads a manifest in any chunking, never holding more than it must", async () => {
+    const text = "deviceId,model\nd-1,m1\nd-2,m2\n";
+    const result = await registerBatch(deps, {
+      open: () => [...Buffer.from(text)].map((byte) => Uint8Array.of(byte)),
+      caCertificateId: CA,
+      actor: "t",
+      source: "t",
+    });
+    expect(result.batch.counts?.accepted).toBe(2);
+  });
+
   it("marks a batch with no usable row FAILED", async () => {
     const result = await register("deviceId\nbad id\n");
     expect(result.batch.state).toBe("FAILED");
@@ -101,6 +114,40 @@ describe("registerBatch", () => {
   it("refuses a malformed manifest or CA id with a clear message and writes nothing", async () => {
     await expect(register("deviceID\nx\n")).rejects.toThrow(/unknown column\(s\) deviceID/);
     await expect(register("deviceId\nx\n", { caCertificateId: "nope" })).rejects.toThrow(ValidationError);
+    expect(store.devices.size + store.batches.size).toBe(0);
+  });
+});
+
+describe("registerBatch with signed manifests required", () => {
+  const factory = generateKeyPairSync("ec", { namedCurve: "P-256" });
+  const other = generateKeyPairSync("ec", { namedCurve: "P-256" });
+  const manifest = Buffer.from("deviceId\nsigned-1\n");
+  const sign = (key: KeyObject, bytes: Buffer, dsaEncoding: "der" | "ieee-p1363" = "der") =>
+    createSign("sha256").update(bytes).sign({ key, dsaEncoding }).toString("base64");
+  const signedDeps = () => ({
+    ...deps,
+    factoryKeys: parseFactoryKeys([factory.publicKey.export({ type: "spki", format: "pem" }).toString()]),
+  });
+  const submit = (signature?: string, bytes = manifest) =>
+    registerBatch(signedDeps(), {
+      open: () => [bytes],
+      caCertificateId: CA,
+      actor: "t",
+      source: "t",
+      ...(signature ? { signature } : {}),
+    });
+
+  it("accepts a manifest signed by a factory key, DER or raw", async () => {
+    expect((await submit(sign(factory.privateKey, manifest))).batch.state).toBe("REGISTERED");
+    const raw = Buffer.from("deviceId\nsigned-2\n");
+    expect((await submit(sign(factory.privateKey, raw, "ieee-p1363"), raw)).batch.state).toBe("REGISTERED");
+  });
+
+  it("refuses an unsigned manifest, one signed by another key, and a tampered one, writing nothing", async () => {
+    await expect(submit()).rejects.toThrow("manifest signature is required and missing");
+    await expect(submit(sign(other.privateKey, manifest))).rejects.toThrow(/does not verify/);
+    const tampered = Buffer.from("deviceId\nsigned-1\nintruder\n");
+    await expect(submit(sign(factory.privateKey, manifest), tampered)).rejects.toThrow(/does not verify/);
     expect(store.devices.size + store.batches.size).toBe(0);
   });
 });
