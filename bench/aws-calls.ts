@@ -33,14 +33,17 @@ export const benchAwsCalls = async () => {
     const ca = await createCa();
     const caCertificateId = await registerCa(iot, ca);
     const { registerBatch } = await import("#app/register-batch.js");
-    const { batchDeps } = await import("#adapters/wiring.js");
+    const { manifestDeps } = await import("#adapters/wiring.js");
     const ids = Array.from({ length: DEVICES + 1 }, (_, i) => `bench-${i}`);
-    await registerBatch(batchDeps({ DEVICES_TABLE: "bench" }), {
-      open: () => [Buffer.from(`deviceId\n${ids.join("\n")}\n`)],
-      caCertificateId,
-      actor: "bench",
-      source: "bench",
-    });
+    await registerBatch(
+      manifestDeps({ DEVICES_TABLE: "bench", MAX_THING_ATTRIBUTES: 3, FACTORY_PUBLIC_KEYS: undefined }),
+      {
+        open: () => [Buffer.from(`deviceId\n${ids.join("\n")}\n`)],
+        caCertificateId,
+        actor: "bench",
+        source: "bench",
+      },
+    );
     const messages = [];
     for (const id of ids)
       messages.push(

@@ -5,13 +5,15 @@ import httpRouterHandler, { type Method } from "@middy/http-router";
 import type { Context } from "aws-lambda";
 import { loadOperationsConfig } from "#adapters/config.js";
 import { type ApiEvent, type ApiResult, errorResult, problem } from "#adapters/http/api-event.js";
+import { batchRoutes } from "#adapters/http/batch-routes.js";
 import { operationsRoutes, type Route } from "#adapters/http/operations-routes.js";
 import { logger, metrics } from "#adapters/telemetry.js";
 import { operationsApiDeps } from "#adapters/wiring.js";
 
 /**
- * The operations HTTP API (API Gateway HTTP API, IAM authorisation on every route): device state
- * and history, and the operator actions. Errors answer as application/problem+json.
+ * The operations HTTP API (API Gateway HTTP API, IAM authorisation on every route): device state,
+ * history and lifecycle actions; batch registration, uploads and recalls. Errors answer as
+ * application/problem+json.
  */
 const deps = operationsApiDeps(loadOperationsConfig());
 
@@ -38,7 +40,7 @@ const answer =
   };
 
 const router = httpRouterHandler({
-  routes: operationsRoutes(deps).map((route) => ({
+  routes: [...operationsRoutes(deps), ...batchRoutes(deps)].map((route) => ({
     method: route.method as Method,
     path: route.path,
     handler: answer(route),

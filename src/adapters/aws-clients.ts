@@ -1,5 +1,7 @@
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { IoTClient } from "@aws-sdk/client-iot";
+import { S3Client } from "@aws-sdk/client-s3";
+import { SQSClient } from "@aws-sdk/client-sqs";
 import { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
 
 /**
@@ -9,6 +11,8 @@ import { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
  */
 let iot: IoTClient | undefined;
 let dynamodb: DynamoDBClient | undefined;
+let s3: S3Client | undefined;
+let sqs: SQSClient | undefined;
 let documents: DynamoDBDocumentClient | undefined;
 
 export const iotClient = (): IoTClient => {
@@ -26,4 +30,15 @@ export const documentClient = (): DynamoDBDocumentClient => {
     marshallOptions: { removeUndefinedValues: true },
   });
   return documents;
+};
+
+// Path-style addressing works with every S3 endpoint, the emulator's included.
+export const s3Client = (): S3Client => {
+  s3 ??= new S3Client({ forcePathStyle: true });
+  return s3;
+};
+
+export const sqsClient = (): SQSClient => {
+  sqs ??= new SQSClient({});
+  return sqs;
 };

@@ -2,6 +2,7 @@ import { z } from "zod";
 import { SUBJECT_FIELDS, type SubjectField } from "#domain/certificate.js";
 import { ConfigurationError } from "#domain/errors.js";
 import { isPolicyName } from "#domain/ids.js";
+import { parseFactoryKeys } from "#domain/manifest-signature.js";
 
 /**
  * Configuration, read from the environment once per container and checked: a missing or bad
@@ -30,17 +31,52 @@ const provisioningSchema = storeSchema.extend({
   IOT_QUOTA_SHARE: z.coerce.number().positive().max(100).default(0.5),
 });
 
-const operationsSchema = storeSchema.extend({
+const PEM_PUBLIC_KEY = /-----BEGIN PUBLIC KEY-----[\s\S]+?-----END PUBLIC KEY-----/g;
+
+const manifestSchema = storeSchema.extend({
+  // Trusted factory keys (PEM, one after the other). When any is set, every manifest must be signed.
+  FACTORY_PUBLIC_KEYS: z
+    .string()
+    .optional()
+    .transform((value, context) => {
+      const pems = value?.match(PEM_PUBLIC_KEY) ?? [];
+      if (value?.trim() && pems.length === 0) {
+        context.addIssue({ code: "custom", message: "must hold PEM public keys" });
+        return z.NEVER;
+      }
+      try {
+        return pems.length > 0 ? parseFactoryKeys(pems) : undefined;
+      } catch (error) {
+        context.addIssue({ code: "custom", message: error instanceof Error ? error.message : String(error) });
+        return z.NEVER;
+      }
+    }),
+  // Things with a type may carry 50 attributes, without one 3 (IoT Core's limits).
+  MAX_THING_ATTRIBUTES: z.coerce.number().int().min(1).max(50).default(3),
+});
+
+const ingestSchema = manifestSchema.extend({ MANIFEST_BUCKET: z.string().min(3) });
+
+const recallWorkerSchema = storeSchema.extend({
   DEVICE_POLICY_NAME: provisioningSchema.shape.DEVICE_POLICY_NAME,
   // Set when the SDK talks to an emulator (moto); then the IoT data endpoint is not looked up.
   AWS_ENDPOINT_URL: z.string().url().optional(),
 });
 
+const operationsSchema = manifestSchema.extend({
+  ...recallWorkerSchema.shape,
+  MANIFEST_BUCKET: ingestSchema.shape.MANIFEST_BUCKET,
+  RECALL_QUEUE_URL: z.string().url(),
+});
+
 export type StoreConfig = z.infer<typeof storeSchema>;
 export type OperationsConfig = z.infer<typeof operationsSchema>;
+export type ManifestConfig = z.infer<typeof manifestSchema>;
+export type IngestConfig = z.infer<typeof ingestSchema>;
+export type RecallWorkerConfig = z.infer<typeof recallWorkerSchema>;
 export type ProvisioningConfig = z.infer<typeof provisioningSchema>;
 
-const load = <T>(schema: z.ZodType<T>, env: NodeJS.ProcessEnv): T => {
+const load = <T>(schema: z.ZodType<T, unknown>, env: NodeJS.ProcessEnv): T => {
   const parsed = schema.safeParse(env);
   if (parsed.success) return parsed.data;
   const problems = parsed.error.issues.map((issue) => `${issue.path.join(".")} ${issue.message}`);
@@ -52,3 +88,9 @@ export const loadProvisioningConfig = (env: NodeJS.ProcessEnv = process.env): Pr
 export const loadStoreConfig = (env: NodeJS.ProcessEnv = process.env): StoreConfig => load(storeSchema, env);
 export const loadOperationsConfig = (env: NodeJS.ProcessEnv = process.env): OperationsConfig =>
   load(operationsSchema, env);
+export const loadManifestConfig = (env: NodeJS.ProcessEnv = process.env): ManifestConfig =>
+  load(manifestSchema, env);
+export const loadIngestConfig = (env: NodeJS.ProcessEnv = process.env): IngestConfig =>
+  load(ingestSchema, env);
+export const loadRecallWorkerConfig = (env: NodeJS.ProcessEnv = process.env): RecallWorkerConfig =>
+  load(recallWorkerSchema, env);

@@ -8,6 +8,7 @@ import {
   QueryCommand,
   TransactWriteCommand,
   type TransactWriteCommandInput,
+  UpdateCommand,
 } from "@aws-sdk/lib-dynamodb";
 import { unmarshall } from "@aws-sdk/util-dynamodb";
 import type { AddDeviceResult, LifecycleStore, Page, ProvisioningState } from "#app/ports.js";
@@ -61,6 +62,17 @@ const batchItem = (batch: BatchRecord): Item => ({
   gsi1pk: BATCHES_KEY,
   gsi1sk: `${batch.registeredAt}#${batch.batchId}`,
 });
+
+/** A stored batch; a recall's progress is the size of its set of finished chunks. */
+const toBatch = (item: Item): BatchRecord => {
+  const { recallChunksDone, ...rest } = item;
+  const batch = stripKeys<BatchRecord>(rest);
+  if (!batch.recall) return batch;
+  return {
+    ...batch,
+    recall: { ...batch.recall, chunksDone: (recallChunksDone as Set<number> | undefined)?.size ?? 0 },
+  };
+};
 
 const stripKeys = <T>(item: Item): T => {
   const { pk: _pk, sk: _sk, entity: _e, gsi1pk: _a, gsi1sk: _b, gsi2pk: _c, gsi2sk: _d, ...rest } = item;
@@ -303,7 +315,7 @@ export const dynamoDbLifecycleStore = (db: DynamoDBDocumentClient, tableName: st
       const out = await call("GetItem", () =>
         db.send(new GetCommand({ TableName: tableName, Key: batchKey(batchId), ConsistentRead: true })),
       );
-      return out.Item ? stripKeys<BatchRecord>(out.Item) : undefined;
+      return out.Item ? toBatch(out.Item) : undefined;
     },
 
     async createBatch(batch) {
@@ -330,6 +342,42 @@ export const dynamoDbLifecycleStore = (db: DynamoDBDocumentClient, tableName: st
             TableName: tableName,
             Item: batchItem(batch),
             ConditionExpression: "attribute_exists(pk)",
+          }),
+        ),
+      );
+    },
+
+    async startRecall(batchId, recall) {
+      try {
+        await db.send(
+          new UpdateCommand({
+            TableName: tableName,
+            Key: batchKey(batchId),
+            UpdateExpression: "SET #recall = :recall",
+            ConditionExpression: "attribute_exists(pk) AND attribute_not_exists(#recall)",
+            ExpressionAttributeNames: { "#recall": "recall" },
+            ExpressionAttributeValues: { ":recall": recall },
+          }),
+        );
+      } catch (error) {
+        const mapped = toDomainError(error, "startRecall");
+        throw mapped instanceof ConcurrentUpdateError
+          ? new AlreadyExistsError(`batch ${batchId} is already recalled`)
+          : mapped;
+      }
+    },
+
+    async recallChunkDone(batchId, chunk) {
+      // A number set: adding a chunk twice leaves it counted once.
+      await call("UpdateItem", () =>
+        db.send(
+          new UpdateCommand({
+            TableName: tableName,
+            Key: batchKey(batchId),
+            UpdateExpression: "ADD recallChunksDone :chunk",
+            ConditionExpression: "attribute_exists(#recall)",
+            ExpressionAttributeNames: { "#recall": "recall" },
+            ExpressionAttributeValues: { ":chunk": new Set([chunk]) },
           }),
         ),
       );

@@ -3,16 +3,25 @@ import { devicePolicyAttacher } from "#app/device-policy.js";
 import { type OperationDeps, type OperatorCommand, operateDevice } from "#app/operate-device.js";
 import type { Clock, LifecycleStore } from "#app/ports.js";
 import type { ProvisioningDeps } from "#app/provision-certificate.js";
+import type { BatchDeps } from "#app/register-batch.js";
 import type { ShowDeviceDeps } from "#app/show-device.js";
-import { DEFAULT_MANIFEST_RULES, type ManifestRules } from "#domain/manifest.js";
 import devicePolicyTemplate from "../../templates/device-policy.json" with { type: "json" };
-import { documentClient, dynamoDbClient, iotClient } from "./aws-clients.js";
-import type { OperationsConfig, ProvisioningConfig, StoreConfig } from "./config.js";
+import { documentClient, dynamoDbClient, iotClient, s3Client, sqsClient } from "./aws-clients.js";
+import type {
+  IngestConfig,
+  ManifestConfig,
+  OperationsConfig,
+  ProvisioningConfig,
+  RecallWorkerConfig,
+  StoreConfig,
+} from "./config.js";
 import { dynamoDbLifecycleStore } from "./dynamodb-lifecycle-store.js";
 import { idempotentRunner } from "./idempotency.js";
 import { iotConnections } from "./iot-connections.js";
 import { iotRegistry } from "./iot-registry.js";
 import { iotRateLimiters } from "./rate-limiter.js";
+import { s3Manifests } from "./s3-manifests.js";
+import { sqsRecallQueue } from "./sqs-recall-queue.js";
 
 /** Builds the real adapters for the use cases; called once per container. */
 export const systemClock: Clock = { now: () => new Date() };
@@ -39,27 +48,47 @@ export const provisioningDeps = (config: ProvisioningConfig, cas?: CaDirectory):
   };
 };
 
-export const operationsApiDeps = (config: OperationsConfig) => {
+/** What changing a device's lifecycle needs: the operations API and the recall worker share it. */
+export const operationDeps = (config: RecallWorkerConfig): OperationDeps & ShowDeviceDeps => {
   const iot = iotClient();
-  const deps: OperationDeps & ShowDeviceDeps = {
+  return {
     registry: iotRegistry(iot, iotRateLimiters(OPERATIONS_QUOTA_SHARE)),
     connections: iotConnections(iot, { endpointOverridden: config.AWS_ENDPOINT_URL !== undefined }),
     store: lifecycleStore(config),
     clock: systemClock,
     policyName: config.DEVICE_POLICY_NAME,
   };
+};
+
+export const operationsApiDeps = (config: OperationsConfig) => {
+  const deps = operationDeps(config);
   const idempotency = idempotentRunner(dynamoDbClient(), config.DEVICES_TABLE, (command: OperatorCommand) =>
     operateDevice(deps, command),
   );
-  return { ...deps, runOnce: idempotency.runOnce, registerContext: idempotency.registerContext };
+  const manifests = s3Manifests(s3Client(), config.MANIFEST_BUCKET);
+  return {
+    ...deps,
+    ...manifestDeps(config),
+    runOnce: idempotency.runOnce,
+    registerContext: idempotency.registerContext,
+    queue: sqsRecallQueue(sqsClient(), config.RECALL_QUEUE_URL),
+    uploadTicket: manifests.uploadTicket,
+  };
 };
+
+/** What registering a manifest needs: the table, the clock, the row rules and the trusted factory keys. */
+export const manifestDeps = (config: ManifestConfig): BatchDeps => ({
+  store: lifecycleStore(config),
+  clock: systemClock,
+  manifestRules: { maxThingAttributes: config.MAX_THING_ATTRIBUTES },
+  ...(config.FACTORY_PUBLIC_KEYS ? { factoryKeys: config.FACTORY_PUBLIC_KEYS } : {}),
+});
+
+export const ingestDeps = (config: IngestConfig) => ({
+  ...manifestDeps(config),
+  manifests: s3Manifests(s3Client(), config.MANIFEST_BUCKET),
+  bucket: config.MANIFEST_BUCKET,
+});
 
 // Operator actions are rare next to first connections: a small share of the account quotas.
 const OPERATIONS_QUOTA_SHARE = 0.2;
-
-export const batchDeps = (config: StoreConfig, rules: ManifestRules = DEFAULT_MANIFEST_RULES) => ({
-  store: lifecycleStore(config),
-  registry: iotRegistry(iotClient()),
-  clock: systemClock,
-  manifestRules: rules,
-});

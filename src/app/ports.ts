@@ -1,4 +1,4 @@
-import type { BatchRecord } from "#domain/batch.js";
+import type { BatchRecord, Recall } from "#domain/batch.js";
 import type { BoundCertificate, CertificateRecord, Device, DeviceEvent } from "#domain/device.js";
 import type { BatchId, CaCertificateId, CertificateId, DeviceId } from "#domain/ids.js";
 import type { DeviceState } from "#domain/lifecycle.js";
@@ -48,6 +48,19 @@ export interface DeviceRegistry {
   detachThingPrincipal(thingName: DeviceId, certificateArn: string): Promise<void>;
   /** Idempotent: a Thing that does not exist counts as deleted. */
   deleteThing(thingName: DeviceId): Promise<void>;
+}
+
+/** The queue that paces a recall: each message names a few devices to revoke. */
+export interface RecallQueue {
+  enqueue(messages: readonly RecallMessage[]): Promise<void>;
+}
+
+export interface RecallMessage {
+  readonly batchId: BatchId;
+  readonly chunk: number;
+  readonly deviceIds: readonly DeviceId[];
+  readonly reason: string;
+  readonly actor: string;
 }
 
 /** IoT Core's data plane: drops a live MQTT connection now instead of "within minutes". */
@@ -109,6 +122,10 @@ export interface LifecycleStore {
   createBatch(batch: BatchRecord): Promise<void>;
   /** Records a batch's outcome: state, counts, first issues. */
   finishBatch(batch: BatchRecord): Promise<void>;
+  /** Marks a batch as being recalled; AlreadyExistsError if a recall was started before. */
+  startRecall(batchId: BatchId, recall: Recall): Promise<void>;
+  /** Counts one chunk of a recall as done; counting the same chunk again changes nothing. */
+  recallChunkDone(batchId: BatchId, chunk: number): Promise<void>;
   /** Batches, most recent first. */
   pageBatches(options: { limit: number; cursor?: string }): Promise<Page<BatchRecord>>;
   /** Adds allowlist entries; an existing entry is never overwritten. Results match `devices` by index. */

@@ -17,10 +17,20 @@ export interface ApiClientOptions {
   readonly credentials?: AwsCredentialIdentityProvider;
 }
 
+export interface ApiRequestOptions {
+  readonly query?: Record<string, string>;
+  /** A JSON body. */
+  readonly body?: unknown;
+  /** A body sent as it is, e.g. a CSV manifest. */
+  readonly raw?: { readonly contentType: string; readonly text: string };
+  readonly idempotencyKey?: string;
+  readonly headers?: Record<string, string>;
+}
+
 export type ApiClient = (
   method: "GET" | "POST",
   path: string,
-  options?: { query?: Record<string, string>; body?: unknown; idempotencyKey?: string },
+  options?: ApiRequestOptions,
 ) => Promise<ApiAnswer>;
 
 /** Calls the IAM-authorised operations API with SigV4-signed requests (service execute-api). */
@@ -32,10 +42,11 @@ export const createApiClient = (options: ApiClientOptions): ApiClient => {
     sha256: Sha256,
   });
   const base = new URL(options.baseUrl);
-  return async (method, path, { query, body, idempotencyKey } = {}) => {
+  return async (method, path, { query, body, raw, idempotencyKey, headers } = {}) => {
     const url = new URL(`${base.pathname.replace(/\/$/, "")}${path}`, base);
     for (const [name, value] of Object.entries(query ?? {})) url.searchParams.set(name, value);
-    const payload = body === undefined ? undefined : JSON.stringify(body);
+    const payload = raw?.text ?? (body === undefined ? undefined : JSON.stringify(body));
+    const contentType = raw?.contentType ?? "application/json";
     const request = new HttpRequest({
       method,
       protocol: url.protocol,
@@ -46,8 +57,9 @@ export const createApiClient = (options: ApiClientOptions): ApiClient => {
       headers: {
         host: url.host,
         accept: "application/json",
-        ...(payload ? { "content-type": "application/json" } : {}),
+        ...(payload ? { "content-type": contentType } : {}),
         ...(idempotencyKey ? { "idempotency-key": idempotencyKey } : {}),
+        ...headers,
       },
       ...(payload ? { body: payload } : {}),
     });

@@ -1,6 +1,6 @@
 import { userInfo } from "node:os";
-import { loadStoreConfig } from "#adapters/config.js";
-import { batchDeps } from "#adapters/wiring.js";
+import { loadManifestConfig } from "#adapters/config.js";
+import { manifestDeps } from "#adapters/wiring.js";
 import { createApiClient } from "./api-client.js";
 import { runCli } from "./program.js";
 
@@ -9,7 +9,7 @@ import { runCli } from "./program.js";
 const write = (stream: NodeJS.WriteStream) => (text: string) =>
   stream.write(text.endsWith("\n") ? text : `${text}\n`);
 process.exitCode = await runCli(process.argv.slice(2), {
-  deps: () => batchDeps(loadStoreConfig()),
+  deps: () => manifestDeps(loadManifestConfig()),
   devices: {
     api: ({ apiUrl, region }) => createApiClient({ baseUrl: apiUrl, region }),
     out: write(process.stdout),

@@ -26,7 +26,26 @@ export interface BatchRecord {
   readonly registeredBy: string;
   readonly registeredAt: string;
   readonly updatedAt: string;
+  readonly recall?: Recall;
+  /** Why a FAILED batch registered nothing, when the manifest itself was refused. */
+  readonly error?: string;
 }
+
+/**
+ * A batch taken off the allowlist: every device revoked, paced through a queue in chunks. Chunks
+ * are counted done by their number, so a redelivered chunk is not counted twice.
+ */
+export interface Recall {
+  readonly reason: string;
+  readonly requestedBy: string;
+  readonly requestedAt: string;
+  readonly devices: number;
+  readonly chunks: number;
+  readonly chunksDone: number;
+}
+
+export const recallState = (recall: Recall): "RECALLING" | "RECALLED" =>
+  recall.chunksDone >= recall.chunks ? "RECALLED" : "RECALLING";
 
 /** A batch with any rejected row is PARTIAL; one that registered nothing is FAILED. */
 export const batchOutcome = (counts: BatchCounts): BatchState => {

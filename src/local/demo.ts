@@ -117,8 +117,12 @@ const run = async (endpoint: string): Promise<void> => {
   console.log(`development CA ${caCertificateId} registered (kept in .local/)`);
 
   const { registerBatch } = await import("#app/register-batch.js");
-  const { batchDeps } = await import("#adapters/wiring.js");
-  const deps = batchDeps({ DEVICES_TABLE: TABLE });
+  const { manifestDeps } = await import("#adapters/wiring.js");
+  const deps = manifestDeps({
+    DEVICES_TABLE: TABLE,
+    MAX_THING_ATTRIBUTES: 3,
+    FACTORY_PUBLIC_KEYS: undefined,
+  });
   const batch = await registerBatch(deps, {
     open: () => [Buffer.from(MANIFEST)],
     caCertificateId,

@@ -1,7 +1,8 @@
 import type { AddDeviceResult, DeviceQuery, LifecycleStore, Page } from "#app/ports.js";
-import type { BatchRecord } from "#domain/batch.js";
+import type { BatchRecord, Recall } from "#domain/batch.js";
 import type { CertificateRecord, Device, DeviceEvent } from "#domain/device.js";
 import { AlreadyExistsError, ConcurrentUpdateError, NotFoundError, ValidationError } from "#domain/errors.js";
+import type { BatchId } from "#domain/ids.js";
 import type { DeviceState } from "#domain/lifecycle.js";
 
 // Cursors are offsets here: opaque to callers all the same.
@@ -126,6 +127,24 @@ export class InMemoryLifecycleStore implements LifecycleStore {
   async finishBatch(batch: BatchRecord) {
     if (!this.batches.has(batch.batchId)) throw new NotFoundError(`batch ${batch.batchId}`);
     this.batches.set(batch.batchId, batch);
+  }
+
+  async startRecall(batchId: BatchId, recall: Recall) {
+    const batch = this.batches.get(batchId);
+    if (!batch) throw new NotFoundError(`batch ${batchId}`);
+    if (batch.recall) throw new AlreadyExistsError(`batch ${batchId} is already recalled`);
+    this.batches.set(batchId, { ...batch, recall });
+  }
+
+  readonly recallChunks = new Map<string, Set<number>>();
+
+  async recallChunkDone(batchId: BatchId, chunk: number) {
+    const batch = this.batches.get(batchId);
+    if (!batch?.recall) throw new NotFoundError(`batch ${batchId} has no recall`);
+    const done = this.recallChunks.get(batchId) ?? new Set<number>();
+    done.add(chunk);
+    this.recallChunks.set(batchId, done);
+    this.batches.set(batchId, { ...batch, recall: { ...batch.recall, chunksDone: done.size } });
   }
 
   async pageBatches(options: { limit: number; cursor?: string }) {

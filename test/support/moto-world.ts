@@ -1,9 +1,11 @@
 import { randomUUID } from "node:crypto";
 import { CreateTableCommand, DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { IoTClient } from "@aws-sdk/client-iot";
+import { CreateBucketCommand, S3Client } from "@aws-sdk/client-s3";
+import { CreateQueueCommand, SQSClient } from "@aws-sdk/client-sqs";
 import type { MiddlewareStack } from "@smithy/types";
 import { lifecycleTableDefinition } from "#adapters/table-definition.js";
-import { batchDeps } from "#adapters/wiring.js";
+import { manifestDeps } from "#adapters/wiring.js";
 import { registerBatch } from "#app/register-batch.js";
 import { createCa, type DeviceOptions, type Issuer, issueDeviceCertificate } from "#local/dev-pki.js";
 import { firstConnect, type JitrMessage, registerCa } from "#local/iot-simulator.js";
@@ -14,6 +16,8 @@ import { firstConnect, type JitrMessage, registerCa } from "#local/iot-simulator
  */
 export interface MotoWorld {
   readonly iot: IoTClient;
+  readonly bucket: string;
+  readonly recallQueueUrl: string;
   readonly tableName: string;
   readonly policyName: string;
   readonly prefix: string;
@@ -53,11 +57,17 @@ export const createMotoWorld = async (endpoint: string): Promise<MotoWorld> => {
   motoEnvironment(endpoint, tableName, policyName);
   const iot = new IoTClient({});
   await new DynamoDBClient({}).send(new CreateTableCommand(lifecycleTableDefinition(tableName)));
+  const bucket = `manifests-${suffix}`;
+  await new S3Client({ forcePathStyle: true }).send(new CreateBucketCommand({ Bucket: bucket }));
+  const queue = await new SQSClient({}).send(new CreateQueueCommand({ QueueName: `recall-${suffix}` }));
+  Object.assign(process.env, { MANIFEST_BUCKET: bucket, RECALL_QUEUE_URL: queue.QueueUrl });
   const ca = await createCa({ name: `Line ${suffix}` });
   const caCertificateId = await registerCa(iot, ca);
   const prefix = `t${suffix}`;
   return {
     iot,
+    bucket,
+    recallQueueUrl: queue.QueueUrl ?? "",
     tableName,
     policyName,
     prefix,
@@ -65,12 +75,15 @@ export const createMotoWorld = async (endpoint: string): Promise<MotoWorld> => {
     caCertificateId,
     id: (name) => `${prefix}-${name}`,
     async allow(manifest, ca = caCertificateId) {
-      const result = await registerBatch(batchDeps({ DEVICES_TABLE: tableName }), {
-        open: () => [Buffer.from(manifest)],
-        caCertificateId: ca,
-        actor: "test",
-        source: "test",
-      });
+      const result = await registerBatch(
+        manifestDeps({ DEVICES_TABLE: tableName, MAX_THING_ATTRIBUTES: 3, FACTORY_PUBLIC_KEYS: undefined }),
+        {
+          open: () => [Buffer.from(manifest)],
+          caCertificateId: ca,
+          actor: "test",
+          source: "test",
+        },
+      );
       return result.batch.batchId;
     },
     async connect(options, issuer = { ca, caCertificateId }) {

@@ -1,0 +1,51 @@
+import { injectLambdaContext } from "@aws-lambda-powertools/logger/middleware";
+import { MetricUnit } from "@aws-lambda-powertools/metrics";
+import { logMetrics } from "@aws-lambda-powertools/metrics/middleware";
+import middy from "@middy/core";
+import type { S3Event } from "aws-lambda";
+import { loadIngestConfig } from "#adapters/config.js";
+import { logger, metrics } from "#adapters/telemetry.js";
+import { ingestDeps } from "#adapters/wiring.js";
+import { ingestUpload } from "#app/ingest-upload.js";
+
+/**
+ * A manifest uploaded through an upload ticket: stream it from S3, check it whole, register its
+ * rows. Transient failures throw, and Lambda's asynchronous retries run it again (safely).
+ */
+const deps = ingestDeps(loadIngestConfig());
+
+// S3 event keys are URL-encoded, with spaces as '+'.
+const objectKey = (key: string): string => decodeURIComponent(key.replace(/\+/g, " "));
+
+export const handler = middy(async (event: S3Event): Promise<void> => {
+  for (const record of event.Records) {
+    const key = objectKey(record.s3.object.key);
+    const metadata = await deps.manifests.metadata(key);
+    if (!metadata) {
+      logger.error("ignoring an object uploaded without a ticket", { key });
+      metrics.addMetric("ManifestWithoutTicket", MetricUnit.Count, 1);
+      continue;
+    }
+    const outcome = await ingestUpload(deps, {
+      ...metadata,
+      source: `s3://${deps.bucket}/${key}`,
+      open: () => deps.manifests.open(key),
+    });
+    if (outcome.kind === "refused") {
+      logger.warn("manifest refused", { key, batchId: outcome.batch.batchId, error: outcome.batch.error });
+      metrics.addMetric("ManifestRefused", MetricUnit.Count, 1);
+    } else {
+      const { batch, replay } = outcome.result;
+      logger.info("manifest registered", {
+        key,
+        batchId: batch.batchId,
+        state: batch.state,
+        counts: batch.counts,
+        replay,
+      });
+      metrics.addMetric("DevicesAllowed", MetricUnit.Count, replay ? 0 : (batch.counts?.accepted ?? 0));
+    }
+  }
+})
+  .use(injectLambdaContext(logger))
+  .use(logMetrics(metrics));

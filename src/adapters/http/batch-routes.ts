@@ -1,0 +1,152 @@
+import { randomUUID } from "node:crypto";
+import { type RecallDeps, startRecall } from "#app/recall-batch.js";
+import { type BatchDeps, registerBatch } from "#app/register-batch.js";
+import { type BatchRecord, recallState } from "#domain/batch.js";
+import { NotFoundError, ValidationError } from "#domain/errors.js";
+import { type BatchId, isBatchId, isCaCertificateId } from "#domain/ids.js";
+import { type ApiEvent, callerOf, header, json, jsonBody, parse, problem, z } from "./api-event.js";
+import type { Route } from "./operations-routes.js";
+
+/** Hands out S3 upload URLs for large manifests (see adapters/s3-manifests.ts). */
+export type UploadTickets = (metadata: {
+  caCertificateId: string;
+  batchId: string;
+  signature?: string;
+  actor: string;
+}) => Promise<unknown>;
+
+export type BatchApiDeps = BatchDeps & RecallDeps & { readonly uploadTicket: UploadTickets };
+
+// Lambda's synchronous payload limit is 6 MB; larger manifests go through an upload.
+const MAX_INLINE_BYTES = 5 * 1024 * 1024;
+
+const caCertificateId = z
+  .string()
+  .refine(isCaCertificateId, "must be a CA certificate id (64 hex characters)");
+const batchId = z.string().refine(isBatchId, "must be 1-64 of a-z A-Z 0-9 . _ : -");
+const signature = z.string().regex(/^[A-Za-z0-9+/=]{16,400}$/, "must be a base64 signature");
+const manifestQuery = z.object({ caCertificateId, batchId: batchId.optional() });
+const jsonManifest = z.object({
+  caCertificateId,
+  batchId: batchId.optional(),
+  devices: z.array(z.record(z.string(), z.unknown())).min(1).max(10_000),
+});
+const uploadRequest = z
+  .object({ caCertificateId, batchId: batchId.optional(), signature: signature.optional() })
+  .strict();
+const recallRequest = z.object({ reason: z.string().trim().min(1).max(500) }).strict();
+const pageQuery = z.object({
+  limit: z.coerce.number().int().min(1).max(100).default(25),
+  cursor: z.string().min(1).max(2048).optional(),
+});
+const batchPath = z.object({ batchId });
+
+/** A batch as the API shows it: a recall carries its derived state. */
+const view = (batch: BatchRecord) =>
+  batch.recall ? { ...batch, recall: { ...batch.recall, state: recallState(batch.recall) } } : batch;
+
+const bodyBytes = (event: ApiEvent): Buffer => {
+  const bytes = Buffer.from(event.body ?? "", event.isBase64Encoded ? "base64" : "utf8");
+  if (bytes.length > MAX_INLINE_BYTES) {
+    throw new ValidationError(
+      `manifest of ${bytes.length} bytes is too large to send inline: ask POST /batches/uploads for an upload URL`,
+    );
+  }
+  return bytes;
+};
+
+/** The manifest of an inline request: CSV or JSON lines as sent, or the JSON body's devices as JSON lines. */
+const inlineManifest = (event: ApiEvent) => {
+  const type = (header(event, "content-type") ?? "").split(";")[0]?.trim().toLowerCase();
+  const signed = header(event, "x-manifest-signature");
+  if (type === "application/json") {
+    if (signed)
+      throw new ValidationError(
+        "a signed manifest must be sent as the signed bytes: text/csv or application/x-ndjson",
+      );
+    const body = parse(jsonManifest, jsonBody(event), "body");
+    const bytes = Buffer.from(body.devices.map((device) => JSON.stringify(device)).join("\n"));
+    return { bytes, caCertificateId: body.caCertificateId, batchId: body.batchId, signature: undefined };
+  }
+  if (type !== "text/csv" && type !== "application/x-ndjson" && type !== "application/jsonl") {
+    throw new ValidationError("content-type must be application/json, text/csv or application/x-ndjson");
+  }
+  const query = parse(manifestQuery, event.queryStringParameters, "query");
+  return {
+    bytes: bodyBytes(event),
+    caCertificateId: query.caCertificateId,
+    batchId: query.batchId,
+    signature: signed === undefined ? undefined : parse(signature, signed, "header.X-Manifest-Signature"),
+  };
+};
+
+export const batchRoutes = (deps: BatchApiDeps): Route[] => [
+  {
+    method: "POST",
+    path: "/batches",
+    handler: async (event) => {
+      const manifest = inlineManifest(event);
+      const result = await registerBatch(deps, {
+        open: () => [manifest.bytes],
+        caCertificateId: manifest.caCertificateId,
+        ...(manifest.batchId ? { batchId: manifest.batchId } : {}),
+        ...(manifest.signature ? { signature: manifest.signature } : {}),
+        actor: callerOf(event),
+        source: "inline",
+      });
+      if (result.batch.state === "FAILED") {
+        return problem({
+          type: "https://fleetgate.dev/problems/manifest-rejected",
+          title: "manifest rejected",
+          status: 422,
+          detail: `no row of batch ${result.batch.batchId} could be registered`,
+          errors: result.issues.map((issue) => `line ${issue.line}: ${issue.kind}: ${issue.message}`),
+        });
+      }
+      return json(result.replay ? 200 : 201, { ...result, batch: view(result.batch) });
+    },
+  },
+  {
+    method: "GET",
+    path: "/batches",
+    handler: async (event) => {
+      const query = parse(pageQuery, event.queryStringParameters, "query");
+      const page = await deps.store.pageBatches({
+        limit: query.limit,
+        ...(query.cursor ? { cursor: query.cursor } : {}),
+      });
+      return json(200, { batches: page.items.map(view), ...(page.cursor ? { cursor: page.cursor } : {}) });
+    },
+  },
+  {
+    method: "GET",
+    path: "/batches/{batchId}",
+    handler: async (event) => {
+      const { batchId: id } = parse(batchPath, event.pathParameters, "path");
+      const batch = await deps.store.getBatch(id as BatchId);
+      if (!batch) throw new NotFoundError(`batch ${id} does not exist`);
+      return json(200, view(batch));
+    },
+  },
+  {
+    method: "POST",
+    path: "/batches/uploads",
+    handler: async (event) => {
+      const request = parse(uploadRequest, jsonBody(event), "body");
+      // The batch id is fixed now, so the uploader knows where to look for the outcome.
+      const id = request.batchId ?? `upload-${randomUUID()}`;
+      const ticket = await deps.uploadTicket({ ...request, batchId: id, actor: callerOf(event) });
+      return json(201, { batchId: id, ...(ticket as object) });
+    },
+  },
+  {
+    method: "POST",
+    path: "/batches/{batchId}/recall",
+    handler: async (event) => {
+      const { batchId: id } = parse(batchPath, event.pathParameters, "path");
+      const { reason } = parse(recallRequest, jsonBody(event), "body");
+      const recall = await startRecall(deps, { batchId: id, reason, actor: callerOf(event) });
+      return json(202, { batchId: id, recall: { ...recall, state: recallState(recall) } });
+    },
+  },
+];

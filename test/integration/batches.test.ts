@@ -1,0 +1,196 @@
+import { DescribeCertificateCommand } from "@aws-sdk/client-iot";
+import { ReceiveMessageCommand, SQSClient } from "@aws-sdk/client-sqs";
+import type { Context, S3Event, SQSEvent } from "aws-lambda";
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { sqsEvent } from "#local/iot-simulator.js";
+import { type ApiWorld, createApiWorld } from "#test/support/api-world.js";
+
+let w: ApiWorld;
+const context = {} as Context;
+
+beforeAll(async () => {
+  w = await createApiWorld(inject("motoEndpoint"));
+});
+
+afterAll(async () => {
+  await w?.api.close();
+});
+
+const postCsv = (text: string, query: Record<string, string>) =>
+  w.client("POST", "/batches", { query, raw: { contentType: "text/csv", text } });
+
+describe("batches: inline", () => {
+  it("registers a CSV manifest, says so when it comes again, and shows the batch", async () => {
+    const ids = [w.world.id("in-1"), w.world.id("in-2")];
+    const text = `deviceId,model\n${ids.map((id) => `${id},m1`).join("\n")}\n`;
+    const first = await postCsv(text, {
+      caCertificateId: w.world.caCertificateId,
+      batchId: `${w.world.prefix}-lot-a`,
+    });
+    expect(first).toMatchObject({
+      status: 201,
+      body: { replay: false, batch: { state: "REGISTERED", counts: { rows: 2, accepted: 2 } } },
+    });
+    const again = await postCsv(text, {
+      caCertificateId: w.world.caCertificateId,
+      batchId: `${w.world.prefix}-lot-a`,
+    });
+    expect(again).toMatchObject({ status: 200, body: { replay: true } });
+    const shown = await w.client("GET", `/batches/${w.world.prefix}-lot-a`);
+    expect(shown).toMatchObject({
+      status: 200,
+      body: {
+        batchId: `${w.world.prefix}-lot-a`,
+        source: "inline",
+        registeredBy: expect.stringContaining("ops-alice"),
+      },
+    });
+    const listed = (await w.client("GET", "/batches", { query: { limit: "100" } })).body as {
+      batches: { batchId: string }[];
+    };
+    expect(listed.batches.map((b) => b.batchId)).toContain(`${w.world.prefix}-lot-a`);
+  });
+
+  it("reports duplicates, bad rows and conflicts by line, never overwriting another batch's device", async () => {
+    const taken = w.world.id("taken");
+    await w.world.allow(`deviceId\n${taken}\n`);
+    const fresh = w.world.id("fresh");
+    const body = {
+      caCertificateId: w.world.caCertificateId,
+      devices: [{ deviceId: taken }, { deviceId: fresh }, { deviceId: "bad id" }, { deviceId: fresh }],
+    };
+    const answer = await w.client("POST", "/batches", { body });
+    expect(answer.status).toBe(201);
+    expect(answer.body).toMatchObject({
+      batch: { state: "PARTIAL", counts: { rows: 4, accepted: 1, conflicts: 1, invalid: 1, duplicates: 1 } },
+      issues: [
+        {
+          kind: "conflict",
+          line: 1,
+          deviceId: taken,
+          message: expect.stringMatching(/already registered in batch/),
+        },
+        { kind: "invalid", line: 3 },
+        { kind: "duplicate", line: 4, message: "duplicate of line 2" },
+      ],
+    });
+  });
+
+  it("answers 422 with the bad lines when no row can be registered, and 400 for a malformed request", async () => {
+    const rejected = await w.client("POST", "/batches", {
+      body: { caCertificateId: w.world.caCertificateId, devices: [{ deviceId: "a/b" }] },
+    });
+    expect(rejected).toMatchObject({
+      status: 422,
+      body: { errors: [expect.stringMatching(/^line 1: invalid: deviceId must be/)] },
+    });
+    const malformed = await w.client("POST", "/batches", { body: { caCertificateId: "nope", devices: [] } });
+    expect(malformed.status).toBe(400);
+    expect((malformed.body as { errors: string[] }).errors.join("\n")).toMatch(/body\.caCertificateId/);
+  });
+});
+
+describe("batches: large manifests through S3", () => {
+  it("hands out an upload URL; the upload is streamed, checked and registered under the ticket's batch id", async () => {
+    const ticket = await w.client("POST", "/batches/uploads", {
+      body: { caCertificateId: w.world.caCertificateId },
+    });
+    expect(ticket.status).toBe(201);
+    const { uploadUrl, key, headers, batchId } = ticket.body as {
+      uploadUrl: string;
+      key: string;
+      headers: Record<string, string>;
+      batchId: string;
+    };
+    const rows = Array.from({ length: 250 }, (_, i) =>
+      JSON.stringify({ deviceId: w.world.id(`up-${i}`), model: "m2" }),
+    );
+    const put = await fetch(uploadUrl, { method: "PUT", headers, body: `${rows.join("\n")}\n` });
+    expect(put.status).toBe(200);
+
+    const { handler: ingest } = await import("#functions/ingest-manifest.js");
+    await ingest(s3Event(w.world.bucket, key), context);
+
+    const batch = await w.client("GET", `/batches/${batchId}`);
+    expect(batch).toMatchObject({
+      status: 200,
+      body: {
+        state: "REGISTERED",
+        counts: { rows: 250, accepted: 250 },
+        source: `s3://${w.world.bucket}/${key}`,
+      },
+    });
+    // The event again (S3 and Lambda may deliver twice): nothing changes.
+    await ingest(s3Event(w.world.bucket, key), context);
+    expect((await w.client("GET", `/batches/${batchId}`)).body).toEqual(batch.body);
+  });
+});
+
+describe("batches: recall", () => {
+  it("revokes every device of a batch through the queue, with visible progress, counting redeliveries once", async () => {
+    const ids = Array.from({ length: 30 }, (_, i) => w.world.id(`rc-${i}`));
+    const batchId = await w.world.allow(`deviceId\n${ids.join("\n")}\n`);
+    const first = await w.world.connect({ deviceId: ids[0] as string });
+    await w.jitr(sqsEvent([first]), context);
+
+    const started = await w.client("POST", `/batches/${batchId}/recall`, {
+      body: { reason: "lot compromised" },
+    });
+    expect(started).toMatchObject({
+      status: 202,
+      body: { recall: { state: "RECALLING", devices: 30, chunks: 2, chunksDone: 0 } },
+    });
+
+    const messages = await drain(w.world.recallQueueUrl);
+    expect(messages).toHaveLength(2);
+    const { handler: worker } = await import("#functions/recall-worker.js");
+    expect(await worker(recordsOf(messages), context)).toEqual({ batchItemFailures: [] });
+    expect(await worker(recordsOf(messages.slice(0, 1)), context)).toEqual({ batchItemFailures: [] });
+
+    const batch = await w.client("GET", `/batches/${batchId}`);
+    expect(batch.body).toMatchObject({
+      recall: { state: "RECALLED", chunks: 2, chunksDone: 2, reason: "lot compromised" },
+    });
+    const revoked = (await w.client("GET", "/devices", { query: { batchId, limit: "100" } })).body as {
+      devices: { state: string }[];
+    };
+    expect(new Set(revoked.devices.map((d) => d.state))).toEqual(new Set(["REVOKED"]));
+    const status = await w.world.iot.send(
+      new DescribeCertificateCommand({ certificateId: first.certificateId }),
+    );
+    expect(status.certificateDescription?.status).toBe("REVOKED");
+
+    const again = await w.client("POST", `/batches/${batchId}/recall`, { body: { reason: "again" } });
+    expect(again).toMatchObject({
+      status: 202,
+      body: { recall: { reason: "lot compromised", state: "RECALLED" } },
+    });
+  });
+});
+
+const s3Event = (bucket: string, key: string): S3Event =>
+  ({
+    Records: [
+      {
+        eventName: "ObjectCreated:Put",
+        s3: { bucket: { name: bucket }, object: { key: encodeURIComponent(key).replace(/%2F/g, "/") } },
+      },
+    ],
+  }) as unknown as S3Event;
+
+const drain = async (queueUrl: string) => {
+  const sqs = new SQSClient({});
+  const all: { MessageId?: string; Body?: string }[] = [];
+  for (;;) {
+    const out = await sqs.send(
+      new ReceiveMessageCommand({ QueueUrl: queueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 0 }),
+    );
+    if (!out.Messages?.length) return all;
+    all.push(...out.Messages);
+  }
+};
+
+const recordsOf = (messages: { MessageId?: string; Body?: string }[]): SQSEvent => {
+  const event = sqsEvent(messages.map((m) => m.Body ?? ""));
+  return event;
+};
