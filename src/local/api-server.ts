@@ -32,7 +32,10 @@ export interface LocalApi {
   close(): Promise<void>;
 }
 
-const MAX_BODY = 1024 * 1024;
+// API Gateway's payload limit.
+const MAX_BODY = 10 * 1024 * 1024;
+
+class PayloadTooLargeError extends Error {}
 const AUTHORIZATION =
   /^AWS4-HMAC-SHA256 Credential=([^/]+)\/(\d{8})\/([^/]+)\/execute-api\/aws4_request, ?SignedHeaders=([a-z0-9;-]+), ?Signature=([0-9a-f]{64})$/;
 
@@ -42,7 +45,7 @@ const readBody = (request: IncomingMessage): Promise<string> =>
     const chunks: Buffer[] = [];
     request.on("data", (chunk: Buffer) => {
       size += chunk.length;
-      if (size > MAX_BODY) reject(new Error("body too large"));
+      if (size > MAX_BODY) reject(new PayloadTooLargeError("body too large"));
       else chunks.push(chunk);
     });
     request.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
@@ -148,11 +151,13 @@ export const startLocalApi = (
   keys: readonly LocalCredentials[],
   port = 0,
 ): Promise<LocalApi> => {
-  const server: Server = createServer(async (request, response) => {
+  // A large header limit, so an oversized request reaches the handler and gets its 400 like on API Gateway.
+  const server: Server = createServer({ maxHeaderSize: 1024 * 1024 }, async (request, response) => {
     try {
       const url = new URL(request.url ?? "/", `http://${request.headers.host ?? "127.0.0.1"}`);
       const body = await readBody(request);
-      const caller = await authenticate(request, url, body, keys);
+      // A request that cannot even be checked is as unauthenticated as a bad signature.
+      const caller = await authenticate(request, url, body, keys).catch(() => undefined);
       if (!caller) {
         response
           .writeHead(403, { "content-type": "application/json" })

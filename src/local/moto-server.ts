@@ -45,9 +45,8 @@ export const startMotoServer = async (
   const child: ChildProcess = spawn(
     join(venv, "bin", "moto_server"),
     ["-H", "127.0.0.1", "-p", String(port)],
-    {
-      stdio: ["ignore", "ignore", "pipe"],
-    },
+    // moto points its own callbacks (Step Functions, CloudFormation custom resources) at MOTO_PORT when set.
+    { stdio: ["ignore", "ignore", "pipe"], env: { ...process.env, MOTO_PORT: String(port) } },
   );
   let stderr = "";
   child.stderr?.on("data", (chunk: Buffer) => {
@@ -76,8 +75,18 @@ export const startMotoServer = async (
     stop: () =>
       new Promise<void>((resolve) => {
         if (child.exitCode !== null || exited) return resolve();
-        child.once("exit", () => resolve());
+        const kill = setTimeout(() => child.kill("SIGKILL"), 5000);
+        child.once("exit", () => {
+          clearTimeout(kill);
+          resolve();
+        });
         child.kill("SIGTERM");
       }),
   };
+};
+
+/** Forgets every resource in every account and region of a running moto server (moto 5: POST /moto-api/reset). */
+export const resetMoto = async (endpoint: string): Promise<void> => {
+  const response = await fetch(`${endpoint}/moto-api/reset`, { method: "POST" });
+  if (!response.ok) throw new Error(`moto reset failed: ${response.status} ${await response.text()}`);
 };

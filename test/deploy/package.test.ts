@@ -51,7 +51,9 @@ describe("packaged CloudFormation", () => {
     expect(queue.RedrivePolicy).toMatchObject({
       deadLetterTargetArn: { "Fn::GetAtt": ["JitrDeadLetterQueue", "Arn"] },
     });
-    const mapping = only("AWS::Lambda::EventSourceMapping").Properties as Record<string, unknown>;
+    const mapping = ofType("AWS::Lambda::EventSourceMapping")
+      .map(([, r]) => r.Properties as Record<string, unknown>)
+      .find((m) => JSON.stringify(m.EventSourceArn).includes("JitrQueue")) as Record<string, unknown>;
     expect(mapping.FunctionResponseTypes).toEqual(["ReportBatchItemFailures"]);
     expect(mapping.ScalingConfig).toEqual({ MaximumConcurrency: 2 });
   });
@@ -132,6 +134,30 @@ describe("packaged CloudFormation", () => {
       ]),
     );
     expect(actions.some((a) => a.endsWith(":*") || a === "*")).toBe(false);
+  });
+
+  it("keeps manifests in a private, encrypted bucket whose uploads trigger the ingest function, expiring processed ones", () => {
+    const bucket = resources.S3BucketManifests?.Properties as Record<string, unknown>;
+    expect(bucket.PublicAccessBlockConfiguration).toEqual({
+      BlockPublicAcls: true,
+      BlockPublicPolicy: true,
+      IgnorePublicAcls: true,
+      RestrictPublicBuckets: true,
+    });
+    expect(bucket.BucketEncryption).toBeDefined();
+    expect(JSON.stringify(bucket.LifecycleConfiguration)).toMatch(/"ExpirationInDays":30/);
+    expect(JSON.stringify(bucket.NotificationConfiguration)).toMatch(/IngestManifestLambdaFunction/);
+  });
+
+  it("paces recalls through a queue with a dead-letter queue", () => {
+    const queue = resources.RecallQueue?.Properties as Record<string, unknown>;
+    expect(queue.RedrivePolicy).toMatchObject({
+      deadLetterTargetArn: { "Fn::GetAtt": ["RecallDeadLetterQueue", "Arn"] },
+    });
+    const mappings = ofType("AWS::Lambda::EventSourceMapping").map(
+      ([, r]) => r.Properties as { EventSourceArn: unknown; ScalingConfig?: unknown },
+    );
+    expect(mappings.map((m) => m.EventSourceArn)).toContainEqual({ "Fn::GetAtt": ["RecallQueue", "Arn"] });
   });
 
   it("bundles the handler as an ES module", () => {
