@@ -5,7 +5,7 @@
 // Idempotent and quick when nothing changed; safe when several processes call it at once.
 import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -21,18 +21,21 @@ const requirements = join(root, `requirements-${flavour}.txt`);
 const stampFile = join(venv, ".fleetgate-stamp");
 const lock = `${venv}.lock`;
 
+const fail = (message) => {
+  console.error(`python-env: ${message}`);
+  process.exit(1);
+};
+
 const run = (command, args) => {
   const result = spawnSync(command, args, { stdio: "inherit" });
-  if (result.error) throw result.error;
-  if (result.status !== 0) throw new Error(`${command} ${args.join(" ")} exited with ${result.status}`);
+  if (result.error) fail(`${command} could not run: ${result.error.message}`);
+  if (result.status !== 0) fail(`${command} ${args.join(" ")} exited with ${result.status ?? result.signal}`);
 };
 
 const pythonVersion = () => {
   const result = spawnSync("python3", ["--version"], { encoding: "utf8" });
-  if (result.error || result.status !== 0) {
-    console.error("python-env: python3 is required (3.10 or newer) to run moto, cfn-lint and checkov");
-    process.exit(1);
-  }
+  if (result.error || result.status !== 0)
+    fail("python3 is required (3.10 or newer) to run moto, cfn-lint and checkov; none found on PATH");
   return result.stdout.trim();
 };
 
@@ -41,19 +44,50 @@ const ready = () => existsSync(stampFile) && readFileSync(stampFile, "utf8") ===
 
 const sleep = (ms) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 
+const alive = (pid) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return error.code === "EPERM";
+  }
+};
+
+// A lock whose owner died (Ctrl-C during the first install) is taken over at once; one without an owner
+// file yet is only stale after a minute, and any lock after the longest plausible install.
+const stale = () => {
+  const owner = Number.parseInt(readFileSync(join(lock, "pid"), { encoding: "utf8", flag: "a+" }), 10);
+  const age = Date.now() - (statSync(lock, { throwIfNoEntry: false })?.mtimeMs ?? Date.now());
+  return Number.isInteger(owner) ? !alive(owner) || age > 30 * 60_000 : age > 60_000;
+};
+
 const acquireLock = () => {
-  const deadline = Date.now() + 15 * 60_000;
+  const deadline = Date.now() + 30 * 60_000;
+  let waiting = false;
   for (;;) {
     try {
       mkdirSync(lock);
+      writeFileSync(join(lock, "pid"), String(process.pid));
       return;
-    } catch {
-      // A lock older than 15 minutes belongs to a process that died.
-      if (Date.now() - statSync(lock, { throwIfNoEntry: false })?.mtimeMs > 15 * 60_000)
-        rmSync(lock, { recursive: true, force: true });
-      if (Date.now() > deadline) throw new Error(`python-env: gave up waiting for ${lock}`);
-      sleep(500);
+    } catch (error) {
+      if (error.code !== "EEXIST") throw error;
     }
+    try {
+      if (stale()) {
+        // Renaming is atomic: of several waiters that find the same stale lock, one removes it.
+        const grave = `${lock}.stale-${process.pid}`;
+        renameSync(lock, grave);
+        rmSync(grave, { recursive: true, force: true });
+        continue;
+      }
+    } catch {
+      // The lock went away while we looked at it: try again.
+      continue;
+    }
+    if (Date.now() > deadline) fail(`gave up waiting for ${lock}; remove it if no install is running`);
+    if (!waiting) console.log(`python-env: waiting for another process installing into ${venv}`);
+    waiting = true;
+    sleep(500);
   }
 };
 
@@ -62,13 +96,14 @@ if (!ready()) {
   try {
     if (!ready()) {
       console.log(`python-env: installing ${requirements} into ${venv} (first run only)`);
+      const started = Date.now();
       rmSync(venv, { recursive: true, force: true });
       run("python3", ["-m", "venv", venv]);
       const pip = join(venv, "bin", "pip");
       run(pip, ["install", "-q", "--upgrade", "pip"]);
       run(pip, ["install", "-q", "-r", requirements]);
       writeFileSync(stampFile, wanted);
-      console.log("python-env: ready");
+      console.log(`python-env: ready in ${Math.round((Date.now() - started) / 1000)} s`);
     }
   } finally {
     rmSync(lock, { recursive: true, force: true });
