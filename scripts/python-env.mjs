@@ -56,7 +56,8 @@ const alive = (pid) => {
 // A lock whose owner died (Ctrl-C during the first install) is taken over at once; one without an owner
 // file yet is only stale after a minute, and any lock after the longest plausible install.
 const stale = () => {
-  const owner = Number.parseInt(readFileSync(join(lock, "pid"), { encoding: "utf8", flag: "a+" }), 10);
+  const pidFile = join(lock, "pid");
+  const owner = existsSync(pidFile) ? Number.parseInt(readFileSync(pidFile, "utf8"), 10) : Number.NaN;
   const age = Date.now() - (statSync(lock, { throwIfNoEntry: false })?.mtimeMs ?? Date.now());
   return Number.isInteger(owner) ? !alive(owner) || age > 30 * 60_000 : age > 60_000;
 };
@@ -67,6 +68,9 @@ const acquireLock = () => {
   for (;;) {
     try {
       mkdirSync(lock);
+      // process.exit skips finally blocks; the exit event still runs, on failure and on Ctrl-C alike.
+      process.on("exit", () => rmSync(lock, { recursive: true, force: true }));
+      for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"]) process.on(signal, () => process.exit(130));
       writeFileSync(join(lock, "pid"), String(process.pid));
       return;
     } catch (error) {
@@ -81,8 +85,7 @@ const acquireLock = () => {
         continue;
       }
     } catch {
-      // The lock went away while we looked at it: try again.
-      continue;
+      // The lock went away while we looked at it (or another waiter took it over): look again.
     }
     if (Date.now() > deadline) fail(`gave up waiting for ${lock}; remove it if no install is running`);
     if (!waiting) console.log(`python-env: waiting for another process installing into ${venv}`);
@@ -93,19 +96,16 @@ const acquireLock = () => {
 
 if (!ready()) {
   acquireLock();
-  try {
-    if (!ready()) {
-      console.log(`python-env: installing ${requirements} into ${venv} (first run only)`);
-      const started = Date.now();
-      rmSync(venv, { recursive: true, force: true });
-      run("python3", ["-m", "venv", venv]);
-      const pip = join(venv, "bin", "pip");
-      run(pip, ["install", "-q", "--upgrade", "pip"]);
-      run(pip, ["install", "-q", "-r", requirements]);
-      writeFileSync(stampFile, wanted);
-      console.log(`python-env: ready in ${Math.round((Date.now() - started) / 1000)} s`);
-    }
-  } finally {
-    rmSync(lock, { recursive: true, force: true });
+  // Whoever held the lock before may have just finished the same install.
+  if (!ready()) {
+    console.log(`python-env: installing ${requirements} into ${venv} (first run only)`);
+    const started = Date.now();
+    rmSync(venv, { recursive: true, force: true });
+    run("python3", ["-m", "venv", venv]);
+    const pip = join(venv, "bin", "pip");
+    run(pip, ["install", "-q", "--upgrade", "pip"]);
+    run(pip, ["install", "-q", "-r", requirements]);
+    writeFileSync(stampFile, wanted);
+    console.log(`python-env: ready in ${Math.round((Date.now() - started) / 1000)} s`);
   }
 }

@@ -1,12 +1,18 @@
 import { createReadStream } from "node:fs";
-import { access, readFile } from "node:fs/promises";
+import { readFile, stat } from "node:fs/promises";
 import { basename } from "node:path";
 import { Command, CommanderError } from "commander";
 import type { Clock, LifecycleStore } from "#app/ports.js";
 import { registerBatch } from "#app/register-batch.js";
 import { DomainError, NotFoundError, ValidationError } from "#domain/errors.js";
 import type { ManifestRules } from "#domain/manifest.js";
-import { addDeviceCommands, type DeviceCommandIo } from "./device-commands.js";
+import type { ApiAnswer, ApiClient } from "./api-client.js";
+import {
+  addDeviceCommands,
+  apiCommandKit,
+  type CommonOptions,
+  type DeviceCommandIo,
+} from "./api-commands.js";
 
 /** What the CLI needs from outside: built lazily, so `--help` works without configuration. */
 export interface CliDeps {
@@ -34,34 +40,93 @@ export const buildProgram = (io: CliIo): Command => {
     .exitOverride()
     .configureOutput({ writeOut: io.out, writeErr: io.err });
 
+  const kit = apiCommandKit(io.devices, io.err);
   const batch = program.command("batch").description("manufacturing batches (the allowlist)");
-  batch
-    .command("register")
-    .description("put the devices of a manifest (CSV with a header, or JSON lines) on the allowlist")
-    .argument("<manifest>", "path of the manifest file")
-    .requiredOption(
-      "--ca <caCertificateId>",
-      "id of the registered CA that issued the batch's device certificates",
+  kit
+    .common(
+      batch
+        .command("register")
+        .description(
+          "put the devices of a manifest (CSV with a header, or JSON lines) on the allowlist: through the API when an API URL is given (inline, or uploaded when large), else straight into DEVICES_TABLE",
+        )
+        .argument("<manifest>", "path of the manifest file")
+        .requiredOption(
+          "--ca <caCertificateId>",
+          "id of the registered CA that issued the batch's device certificates",
+        )
+        .option("--batch-id <batchId>", "batch id (default: derived from the manifest's SHA-256)")
+        .option("--signature <file>", "detached ECDSA P-256 signature of the manifest (DER, or its base64)"),
     )
-    .option("--batch-id <batchId>", "batch id (default: derived from the manifest's SHA-256)")
-    .option("--signature <file>", "detached ECDSA P-256 signature of the manifest (DER, or its base64)")
-    .action(async (manifestPath: string, options: { ca: string; batchId?: string; signature?: string }) => {
-      await access(manifestPath);
-      const signature = options.signature ? signatureText(await readFile(options.signature)) : undefined;
-      const result = await registerBatch(io.deps(), {
-        open: () => createReadStream(manifestPath),
-        ...(signature ? { signature } : {}),
-        caCertificateId: options.ca,
-        ...(options.batchId ? { batchId: options.batchId } : {}),
-        actor: io.actor,
-        source: `file:${basename(manifestPath)}`,
-      });
-      io.out(json(result));
-      if (result.batch.state === "PARTIAL" || result.batch.state === "FAILED")
-        program.setOptionValue("exitCode", EXIT.partial);
+    .action(
+      async (
+        manifestPath: string,
+        options: CommonOptions & { ca: string; batchId?: string; signature?: string },
+      ) => {
+        const size = (await stat(manifestPath)).size;
+        const signature = options.signature ? signatureText(await readFile(options.signature)) : undefined;
+        if (options.apiUrl) {
+          await kit.call(
+            options,
+            (api) => registerThroughApi(api, manifestPath, size, { ...options, signature }),
+            "register",
+          );
+          return;
+        }
+        const result = await registerBatch(io.deps(), {
+          open: () => createReadStream(manifestPath),
+          ...(signature ? { signature } : {}),
+          caCertificateId: options.ca,
+          ...(options.batchId ? { batchId: options.batchId } : {}),
+          actor: io.actor,
+          source: `file:${basename(manifestPath)}`,
+        });
+        io.out(json(result));
+        if (result.batch.state === "PARTIAL" || result.batch.state === "FAILED")
+          program.setOptionValue("exitCode", EXIT.partial);
+      },
+    );
+  kit
+    .common(
+      batch
+        .command("show")
+        .description("a batch's counts, state, bad rows and recall progress")
+        .argument("<batchId>"),
+    )
+    .action((batchId: string, options: CommonOptions) =>
+      kit.call(options, (api) => api("GET", `/batches/${encodeURIComponent(batchId)}`), "batch"),
+    );
+  kit
+    .common(
+      batch
+        .command("list")
+        .description("batches, most recent first")
+        .option("--limit <n>")
+        .option("--cursor <cursor>"),
+    )
+    .action((options: CommonOptions & { limit?: string; cursor?: string }) => {
+      const query: Record<string, string> = {};
+      if (options.limit) query.limit = options.limit;
+      if (options.cursor) query.cursor = options.cursor;
+      return kit.call(options, (api) => api("GET", "/batches", { query }), "batches");
     });
+  kit
+    .common(
+      batch
+        .command("recall")
+        .description("take every device of a batch off the allowlist and revoke its certificate")
+        .argument("<batchId>")
+        .requiredOption("--reason <text>", "why (recorded on every device)"),
+    )
+    .action((batchId: string, options: CommonOptions & { reason: string }) =>
+      kit.call(
+        options,
+        (api) =>
+          api("POST", `/batches/${encodeURIComponent(batchId)}/recall`, { body: { reason: options.reason } }),
+        "recall",
+      ),
+    );
 
-  addDeviceCommands(program, io.devices, io.err);
+  addDeviceCommands(program, kit);
 
   return program;
 };
@@ -72,6 +137,55 @@ const signatureText = (bytes: Buffer): string => {
   return /^[A-Za-z0-9+/=\s]+$/.test(text) && text.length > 0
     ? text.replace(/\s/g, "")
     : bytes.toString("base64");
+};
+
+// Lambda takes 6 MB synchronously; above this a manifest goes through an S3 upload.
+const INLINE_LIMIT = 5 * 1024 * 1024;
+
+/** Sends a manifest inline, or uploads it and waits for the ingest to finish. */
+const registerThroughApi = async (
+  api: ApiClient,
+  path: string,
+  size: number,
+  options: { ca: string; batchId?: string; signature?: string | undefined },
+): Promise<ApiAnswer> => {
+  const signature = options.signature ? { "x-manifest-signature": options.signature } : undefined;
+  if (size <= INLINE_LIMIT) {
+    const text = await readFile(path, "utf8");
+    const contentType = text.trimStart().startsWith("{") ? "application/x-ndjson" : "text/csv";
+    return api("POST", "/batches", {
+      query: { caCertificateId: options.ca, ...(options.batchId ? { batchId: options.batchId } : {}) },
+      raw: { contentType, text },
+      ...(signature ? { headers: signature } : {}),
+    });
+  }
+  const ticket = await api("POST", "/batches/uploads", {
+    body: {
+      caCertificateId: options.ca,
+      ...(options.batchId ? { batchId: options.batchId } : {}),
+      ...(options.signature ? { signature: options.signature } : {}),
+    },
+  });
+  if (ticket.status >= 300) return ticket;
+  const { uploadUrl, headers, batchId } = ticket.body as {
+    uploadUrl: string;
+    headers: Record<string, string>;
+    batchId: string;
+  };
+  const put = await fetch(uploadUrl, {
+    method: "PUT",
+    headers,
+    body: createReadStream(path) as never,
+    duplex: "half",
+  } as RequestInit);
+  if (!put.ok) return { status: 502, body: { title: "upload failed", detail: `S3 answered ${put.status}` } };
+  // The ingest runs on the upload's S3 event; its outcome appears on the batch.
+  for (let wait = 0; wait < 900; wait += 5) {
+    const batch = await api("GET", `/batches/${encodeURIComponent(batchId)}`);
+    if (batch.status === 200 && (batch.body as { state?: string }).state !== "RECEIVED") return batch;
+    await new Promise((resolve) => setTimeout(resolve, 5000));
+  }
+  return { status: 504, body: { title: "still ingesting", detail: `see fleetgate batch show ${batchId}` } };
 };
 
 /** Runs the CLI and returns its exit code; errors become one clear line on stderr. */

@@ -194,3 +194,45 @@ const recordsOf = (messages: { MessageId?: string; Body?: string }[]): SQSEvent 
   const event = sqsEvent(messages.map((m) => m.Body ?? ""));
   return event;
 };
+
+describe("fleetgate batch CLI against the API", () => {
+  it("registers a manifest file, shows and lists its batch, and recalls it", async () => {
+    const { runCli } = await import("#cli/program.js");
+    const { createApiClient } = await import("#cli/api-client.js");
+    const { OPERATOR } = await import("#test/support/api-world.js");
+    const { mkdtempSync, writeFileSync } = await import("node:fs");
+    const { join } = await import("node:path");
+    const { tmpdir } = await import("node:os");
+    const file = join(mkdtempSync(join(tmpdir(), "fleetgate-")), "lot.csv");
+    writeFileSync(file, `deviceId,model\n${w.world.id("cli-1")},m9\n${w.world.id("cli-2")},m9\n`);
+    const out: string[] = [];
+    const err: string[] = [];
+    const io = {
+      deps: () => {
+        throw new Error("the API path must not touch the table directly");
+      },
+      devices: {
+        api: ({ apiUrl, region }: { apiUrl: string; region: string }) =>
+          createApiClient({ baseUrl: apiUrl, region, credentials: async () => OPERATOR }),
+        out: (text: string) => out.push(text),
+        defaultApiUrl: w.api.url,
+        defaultRegion: "us-east-1",
+      },
+      out: (text: string) => out.push(text),
+      err: (text: string) => err.push(text),
+      actor: "test",
+    };
+    const batchId = `${w.world.prefix}-cli-lot`;
+    expect(
+      await runCli(["batch", "register", file, "--ca", w.world.caCertificateId, "--batch-id", batchId], io),
+    ).toBe(0);
+    expect(out.at(-1)).toMatch(/state +REGISTERED/);
+    expect(await runCli(["batch", "show", batchId, "--json"], io)).toBe(0);
+    expect(JSON.parse(out.at(-1) ?? "")).toMatchObject({ batchId, counts: { accepted: 2 } });
+    expect(await runCli(["batch", "list"], io)).toBe(0);
+    expect(out.at(-1)).toContain(batchId);
+    expect(await runCli(["batch", "recall", batchId, "--reason", "qa hold"], io)).toBe(0);
+    expect(out.at(-1)).toMatch(/recall RECALLING, 0\/1 chunks of 2 devices/);
+    expect(err).toEqual([]);
+  });
+});

@@ -1,7 +1,7 @@
 import type { Command } from "commander";
 import type { ApiAnswer, ApiClient } from "./api-client.js";
 
-/** `fleetgate device ...`: the operations API over SigV4, as JSON (--json) or a readable table. */
+/** The commands over the operations API (SigV4): answers as JSON (--json) or readable text. */
 export interface DeviceCommandIo {
   readonly api: (options: { apiUrl: string; region: string }) => ApiClient;
   readonly out: (text: string) => void;
@@ -11,7 +11,7 @@ export interface DeviceCommandIo {
   readonly exit: (code: number) => void;
 }
 
-interface CommonOptions {
+export interface CommonOptions {
   apiUrl?: string;
   region: string;
   json?: boolean;
@@ -51,6 +51,16 @@ const readable = (path: string, body: unknown): string => {
   if (Array.isArray(value.events)) {
     return `${table(value.events as Row[], ["at", "type", "actor", "from", "to", "reason"])}${value.cursor ? `\nnext page: --cursor ${value.cursor}` : ""}`;
   }
+  if (Array.isArray(value.batches)) {
+    return `${table(value.batches as Row[], ["batchId", "state", "counts.accepted", "counts.conflicts", "counts.invalid", "registeredAt", "recall.state"])}${value.cursor ? `\nnext page: --cursor ${value.cursor}` : ""}`;
+  }
+  if (value.recall && value.batchId && !value.state) {
+    const recall = value.recall as Row;
+    return `batch ${value.batchId}: recall ${recall.state}, ${recall.chunksDone}/${recall.chunks} chunks of ${recall.devices} devices`;
+  }
+  if (value.batchId && value.state) return readableBatch(value);
+  if (value.batch)
+    return readableBatch(value.batch as Row, value.issues as Row[] | undefined, value.replay === true);
   if (value.device) {
     const device = value.device as Row;
     // A device view has the certificate as IoT Core sees it; an action's answer only the bound one.
@@ -70,6 +80,24 @@ const readable = (path: string, body: unknown): string => {
   return `${path}: ${JSON.stringify(body)}`;
 };
 
+const readableBatch = (batch: Row, issues?: readonly Row[], replay = false): string => {
+  const counts = (batch.counts ?? {}) as Row;
+  const recall = batch.recall as Row | undefined;
+  const lines = [
+    `batch        ${batch.batchId}${replay ? " (registered before: nothing changed)" : ""}`,
+    `state        ${batch.state}${batch.error ? `: ${batch.error}` : ""}`,
+    `rows         ${counts.rows ?? "-"} (accepted ${counts.accepted ?? 0}, duplicates ${counts.duplicates ?? 0}, conflicts ${counts.conflicts ?? 0}, invalid ${counts.invalid ?? 0})`,
+    `source       ${batch.source} by ${batch.registeredBy} at ${batch.registeredAt}`,
+  ];
+  if (recall)
+    lines.push(
+      `recall       ${recall.state}: ${recall.chunksDone}/${recall.chunks} chunks, ${recall.devices} devices (${recall.reason})`,
+    );
+  const shown = issues ?? (batch.issues as Row[] | undefined) ?? [];
+  if (shown.length > 0) lines.push("", table(shown, ["line", "kind", "deviceId", "message"]));
+  return lines.join("\n");
+};
+
 const problemLine = (answer: ApiAnswer): string => {
   const body = answer.body as
     | { title?: string; detail?: string; errors?: string[]; message?: string }
@@ -78,14 +106,8 @@ const problemLine = (answer: ApiAnswer): string => {
   return `fleetgate: ${answer.status} ${body?.title ?? ""}: ${detail}${body?.errors ? `\n  ${body.errors.join("\n  ")}` : ""}`;
 };
 
-export const addDeviceCommands = (
-  program: Command,
-  io: DeviceCommandIo,
-  err: (text: string) => void,
-): void => {
-  const device = program
-    .command("device")
-    .description("devices and their lifecycle, through the operations API");
+/** The options every API command takes, and the one way they call the API and print the answer. */
+export const apiCommandKit = (io: DeviceCommandIo, err: (text: string) => void) => {
   const common = (command: Command) =>
     command
       .option("--api-url <url>", "base URL of the operations API (or FLEETGATE_API_URL)", io.defaultApiUrl)
@@ -103,6 +125,15 @@ export const addDeviceCommands = (
     else io.out(options.json ? JSON.stringify(answer.body, null, 2) : readable(path, answer.body));
     io.exit(exitFor(answer.status));
   };
+  return { common, call };
+};
+
+export type ApiCommandKit = ReturnType<typeof apiCommandKit>;
+
+export const addDeviceCommands = (program: Command, { common, call }: ApiCommandKit): void => {
+  const device = program
+    .command("device")
+    .description("devices and their lifecycle, through the operations API");
 
   common(
     device.command("show").description("state, certificate, batch and recent history").argument("<deviceId>"),
