@@ -1,3 +1,4 @@
+import { spawnSync } from "node:child_process";
 import { benchAwsCalls } from "./aws-calls.js";
 import { benchDecisionCpu } from "./decision-cpu.js";
 
@@ -13,3 +14,14 @@ console.table(calls.rows);
 console.log(`  first device: ${calls.coldDetail}`);
 console.log(`  steady state: ${calls.steadyDetail}`);
 console.log(`  (moto, one process, unpaced: ${calls.motoDevicesPerSecond} devices/s; not a claim about AWS)`);
+
+// In its own process, so the peak memory is the ingest's and nothing else's.
+const MANIFEST_ROWS = process.env.BENCH_MANIFEST_ROWS ?? "1000000";
+console.log(
+  `\nManifest ingest, ${MANIFEST_ROWS} rows streamed, one core (allowlist writes counted, not stored)`,
+);
+const ingest = spawnSync(process.execPath, ["--import", "tsx", "bench/manifest-ingest.ts", MANIFEST_ROWS], {
+  encoding: "utf8",
+});
+if (ingest.status !== 0) throw new Error(`manifest bench failed: ${ingest.stderr}`);
+console.table([JSON.parse(ingest.stdout.trim().split("\n").at(-1) ?? "{}")]);

@@ -24,6 +24,7 @@ import {
   validateManifestRecord,
 } from "#domain/manifest.js";
 import { manifestVerifier } from "#domain/manifest-signature.js";
+import { FirstSeenIndex } from "./first-seen-index.js";
 import type { Clock, LifecycleStore } from "./ports.js";
 
 export interface BatchDeps {
@@ -135,7 +136,7 @@ interface CheckedManifest {
   readonly duplicates: number;
   readonly issues: RowIssue[];
   /** Line of each device id's first valid row, keyed by a 48-bit hash of the id to stay small. */
-  readonly firstLine: Map<number, number>;
+  readonly firstLine: FirstSeenIndex;
 }
 
 const idHash = (deviceId: string): number => createHash("sha1").update(deviceId).digest().readUIntBE(0, 6);
@@ -151,7 +152,7 @@ const checkManifest = async (deps: BatchDeps, request: BatchRequest): Promise<Ch
       yield chunk;
     }
   }
-  const firstLine = new Map<number, number>();
+  const firstLine = new FirstSeenIndex();
   const issues: RowIssue[] = [];
   let rows = 0;
   let valid = 0;

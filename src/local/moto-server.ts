@@ -85,7 +85,10 @@ export const startMotoServer = async (
   };
 };
 
-/** Forgets every resource in every account and region of a running moto server (moto 5: POST /moto-api/reset). */
+/**
+ * Forgets every resource in every account and region of a running moto server (moto 5: POST /moto-api/reset).
+ * Integration test files share one server and run side by side: they keep to their own names instead.
+ */
 export const resetMoto = async (endpoint: string): Promise<void> => {
   const response = await fetch(`${endpoint}/moto-api/reset`, { method: "POST" });
   if (!response.ok) throw new Error(`moto reset failed: ${response.status} ${await response.text()}`);

@@ -11,6 +11,7 @@ export const useMoto = (): string => {
     AWS_REGION: "us-east-1",
     AWS_ACCESS_KEY_ID: "testing",
     AWS_SECRET_ACCESS_KEY: "testing",
+    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true",
   });
   return endpoint;
 };
