@@ -55,7 +55,11 @@ const manifestSchema = storeSchema.extend({
   MAX_THING_ATTRIBUTES: z.coerce.number().int().min(1).max(50).default(3),
 });
 
-const ingestSchema = manifestSchema.extend({ MANIFEST_BUCKET: z.string().min(3) });
+// Ingest also pre-registers certificates that manifests bring: it provisions like the JITR function.
+const ingestSchema = manifestSchema.extend({
+  ...provisioningSchema.shape,
+  MANIFEST_BUCKET: z.string().min(3),
+});
 
 const recallWorkerSchema = storeSchema.extend({
   DEVICE_POLICY_NAME: provisioningSchema.shape.DEVICE_POLICY_NAME,

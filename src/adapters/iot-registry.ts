@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import {
   AttachPolicyCommand,
   AttachThingPrincipalCommand,
@@ -9,6 +10,7 @@ import {
   DetachPolicyCommand,
   DetachThingPrincipalCommand,
   type IoTClient,
+  RegisterCertificateCommand,
   UpdateCertificateCommand,
 } from "@aws-sdk/client-iot";
 import type { CaDescription, CertificateDescription, DeviceRegistry } from "#app/ports.js";
@@ -92,6 +94,20 @@ export const iotRegistry = (iot: IoTClient, limiters?: Record<IotOperation, Rate
       );
     },
 
+    async registerCertificate(certificatePem, caCertificatePem) {
+      try {
+        const out = await send("RegisterCertificate", () =>
+          iot.send(new RegisterCertificateCommand({ certificatePem, caCertificatePem, status: "INACTIVE" })),
+        );
+        if (!out.certificateId) throw new DependencyUnavailableError("RegisterCertificate returned no id");
+        return out.certificateId as CertificateId;
+      } catch (error) {
+        if (!(error instanceof AlreadyExistsError)) throw error;
+        // IoT Core's certificate id is the SHA-256 of the certificate's DER encoding.
+        return derSha256(certificatePem) as CertificateId;
+      }
+    },
+
     async detachPolicy(policyName, target) {
       await ignoreNotFound(
         send("DetachPolicy", () => iot.send(new DetachPolicyCommand({ policyName, target }))),
@@ -117,6 +133,11 @@ export const iotRegistry = (iot: IoTClient, limiters?: Record<IotOperation, Rate
     },
   };
 };
+
+const derSha256 = (pem: string): string =>
+  createHash("sha256")
+    .update(Buffer.from(pem.replace(/-----[A-Z ]+-----|\s/g, ""), "base64"))
+    .digest("hex");
 
 // Detaching or deleting what is already gone is done.
 const ignoreNotFound = async (work: Promise<unknown>): Promise<void> => {

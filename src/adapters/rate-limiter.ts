@@ -50,6 +50,7 @@ export const tokenBucket = (
 /** IoT Core's default per-account quotas (TPS) for the calls provisioning makes; see aws-iot-facts. */
 export const IOT_QUOTAS = {
   DescribeCertificate: 10,
+  RegisterCertificate: 10,
   DescribeCACertificate: 10,
   UpdateCertificate: 10,
   CreatePolicy: 10,

@@ -86,6 +86,7 @@ export const manifestDeps = (config: ManifestConfig): BatchDeps => ({
 
 export const ingestDeps = (config: IngestConfig) => ({
   ...manifestDeps(config),
+  provisioning: provisioningDeps(config),
   manifests: s3Manifests(s3Client(), config.MANIFEST_BUCKET),
   bucket: config.MANIFEST_BUCKET,
 });

@@ -4,7 +4,7 @@ import type { CaCertificateId } from "#domain/ids.js";
 import { type Refusal, refuse } from "#domain/refusal.js";
 import type { Clock, DeviceRegistry } from "./ports.js";
 
-export type CaLookup = { ok: true; ca: InspectedCertificate } | { ok: false; refusal: Refusal };
+export type CaLookup = { ok: true; ca: InspectedCertificate; pem: string } | { ok: false; refusal: Refusal };
 
 export interface CaDirectory {
   lookup(caCertificateId: CaCertificateId): Promise<CaLookup>;
@@ -37,7 +37,7 @@ const describe = async (registry: DeviceRegistry, caCertificateId: CaCertificate
       return { ok: false, refusal: refuse("CA_NOT_ACTIVE", `CA ${caCertificateId} is ${ca.status}`) };
     const inspection = inspectCertificate(ca.pem);
     if (!inspection.ok) return { ok: false, refusal: refuse("CA_CERTIFICATE_INVALID", inspection.error) };
-    return { ok: true, ca: inspection.certificate };
+    return { ok: true, ca: inspection.certificate, pem: ca.pem };
   } catch (error) {
     if (error instanceof NotFoundError)
       return { ok: false, refusal: refuse("CA_NOT_REGISTERED", `CA ${caCertificateId}`) };

@@ -1,6 +1,8 @@
 import type { BatchRecord } from "#domain/batch.js";
 import { AlreadyExistsError, ValidationError } from "#domain/errors.js";
 import { type BatchId, type CaCertificateId, isBatchId } from "#domain/ids.js";
+import { preRegisterCertificates } from "./pre-register.js";
+import type { ProvisioningDeps } from "./provision-certificate.js";
 import { type BatchDeps, type BatchResult, registerBatch } from "./register-batch.js";
 
 export interface UploadedManifest {
@@ -21,10 +23,33 @@ export type IngestOutcome =
  * signed) leaves a FAILED batch record saying why, under the batch id its upload ticket named,
  * so the uploader finds the reason where it looks for the result.
  */
-export const ingestUpload = async (deps: BatchDeps, upload: UploadedManifest): Promise<IngestOutcome> => {
+export const ingestUpload = async (
+  deps: BatchDeps & { provisioning: ProvisioningDeps },
+  upload: UploadedManifest,
+): Promise<IngestOutcome> => {
   try {
-    const result = await registerBatch(deps, upload);
-    return { kind: "registered", result };
+    const result = await registerBatch(deps, { ...upload, acceptCertificates: true });
+    if (result.certificates.length === 0) return { kind: "registered", result };
+    const pre = await preRegisterCertificates(
+      deps.provisioning,
+      result.batch.caCertificateId,
+      result.certificates,
+    );
+    const batch: BatchRecord = {
+      ...result.batch,
+      ...(result.batch.counts
+        ? {
+            counts: {
+              ...result.batch.counts,
+              certificates: { registered: pre.registered, refused: pre.refused },
+            },
+          }
+        : {}),
+      issues: [...(result.batch.issues ?? []), ...pre.issues].sort((a, b) => a.line - b.line),
+      updatedAt: deps.clock.now().toISOString(),
+    };
+    await deps.store.finishBatch(batch);
+    return { kind: "registered", result: { ...result, batch, issues: batch.issues ?? [] } };
   } catch (error) {
     if (!(error instanceof ValidationError) || !isBatchId(upload.batchId)) throw error;
     const now = deps.clock.now().toISOString();

@@ -42,6 +42,11 @@ export interface DeviceRegistry {
     certificateId: CertificateId,
     status: "ACTIVE" | "INACTIVE" | "REVOKED",
   ): Promise<void>;
+  /**
+   * Registers a device certificate under its CA, INACTIVE, ahead of its first connection.
+   * Registering it again answers with the same id.
+   */
+  registerCertificate(certificatePem: string, caCertificatePem: string): Promise<CertificateId>;
   /** Idempotent: a policy that is not attached counts as detached. */
   detachPolicy(policyName: string, certificateArn: string): Promise<void>;
   /** Idempotent: a principal that is not attached counts as detached. */

@@ -25,6 +25,8 @@ export interface ProvisioningDeps {
 export interface RegisteredCertificate {
   readonly certificateId: CertificateId;
   readonly caCertificateId: CaCertificateId;
+  /** Who registered it: IoT Core on first connect (JITR, the default), or a manifest ahead of time. */
+  readonly origin?: "jitr" | "manifest";
 }
 
 export type ProvisioningOutcome =
@@ -74,6 +76,7 @@ export const provisionCertificate = async (
         verdict.ok ? verdict.deviceId : undefined,
       );
       const facts: ProvisioningFacts = {
+        ...(event.origin ? { origin: event.origin } : {}),
         certificateId: event.certificateId,
         certificateStatus: description.status,
         caCertificateId: event.caCertificateId,

@@ -44,6 +44,15 @@ export interface BatchRequest {
   readonly signature?: string;
   readonly actor: string;
   readonly source: string;
+  /** Whether rows may carry certificates to pre-register; the caller then registers them. */
+  readonly acceptCertificates?: boolean;
+}
+
+/** A certificate a manifest row brought, for pre-registration after the allowlist is written. */
+export interface SuppliedCertificate {
+  readonly line: number;
+  readonly deviceId: string;
+  readonly pem: string;
 }
 
 export interface BatchResult {
@@ -52,6 +61,8 @@ export interface BatchResult {
   readonly replay: boolean;
   /** Bad rows by line number; at most MAX_REPORTED_ISSUES of them (the counts have them all). */
   readonly issues: readonly RowIssue[];
+  /** Certificates of accepted rows, when the request accepts them. */
+  readonly certificates: readonly SuppliedCertificate[];
 }
 
 /** Manifest-wide inline answers and batch records list this many bad rows; the counts have all. */
@@ -81,8 +92,9 @@ export const registerBatch = async (deps: BatchDeps, request: BatchRequest): Pro
       `batch ${batchId} was registered from a different manifest (sha256 ${existing.manifestSha256})`,
     );
   }
-  if (existing && existing.state !== "RECEIVED")
-    return { batch: existing, replay: true, issues: existing.issues ?? [] };
+  if (existing && existing.state !== "RECEIVED") {
+    return { batch: existing, replay: true, issues: existing.issues ?? [], certificates: [] };
+  }
 
   const now = deps.clock.now().toISOString();
   const received: BatchRecord = {
@@ -97,7 +109,8 @@ export const registerBatch = async (deps: BatchDeps, request: BatchRequest): Pro
   };
   if (!existing) await deps.store.createBatch(received);
 
-  const conflicts = await writeRows(deps, request, checked, batchId, caCertificateId, now);
+  const written = await writeRows(deps, request, checked, batchId, caCertificateId, now);
+  const conflicts = written.conflicts;
   const counts: BatchCounts = {
     rows: checked.rows,
     accepted: checked.valid - conflicts.count,
@@ -116,7 +129,7 @@ export const registerBatch = async (deps: BatchDeps, request: BatchRequest): Pro
     updatedAt: deps.clock.now().toISOString(),
   };
   await deps.store.finishBatch(batch);
-  return { batch, replay: false, issues };
+  return { batch, replay: false, issues, certificates: written.certificates };
 };
 
 const checkCa = (caCertificateId: string): CaCertificateId => {
@@ -166,6 +179,16 @@ const checkManifest = async (deps: BatchDeps, request: BatchRequest): Promise<Ch
     if (!result.ok) {
       invalid += 1;
       report(result.problem);
+      return;
+    }
+    if (result.row.certificatePem && !request.acceptCertificates) {
+      invalid += 1;
+      report({
+        kind: "invalid",
+        line: result.row.line,
+        deviceId: result.row.deviceId,
+        message: "certificatePem: certificates are pre-registered only for uploaded manifests",
+      });
       return;
     }
     const key = idHash(result.row.deviceId);
@@ -226,10 +249,12 @@ const writeRows = async (
   batchId: BatchId,
   caCertificateId: CaCertificateId,
   now: string,
-): Promise<{ count: number; issues: RowIssue[] }> => {
+): Promise<{ conflicts: { count: number; issues: RowIssue[] }; certificates: SuppliedCertificate[] }> => {
   const issues: RowIssue[] = [];
+  const conflicted = new Set<number>();
   let count = 0;
   let chunk: ManifestRow[] = [];
+  const supplied: SuppliedCertificate[] = [];
   const inFlight = new Set<Promise<void>>();
   const flush = (rows: ManifestRow[]) => {
     const write = deps.store
@@ -257,6 +282,9 @@ const writeRows = async (
   };
   await readRows(request.open(), deps.manifestRules, async (result) => {
     if (!result.ok || checked.firstLine.get(idHash(result.row.deviceId)) !== result.row.line) return;
+    if (result.row.certificatePem && request.acceptCertificates) {
+      supplied.push({ line: result.row.line, deviceId: result.row.deviceId, pem: result.row.certificatePem });
+    }
     chunk.push(result.row);
     if (chunk.length < WRITE_CHUNK) return;
     void flush(chunk);
@@ -265,7 +293,8 @@ const writeRows = async (
   });
   if (chunk.length > 0) void flush(chunk);
   await Promise.all(inFlight);
-  return { count, issues };
+  // A conflicting row's certificate belongs to someone else's entry: it is not pre-registered.
+  return { conflicts: { count, issues }, certificates: supplied.filter((c) => !conflicted.has(c.line)) };
 };
 
 const toDevice = (

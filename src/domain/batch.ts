@@ -2,7 +2,7 @@ import type { BatchId, CaCertificateId } from "./ids.js";
 import type { RowProblem } from "./manifest.js";
 
 /** A manifest row that was not registered, and why. */
-export type RowIssue = RowProblem & { readonly kind: "invalid" | "duplicate" | "conflict" };
+export type RowIssue = RowProblem & { readonly kind: "invalid" | "duplicate" | "conflict" | "certificate" };
 
 export type BatchState = "RECEIVED" | "REGISTERED" | "PARTIAL" | "FAILED";
 
@@ -12,6 +12,8 @@ export interface BatchCounts {
   readonly duplicates: number;
   readonly conflicts: number;
   readonly invalid: number;
+  /** Certificates the manifest brought: registered and provisioned, or refused (see the issues). */
+  readonly certificates?: { readonly registered: number; readonly refused: number };
 }
 
 export interface BatchRecord {

@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import { Readable } from "node:stream";
 import { type CsvError, parse } from "csv-parse";
 import { z } from "zod";
+import { inspectCertificate } from "./certificate.js";
 import type { Pins } from "./device.js";
 import { DEVICE_ID_RULE, type DeviceId, isDeviceId } from "./ids.js";
 
@@ -12,6 +13,8 @@ export interface ManifestRow {
   readonly model?: string;
   readonly attributes: Readonly<Record<string, string>>;
   readonly pins: Pins;
+  /** Present when the manufacturing line supplied the device's certificate for pre-registration. */
+  readonly certificatePem?: string;
 }
 
 export interface RowProblem {
@@ -36,7 +39,13 @@ const ATTRIBUTE_NAME = /^[a-zA-Z0-9_.,@/:#-]{1,128}$/;
 const ATTRIBUTE_VALUE = /^[a-zA-Z0-9_.,@/:#=[\]-]{0,800}$/;
 const RESERVED_ATTRIBUTES = new Set(["batch", "model"]);
 const ATTRIBUTE_COLUMN = "attr.";
-const KNOWN_COLUMNS = new Set(["deviceId", "model", "certificateSha256", "publicKeySha256"]);
+const KNOWN_COLUMNS = new Set([
+  "deviceId",
+  "model",
+  "certificateSha256",
+  "publicKeySha256",
+  "certificatePem",
+]);
 
 const fingerprint = z
   .string()
@@ -53,6 +62,18 @@ const rowSchema = z.object({
   ),
   certificateSha256: z.preprocess(emptyToUndefined, fingerprint.optional()),
   publicKeySha256: z.preprocess(emptyToUndefined, fingerprint.optional()),
+  // A secure-element vendor's certificate, to register with IoT Core ahead of the first connection.
+  certificatePem: z.preprocess(
+    emptyToUndefined,
+    z
+      .string()
+      .max(16 * 1024)
+      .regex(
+        /^\s*-----BEGIN CERTIFICATE-----[\s\S]+-----END CERTIFICATE-----\s*$/,
+        "must be one PEM certificate",
+      )
+      .optional(),
+  ),
   attributes: z
     .record(
       z.string(),
@@ -91,7 +112,29 @@ export const validateManifestRecord = (record: unknown, line: number, rules: Man
       .join("; ");
     return { ok: false, problem: { line, ...(deviceId ? { deviceId } : {}), message } };
   }
-  const { model, certificateSha256, publicKeySha256, attributes } = parsed.data;
+  const { model, publicKeySha256, attributes, certificatePem } = parsed.data;
+  let { certificateSha256 } = parsed.data;
+  if (certificatePem) {
+    // The allowlist pins exactly the certificate the manifest brings.
+    const inspection = inspectCertificate(certificatePem);
+    if (!inspection.ok)
+      return {
+        ok: false,
+        problem: { line, deviceId: parsed.data.deviceId, message: `certificatePem ${inspection.error}` },
+      };
+    const fingerprint = inspection.certificate.facts.certificateSha256;
+    if (certificateSha256 && certificateSha256 !== fingerprint) {
+      return {
+        ok: false,
+        problem: {
+          line,
+          deviceId: parsed.data.deviceId,
+          message: "certificateSha256 does not match certificatePem",
+        },
+      };
+    }
+    certificateSha256 = fingerprint;
+  }
   const attributeCount = Object.keys(attributes).length + 1 + (model ? 1 : 0);
   if (attributeCount > rules.maxThingAttributes) {
     return {
@@ -109,6 +152,7 @@ export const validateManifestRecord = (record: unknown, line: number, rules: Man
       line,
       deviceId: parsed.data.deviceId as DeviceId,
       ...(model ? { model } : {}),
+      ...(certificatePem ? { certificatePem: certificatePem.trim() } : {}),
       attributes,
       pins: {
         ...(certificateSha256 ? { certificateSha256 } : {}),

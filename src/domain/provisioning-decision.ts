@@ -13,6 +13,8 @@ export type CertificateStatus =
   | "PENDING_ACTIVATION";
 
 export interface ProvisioningFacts {
+  /** jitr: IoT Core registered the certificate on first connect; manifest: we pre-registered it. */
+  readonly origin?: "jitr" | "manifest";
   readonly certificateId: CertificateId;
   readonly certificateStatus: CertificateStatus;
   readonly caCertificateId: CaCertificateId;
@@ -70,8 +72,10 @@ export const decideProvisioning = (input: ProvisioningFacts): ProvisioningDecisi
     return { kind: "ignore", why: `device ${device.deviceId} is ${device.state}` };
   }
 
-  if (input.certificateStatus !== "PENDING_ACTIVATION") {
-    return { kind: "ignore", why: `certificate is ${input.certificateStatus}, not PENDING_ACTIVATION` };
+  // A certificate waits for us as PENDING_ACTIVATION (JITR) or INACTIVE (registered by a manifest).
+  const waiting = input.origin === "manifest" ? "INACTIVE" : "PENDING_ACTIVATION";
+  if (input.certificateStatus !== waiting) {
+    return { kind: "ignore", why: `certificate is ${input.certificateStatus}, not ${waiting}` };
   }
   if (!certificate.ok) return { kind: "refuse", refusal: certificate.refusal };
 

@@ -236,3 +236,71 @@ describe("fleetgate batch CLI against the API", () => {
     expect(err).toEqual([]);
   });
 });
+
+describe("batches: certificate pre-registration", () => {
+  it("registers the certificates an uploaded manifest brings and provisions their devices; JITR then finds them ACTIVE", async () => {
+    const { issueDeviceCertificate } = await import("#local/dev-pki.js");
+    const good = w.world.id("pre-good");
+    const weak = w.world.id("pre-weak");
+    const goodCert = await issueDeviceCertificate(w.world.ca, { deviceId: good });
+    const weakCert = await issueDeviceCertificate(w.world.ca, {
+      deviceId: weak,
+      key: { type: "RSA", bits: 1024 },
+    });
+    const manifest = `${JSON.stringify({ deviceId: good, certificatePem: goodCert.pem })}\n${JSON.stringify({ deviceId: weak, certificatePem: weakCert.pem })}\n`;
+    const ticket = await w.client("POST", "/batches/uploads", {
+      body: { caCertificateId: w.world.caCertificateId },
+    });
+    const { uploadUrl, key, headers, batchId } = ticket.body as {
+      uploadUrl: string;
+      key: string;
+      headers: Record<string, string>;
+      batchId: string;
+    };
+    await fetch(uploadUrl, { method: "PUT", headers, body: manifest });
+    const { handler: ingest } = await import("#functions/ingest-manifest.js");
+
+    await ingest(s3Event(w.world.bucket, key), context);
+
+    const batch = await w.client("GET", `/batches/${batchId}`);
+    expect(batch.body).toMatchObject({
+      counts: { accepted: 2, certificates: { registered: 1, refused: 1 } },
+      issues: [{ kind: "certificate", line: 2, deviceId: weak, message: expect.stringMatching(/^KEY_WEAK/) }],
+    });
+    const device = await w.client("GET", `/devices/${good}`);
+    expect(device.body).toMatchObject({ device: { state: "ACTIVE" }, certificate: { status: "ACTIVE" } });
+
+    // Should IoT Core ever publish a JITR event for it, nothing is provisioned twice.
+    const { createHash } = await import("node:crypto");
+    const certificateId = createHash("sha256")
+      .update(Buffer.from(goodCert.certificate.rawData))
+      .digest("hex") as never;
+    await w.jitr(
+      sqsEvent([
+        {
+          certificateId,
+          caCertificateId: w.world.caCertificateId,
+          certificateStatus: "PENDING_ACTIVATION",
+          awsAccountId: "123456789012",
+          timestamp: Date.now(),
+        },
+      ]),
+      context,
+    );
+    const history = (await w.client("GET", `/devices/${good}/events`)).body as { events: { type: string }[] };
+    expect(history.events.map((e) => e.type)).toEqual(["PROVISIONING_STARTED", "ACTIVATED"]);
+  });
+
+  it("refuses certificates in an inline manifest, pointing at uploads", async () => {
+    const { issueDeviceCertificate } = await import("#local/dev-pki.js");
+    const deviceId = w.world.id("pre-inline");
+    const cert = await issueDeviceCertificate(w.world.ca, { deviceId });
+    const answer = await w.client("POST", "/batches", {
+      body: { caCertificateId: w.world.caCertificateId, devices: [{ deviceId, certificatePem: cert.pem }] },
+    });
+    expect(answer).toMatchObject({
+      status: 422,
+      body: { errors: [expect.stringMatching(/pre-registered only for uploaded manifests/)] },
+    });
+  });
+});

@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import type { CaDescription, CertificateDescription, DeviceRegistry } from "#app/ports.js";
 import { DependencyRejectedError, NotFoundError } from "#domain/errors.js";
 import type { CaCertificateId, CertificateId } from "#domain/ids.js";
@@ -95,6 +96,23 @@ export class FakeRegistry implements DeviceRegistry {
     this.enter("attachThingPrincipal");
     if (!this.things.has(thingName)) throw new NotFoundError(`thing ${thingName}`);
     this.thingAttachments.add(`${thingName}|${certificateArn}`);
+  }
+
+  async registerCertificate(certificatePem: string, caCertificatePem: string): Promise<CertificateId> {
+    this.enter("registerCertificate");
+    const certificateId = createHash("sha256")
+      .update(Buffer.from(certificatePem.replace(/-----[A-Z ]+-----|\s/g, ""), "base64"))
+      .digest("hex") as CertificateId;
+    const ca = [...this.cas.values()].find((candidate) => candidate.pem.trim() === caCertificatePem.trim());
+    if (!ca) throw new NotFoundError("CA not registered");
+    if (!this.certificates.has(certificateId)) {
+      this.certificates.set(certificateId, {
+        pem: certificatePem,
+        status: "INACTIVE",
+        caCertificateId: ca.caCertificateId,
+      });
+    }
+    return certificateId;
   }
 
   async detachPolicy(policyName: string, certificateArn: string): Promise<void> {
