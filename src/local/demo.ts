@@ -3,6 +3,8 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { CreateTableCommand, DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { DescribeCertificateCommand, IoTClient } from "@aws-sdk/client-iot";
+import { CreateBucketCommand, S3Client } from "@aws-sdk/client-s3";
+import { CreateQueueCommand, SQSClient } from "@aws-sdk/client-sqs";
 import type { Context } from "aws-lambda";
 import { startLocalApi } from "./api-server.js";
 import {
@@ -31,6 +33,7 @@ const LOCAL_OPERATOR = {
   userArn: "arn:aws:iam::123456789012:user/local-operator",
 };
 const POLICY = "fleetgate-device-local";
+const BUCKET = "fleetgate-local-manifests";
 
 const loadOrCreateCa = async (name: string, file: string): Promise<Issuer> => {
   const certPath = join(STATE_DIR, `${file}.pem`);
@@ -108,6 +111,10 @@ const run = async (endpoint: string): Promise<void> => {
   await new DynamoDBClient({}).send(
     new CreateTableCommand((await import("#adapters/table-definition.js")).lifecycleTableDefinition(TABLE)),
   );
+  // The operations API hands out manifest uploads and queues recalls.
+  await new S3Client({ forcePathStyle: true }).send(new CreateBucketCommand({ Bucket: BUCKET }));
+  const queue = await new SQSClient({}).send(new CreateQueueCommand({ QueueName: "fleetgate-local-recall" }));
+  Object.assign(process.env, { MANIFEST_BUCKET: BUCKET, RECALL_QUEUE_URL: queue.QueueUrl });
 
   const ca = await loadOrCreateCa("Fleetgate Development CA", "dev-ca");
   const otherLine = await loadOrCreateCa("Fleetgate Other Line CA", "other-line-ca");
@@ -205,6 +212,7 @@ const serveApi = async (): Promise<void> => {
   await cli("device", "suspend", "demo-sensor-002", "--reason", "demo: suspected tampering");
   await cli("device", "reactivate", "demo-sensor-002", "--idempotency-key", "demo-1");
   await cli("device", "list", "--state", "ACTIVE");
+  await cli("batch", "list");
   if (!process.stdin.isTTY) {
     await api.close();
     return;
