@@ -3,7 +3,7 @@ import { IoTClient } from "@aws-sdk/client-iot";
 import type { Context } from "aws-lambda";
 import { createCa, issueDeviceCertificate } from "#local/dev-pki.js";
 import { firstConnect, registerCa, sqsEvent } from "#local/iot-simulator.js";
-import { startMotoServer } from "#local/moto-server.js";
+import { startMotoServer, useMotoEnvironment } from "#local/moto-server.js";
 
 /**
  * IoT and DynamoDB calls per provisioned device, counted on the SDK clients the handler uses,
@@ -15,17 +15,10 @@ const DEVICES = Number(process.env.BENCH_CALL_DEVICES ?? 50);
 export const benchAwsCalls = async () => {
   const moto = await startMotoServer();
   try {
-    Object.assign(process.env, {
-      AWS_ENDPOINT_URL: moto.endpoint,
-      AWS_REGION: "us-east-1",
-      AWS_ACCESS_KEY_ID: "bench",
-      AWS_SECRET_ACCESS_KEY: "bench",
+    useMotoEnvironment(moto.endpoint, {
       DEVICES_TABLE: "bench",
       DEVICE_POLICY_NAME: "bench-device",
-      POWERTOOLS_LOG_LEVEL: "SILENT",
-      POWERTOOLS_METRICS_DISABLED: "true",
       IOT_QUOTA_SHARE: "100",
-      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true",
     });
     const { lifecycleTableDefinition } = await import("#adapters/table-definition.js");
     await new DynamoDBClient({}).send(new CreateTableCommand(lifecycleTableDefinition("bench")));

@@ -17,7 +17,7 @@ import {
   SERVER_AUTH,
 } from "./dev-pki.js";
 import { firstConnect, type JitrMessage, registerCa, sqsEvent } from "./iot-simulator.js";
-import { startMotoServer } from "./moto-server.js";
+import { startMotoServer, useMotoEnvironment } from "./moto-server.js";
 
 /**
  * The main job, locally: a moto-backed IoT Core and DynamoDB, a development CA, a demo batch, and
@@ -87,18 +87,7 @@ const main = async (): Promise<void> => {
   if (pythonEnv.status !== 0) throw new Error("could not prepare the Python environment for moto");
   const moto = await startMotoServer();
   try {
-    Object.assign(process.env, {
-      AWS_ENDPOINT_URL: moto.endpoint,
-      AWS_REGION: "us-east-1",
-      AWS_ACCESS_KEY_ID: "local",
-      AWS_SECRET_ACCESS_KEY: "local",
-      DEVICES_TABLE: TABLE,
-      DEVICE_POLICY_NAME: POLICY,
-      POWERTOOLS_LOG_LEVEL: process.env.POWERTOOLS_LOG_LEVEL ?? "SILENT",
-      POWERTOOLS_METRICS_DISABLED: "true",
-      // The Lambda runs on Node 22; locally Node 20 is supported and the SDK's notice is noise.
-      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true",
-    });
+    useMotoEnvironment(moto.endpoint, { DEVICES_TABLE: TABLE, DEVICE_POLICY_NAME: POLICY });
     await run(moto.endpoint);
   } finally {
     await moto.stop();

@@ -93,3 +93,21 @@ export const resetMoto = async (endpoint: string): Promise<void> => {
   const response = await fetch(`${endpoint}/moto-api/reset`, { method: "POST" });
   if (!response.ok) throw new Error(`moto reset failed: ${response.status} ${await response.text()}`);
 };
+
+/**
+ * Points every AWS SDK client made from now on at the emulator, with dummy credentials, quiet
+ * Powertools and no Node-version notice; `settings` adds the functions' own configuration.
+ */
+export const useMotoEnvironment = (endpoint: string, settings: Record<string, string> = {}): void => {
+  Object.assign(process.env, {
+    AWS_ENDPOINT_URL: endpoint,
+    AWS_REGION: "us-east-1",
+    AWS_ACCESS_KEY_ID: "testing",
+    AWS_SECRET_ACCESS_KEY: "testing",
+    POWERTOOLS_LOG_LEVEL: process.env.POWERTOOLS_LOG_LEVEL ?? "SILENT",
+    POWERTOOLS_METRICS_DISABLED: "true",
+    // The Lambda runs on Node 22; locally Node 20 is supported and the SDK's notice is noise.
+    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true",
+    ...settings,
+  });
+};

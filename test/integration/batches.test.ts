@@ -3,7 +3,7 @@ import { ReceiveMessageCommand, SQSClient } from "@aws-sdk/client-sqs";
 import type { Context, S3Event, SQSEvent } from "aws-lambda";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { sqsEvent } from "#local/iot-simulator.js";
-import { type ApiWorld, createApiWorld } from "#test/support/api-world.js";
+import { type ApiWorld, cliAgainst, createApiWorld } from "#test/support/api-world.js";
 
 let w: ApiWorld;
 const context = {} as Context;
@@ -198,30 +198,12 @@ const recordsOf = (messages: { MessageId?: string; Body?: string }[]): SQSEvent 
 describe("fleetgate batch CLI against the API", () => {
   it("registers a manifest file, shows and lists its batch, and recalls it", async () => {
     const { runCli } = await import("#cli/program.js");
-    const { createApiClient } = await import("#cli/api-client.js");
-    const { OPERATOR } = await import("#test/support/api-world.js");
     const { mkdtempSync, writeFileSync } = await import("node:fs");
     const { join } = await import("node:path");
     const { tmpdir } = await import("node:os");
     const file = join(mkdtempSync(join(tmpdir(), "fleetgate-")), "lot.csv");
     writeFileSync(file, `deviceId,model\n${w.world.id("cli-1")},m9\n${w.world.id("cli-2")},m9\n`);
-    const out: string[] = [];
-    const err: string[] = [];
-    const io = {
-      deps: () => {
-        throw new Error("the API path must not touch the table directly");
-      },
-      devices: {
-        api: ({ apiUrl, region }: { apiUrl: string; region: string }) =>
-          createApiClient({ baseUrl: apiUrl, region, credentials: async () => OPERATOR }),
-        out: (text: string) => out.push(text),
-        defaultApiUrl: w.api.url,
-        defaultRegion: "us-east-1",
-      },
-      out: (text: string) => out.push(text),
-      err: (text: string) => err.push(text),
-      actor: "test",
-    };
+    const { io, out, err } = cliAgainst(w);
     const batchId = `${w.world.prefix}-cli-lot`;
     expect(
       await runCli(["batch", "register", file, "--ca", w.world.caCertificateId, "--batch-id", batchId], io),

@@ -3,27 +3,20 @@ import type { Context, SQSBatchResponse, SQSEvent } from "aws-lambda";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { type ApiClient, createApiClient } from "#cli/api-client.js";
 import { runCli } from "#cli/program.js";
-import { type LocalApi, startLocalApi } from "#local/api-server.js";
+import type { LocalApi } from "#local/api-server.js";
 import { type JitrMessage, sqsEvent } from "#local/iot-simulator.js";
-import { createMotoWorld, injectFailure, type MotoWorld } from "#test/support/moto-world.js";
+import { type ApiWorld, cliAgainst, createApiWorld, OPERATOR } from "#test/support/api-world.js";
+import { injectFailure, type MotoWorld } from "#test/support/moto-world.js";
 
-const OPERATOR = {
-  accessKeyId: "AKIAOPSALICE0000TEST",
-  secretAccessKey: "alice-secret",
-  userArn: "arn:aws:iam::123456789012:user/ops-alice",
-};
-
+let w: ApiWorld;
 let world: MotoWorld;
 let api: LocalApi;
 let client: ApiClient;
 let jitr: (event: SQSEvent, context: Context) => Promise<SQSBatchResponse>;
 
 beforeAll(async () => {
-  world = await createMotoWorld(inject("motoEndpoint"));
-  ({ handler: jitr } = await import("#functions/jitr.js"));
-  const { handler } = await import("#functions/operations-api.js");
-  api = await startLocalApi(handler, [OPERATOR]);
-  client = createApiClient({ baseUrl: api.url, region: "us-east-1", credentials: async () => OPERATOR });
+  w = await createApiWorld(inject("motoEndpoint"));
+  ({ world, api, client, jitr } = w);
 });
 
 afterAll(async () => {
@@ -214,23 +207,7 @@ describe("operations API: actions", () => {
 describe("fleetgate device CLI against the API", () => {
   it("shows and suspends a device over SigV4", async () => {
     const { deviceId } = await provisioned("cli");
-    const out: string[] = [];
-    const err: string[] = [];
-    const io = {
-      deps: () => {
-        throw new Error("not used");
-      },
-      devices: {
-        api: ({ apiUrl, region }: { apiUrl: string; region: string }) =>
-          createApiClient({ baseUrl: apiUrl, region, credentials: async () => OPERATOR }),
-        out: (text: string) => out.push(text),
-        defaultApiUrl: api.url,
-        defaultRegion: "us-east-1",
-      },
-      out: (text: string) => out.push(text),
-      err: (text: string) => err.push(text),
-      actor: "test",
-    };
+    const { io, out, err } = cliAgainst(w);
     expect(await runCli(["device", "suspend", deviceId, "--reason", "field test"], io)).toBe(0);
     expect(await runCli(["device", "show", deviceId, "--json"], io)).toBe(0);
     expect(JSON.parse(out.at(-1) ?? "")).toMatchObject({ device: { deviceId, state: "SUSPENDED" } });

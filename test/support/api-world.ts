@@ -30,3 +30,25 @@ export const createApiWorld = async (endpoint: string): Promise<ApiWorld> => {
   });
   return { world, api, client, jitr };
 };
+
+/** The CLI's io for calling this world's API as OPERATOR; what it prints lands in out and err. */
+export const cliAgainst = (w: ApiWorld) => {
+  const out: string[] = [];
+  const err: string[] = [];
+  const io = {
+    deps: () => {
+      throw new Error("the API path must not touch the table directly");
+    },
+    devices: {
+      api: ({ apiUrl, region }: { apiUrl: string; region: string }) =>
+        createApiClient({ baseUrl: apiUrl, region, credentials: async () => OPERATOR }),
+      out: (text: string) => out.push(text),
+      defaultApiUrl: w.api.url,
+      defaultRegion: "us-east-1",
+    },
+    out: (text: string) => out.push(text),
+    err: (text: string) => err.push(text),
+    actor: "test",
+  };
+  return { io, out, err };
+};

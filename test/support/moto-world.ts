@@ -9,6 +9,7 @@ import { manifestDeps } from "#adapters/wiring.js";
 import { registerBatch } from "#app/register-batch.js";
 import { createCa, type DeviceOptions, type Issuer, issueDeviceCertificate } from "#local/dev-pki.js";
 import { firstConnect, type JitrMessage, registerCa } from "#local/iot-simulator.js";
+import { useMotoEnvironment } from "#local/moto-server.js";
 
 /**
  * One test file's corner of the shared moto server: its own table, policy name, CA and device-id
@@ -35,18 +36,11 @@ export interface MotoWorld {
 
 /** Sets the environment the handler and adapters read; call before importing them. */
 export const motoEnvironment = (endpoint: string, tableName: string, policyName: string): void => {
-  Object.assign(process.env, {
-    AWS_ENDPOINT_URL: endpoint,
-    AWS_REGION: "us-east-1",
-    AWS_ACCESS_KEY_ID: "testing",
-    AWS_SECRET_ACCESS_KEY: "testing",
+  useMotoEnvironment(endpoint, {
     DEVICES_TABLE: tableName,
     DEVICE_POLICY_NAME: policyName,
-    POWERTOOLS_LOG_LEVEL: "SILENT",
-    POWERTOOLS_METRICS_DISABLED: "true",
     // Pacing is tested on its own; here it would only slow the suite down.
     IOT_QUOTA_SHARE: "100",
-    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true",
   });
 };
 
