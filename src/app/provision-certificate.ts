@@ -29,6 +29,8 @@ export interface RegisteredCertificate {
   readonly origin?: "jitr" | "manifest";
 }
 
+type Run = ProvisioningDeps & { readonly actor: string };
+
 export type ProvisioningOutcome =
   | {
       readonly kind: "provisioned";
@@ -51,7 +53,6 @@ export type ProvisioningOutcome =
       readonly why: string;
     };
 
-const ACTOR = "jitr";
 // Two events for one identity can race; a lost race is re-read and decided again, a few times at most.
 const MAX_ATTEMPTS = 3;
 
@@ -62,9 +63,11 @@ const MAX_ATTEMPTS = 3;
  * Transient failures (throttling, outages, lost races) are thrown for the caller to retry.
  */
 export const provisionCertificate = async (
-  deps: ProvisioningDeps,
+  shared: ProvisioningDeps,
   event: RegisteredCertificate,
 ): Promise<ProvisioningOutcome> => {
+  // The history says who provisioned: the JITR path or a manifest's pre-registration.
+  const deps: Run = { ...shared, actor: event.origin ?? "jitr" };
   const description = await describeCertificate(deps, event.certificateId);
   if (!description)
     return { kind: "unchanged", certificateId: event.certificateId, why: "certificate no longer exists" };
@@ -91,7 +94,7 @@ export const provisionCertificate = async (
   }
 };
 
-const describeCertificate = async (deps: ProvisioningDeps, certificateId: CertificateId) => {
+const describeCertificate = async (deps: Run, certificateId: CertificateId) => {
   try {
     return await deps.registry.describeCertificate(certificateId);
   } catch (error) {
@@ -102,7 +105,7 @@ const describeCertificate = async (deps: ProvisioningDeps, certificateId: Certif
 
 /** Everything that can be said about the certificate alone: its CA, its crypto, its device id. */
 const judgeCertificate = async (
-  deps: ProvisioningDeps,
+  deps: Run,
   description: CertificateDescription,
   caCertificateId: CaCertificateId,
 ): Promise<ProvisioningFacts["certificate"]> => {
@@ -128,7 +131,7 @@ const judgeCertificate = async (
 };
 
 const act = async (
-  deps: ProvisioningDeps,
+  deps: Run,
   description: CertificateDescription,
   facts: ProvisioningFacts,
   decision: ProvisioningDecision,
@@ -170,7 +173,7 @@ const act = async (
 
 /** The IoT steps, in the only safe order: everything the device needs first, activation last. */
 const provision = async (
-  deps: ProvisioningDeps,
+  deps: Run,
   description: CertificateDescription,
   device: Device,
   resumed: boolean,
@@ -194,7 +197,7 @@ const provision = async (
 
 /** A claimed provisioning that cannot finish: revoke the certificate, give the identity back. */
 const release = async (
-  deps: ProvisioningDeps,
+  deps: Run,
   description: CertificateDescription,
   device: Device,
   refusal: Refusal,
@@ -224,7 +227,7 @@ const release = async (
 
 /** Records the refusal first, then revokes: a crash in between is finished by the redelivery. */
 const refuseCertificate = async (
-  deps: ProvisioningDeps,
+  deps: Run,
   description: CertificateDescription,
   refusal: Refusal,
   deviceId: DeviceId | undefined,
@@ -257,16 +260,13 @@ const refuseCertificate = async (
   };
 };
 
-const revokeUnlessRevoked = async (
-  deps: ProvisioningDeps,
-  description: CertificateDescription,
-): Promise<void> => {
+const revokeUnlessRevoked = async (deps: Run, description: CertificateDescription): Promise<void> => {
   if (description.status !== "REVOKED")
     await deps.registry.updateCertificateStatus(description.certificateId, "REVOKED");
 };
 
 const deviceEvent = (
-  deps: ProvisioningDeps,
+  deps: Run,
   device: Device,
   type: DeviceEvent["type"],
   details: Omit<DeviceEvent, "deviceId" | "at" | "type" | "actor">,
@@ -274,6 +274,6 @@ const deviceEvent = (
   deviceId: device.deviceId,
   at: deps.clock.now().toISOString(),
   type,
-  actor: ACTOR,
+  actor: deps.actor,
   ...details,
 });

@@ -269,8 +269,13 @@ describe("batches: certificate pre-registration", () => {
       ]),
       context,
     );
-    const history = (await w.client("GET", `/devices/${good}/events`)).body as { events: { type: string }[] };
-    expect(history.events.map((e) => e.type)).toEqual(["PROVISIONING_STARTED", "ACTIVATED"]);
+    const history = (await w.client("GET", `/devices/${good}/events`)).body as {
+      events: { type: string; actor: string }[];
+    };
+    expect(history.events.map((e) => [e.type, e.actor])).toEqual([
+      ["PROVISIONING_STARTED", "manifest"],
+      ["ACTIVATED", "manifest"],
+    ]);
   });
 
   it("refuses certificates in an inline manifest, pointing at uploads", async () => {
