@@ -14,6 +14,8 @@ import { describeRefusal } from "#domain/refusal.js";
 /**
  * JITR: one SQS record per certificate IoT Core registered. Returns the records that failed
  * transiently so SQS redelivers only those; malformed messages are logged and dropped.
+ * Records are processed one after the other: the IoT rate limiters pace them anyway, and each
+ * record's log lines carry its own certificate id.
  */
 const deps = provisioningDeps(loadProvisioningConfig());
 const processor = new BatchProcessor(EventType.SQS);
@@ -65,7 +67,10 @@ const report = (outcome: ProvisioningOutcome): void => {
 };
 
 export const handler = middy(async (event: SQSEvent) =>
-  processPartialResponse(event, processRecord, processor, { throwOnFullBatchFailure: false }),
+  processPartialResponse(event, processRecord, processor, {
+    throwOnFullBatchFailure: false,
+    processInParallel: false,
+  }),
 )
   .use(injectLambdaContext(logger))
   .use(logMetrics(metrics));
