@@ -140,6 +140,46 @@ describe("operations API: actions", () => {
     });
   });
 
+  it.each([
+    ["reactivate", [], "ACTIVE"],
+    ["suspend", ["suspend"], "SUSPENDED"],
+    ["reactivate", ["revoke"], "REVOKED"],
+    ["suspend", ["revoke"], "REVOKED"],
+    ["revoke", ["decommission"], "DECOMMISSIONED"],
+    ["decommission", ["decommission"], "DECOMMISSIONED"],
+  ] as const)(
+    "refuses to %s a device that is %s… with a 409 that names the rule, changing nothing",
+    async (action, before, state) => {
+      const { deviceId } = await provisioned(`illegal-${action}-${before.join("-") || "none"}`);
+      for (const step of before)
+        expect(
+          (await client("POST", `/devices/${deviceId}/${step}`, { body: { reason: "setup" } })).status,
+        ).toBe(200);
+      const events = ((await client("GET", `/devices/${deviceId}/events`)).body as { events: unknown[] })
+        .events.length;
+
+      const answer = await client("POST", `/devices/${deviceId}/${action}`, { body: { reason: "try" } });
+
+      expect(answer).toMatchObject({
+        status: 409,
+        body: { detail: expect.stringContaining(`cannot ${action} a device that is ${state}`) },
+      });
+      expect(
+        ((await client("GET", `/devices/${deviceId}/events`)).body as { events: unknown[] }).events,
+      ).toHaveLength(events);
+    },
+  );
+
+  it("refuses to suspend a device that never connected", async () => {
+    const deviceId = world.id("never-connected");
+    await world.allow(`deviceId\n${deviceId}\n`);
+    const answer = await client("POST", `/devices/${deviceId}/suspend`, { body: { reason: "x" } });
+    expect(answer).toMatchObject({
+      status: 409,
+      body: { detail: expect.stringContaining("cannot suspend a device that is ALLOWED") },
+    });
+  });
+
   it("decommissions: Thing deleted, certificate revoked, history kept", async () => {
     const { deviceId, message } = await provisioned("decommission");
     expect(
