@@ -89,7 +89,6 @@ const load = <T>(schema: z.ZodType<T, unknown>, env: NodeJS.ProcessEnv): T => {
 
 export const loadProvisioningConfig = (env: NodeJS.ProcessEnv = process.env): ProvisioningConfig =>
   load(provisioningSchema, env);
-export const loadStoreConfig = (env: NodeJS.ProcessEnv = process.env): StoreConfig => load(storeSchema, env);
 export const loadOperationsConfig = (env: NodeJS.ProcessEnv = process.env): OperationsConfig =>
   load(operationsSchema, env);
 export const loadManifestConfig = (env: NodeJS.ProcessEnv = process.env): ManifestConfig =>

@@ -60,5 +60,3 @@ export class ValidationError extends DomainError {
 export class ConfigurationError extends DomainError {
   readonly code = "CONFIGURATION";
 }
-
-export const isTransient = (error: unknown): boolean => error instanceof DomainError && error.transient;

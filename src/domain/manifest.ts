@@ -1,4 +1,3 @@
-import { createHash } from "node:crypto";
 import { Readable } from "node:stream";
 import { type CsvError, parse } from "csv-parse";
 import { z } from "zod";
@@ -287,7 +286,3 @@ async function* readCsv(source: AsyncIterable<Uint8Array | string>): AsyncGenera
   }
   yield* skipped.splice(0);
 }
-
-/** Lower-case hex SHA-256 of manifest bytes: the manifest's identity for replays. */
-export const manifestDigest = (bytes: Uint8Array | string): string =>
-  createHash("sha256").update(bytes).digest("hex");

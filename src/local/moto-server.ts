@@ -86,15 +86,6 @@ export const startMotoServer = async (
 };
 
 /**
- * Forgets every resource in every account and region of a running moto server (moto 5: POST /moto-api/reset).
- * Integration test files share one server and run side by side: they keep to their own names instead.
- */
-export const resetMoto = async (endpoint: string): Promise<void> => {
-  const response = await fetch(`${endpoint}/moto-api/reset`, { method: "POST" });
-  if (!response.ok) throw new Error(`moto reset failed: ${response.status} ${await response.text()}`);
-};
-
-/**
  * Points every AWS SDK client made from now on at the emulator, with dummy credentials, quiet
  * Powertools and no Node-version notice; `settings` adds the functions' own configuration.
  */
