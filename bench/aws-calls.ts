@@ -29,7 +29,7 @@ export const benchAwsCalls = async () => {
     const { manifestDeps } = await import("#adapters/wiring.js");
     const ids = Array.from({ length: DEVICES + 1 }, (_, i) => `bench-${i}`);
     await registerBatch(
-      manifestDeps({ DEVICES_TABLE: "bench", MAX_THING_ATTRIBUTES: 3, FACTORY_PUBLIC_KEYS: undefined }),
+      manifestDeps({ DEVICES_TABLE: "bench", THING_TYPE_NAME: undefined, FACTORY_PUBLIC_KEYS: undefined }),
       {
         open: () => [Buffer.from(`deviceId\n${ids.join("\n")}\n`)],
         caCertificateId,

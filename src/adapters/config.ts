@@ -10,6 +10,16 @@ import { parseFactoryKeys } from "#domain/manifest-signature.js";
  */
 const seconds = (fallback: number) => z.coerce.number().int().min(0).max(86_400).default(fallback);
 
+// Devices' Things get this type; with a type a Thing may carry 50 attributes, without one 3.
+// Empty means none, so a deployment can leave the parameter blank.
+const thingTypeName = z.preprocess(
+  (value) => (value === "" ? undefined : value),
+  z
+    .string()
+    .regex(/^[a-zA-Z0-9:_-]{1,128}$/, "must be a thing type name")
+    .optional(),
+);
+
 const storeSchema = z.object({
   DEVICES_TABLE: z.string({ error: "is required" }).min(3, "must name the DynamoDB table"),
 });
@@ -27,6 +37,7 @@ const provisioningSchema = storeSchema.extend({
     .default("devices"),
   CLOCK_SKEW_SECONDS: seconds(300),
   CA_CACHE_SECONDS: seconds(60),
+  THING_TYPE_NAME: thingTypeName,
   // The share of IoT Core's account quotas one container may use: 1 / the queue's maximum concurrency.
   IOT_QUOTA_SHARE: z.coerce.number().positive().max(100).default(0.5),
 });
@@ -51,8 +62,7 @@ const manifestSchema = storeSchema.extend({
         return z.NEVER;
       }
     }),
-  // Things with a type may carry 50 attributes, without one 3 (IoT Core's limits).
-  MAX_THING_ATTRIBUTES: z.coerce.number().int().min(1).max(50).default(3),
+  THING_TYPE_NAME: thingTypeName,
 });
 
 // Ingest also pre-registers certificates that manifests bring: it provisions like the JITR function.

@@ -66,11 +66,15 @@ export const iotRegistry = (iot: IoTClient, limiters?: Record<IotOperation, Rate
       return result;
     },
 
-    async createThing(thingName, attributes) {
+    async createThing(thingName, attributes, thingTypeName) {
       await ignoreAlreadyExists(
         send("CreateThing", () =>
           iot.send(
-            new CreateThingCommand({ thingName, attributePayload: { attributes: { ...attributes } } }),
+            new CreateThingCommand({
+              thingName,
+              ...(thingTypeName ? { thingTypeName } : {}),
+              attributePayload: { attributes: { ...attributes } },
+            }),
           ),
         ),
       );

@@ -5,6 +5,7 @@ import type { Clock, LifecycleStore } from "#app/ports.js";
 import type { ProvisioningDeps } from "#app/provision-certificate.js";
 import type { BatchDeps } from "#app/register-batch.js";
 import type { ShowDeviceDeps } from "#app/show-device.js";
+import { manifestRulesFor } from "#domain/manifest.js";
 import devicePolicyTemplate from "../../templates/device-policy.json" with { type: "json" };
 import { documentClient, dynamoDbClient, iotClient, s3Client, sqsClient } from "./aws-clients.js";
 import type {
@@ -35,6 +36,7 @@ export const provisioningDeps = (config: ProvisioningConfig, cas?: CaDirectory):
     registry,
     store: lifecycleStore(config),
     clock: systemClock,
+    ...(config.THING_TYPE_NAME ? { thingTypeName: config.THING_TYPE_NAME } : {}),
     cas: cas ?? createCaDirectory(registry, systemClock, config.CA_CACHE_SECONDS * 1000),
     attachDevicePolicy: devicePolicyAttacher(registry, {
       policyName: config.DEVICE_POLICY_NAME,
@@ -80,7 +82,7 @@ export const operationsApiDeps = (config: OperationsConfig) => {
 export const manifestDeps = (config: ManifestConfig): BatchDeps => ({
   store: lifecycleStore(config),
   clock: systemClock,
-  manifestRules: { maxThingAttributes: config.MAX_THING_ATTRIBUTES },
+  manifestRules: manifestRulesFor(config.THING_TYPE_NAME),
   ...(config.FACTORY_PUBLIC_KEYS ? { factoryKeys: config.FACTORY_PUBLIC_KEYS } : {}),
 });
 

@@ -32,7 +32,11 @@ export interface DeviceRegistry {
   describeCertificate(certificateId: CertificateId): Promise<CertificateDescription>;
   describeCaCertificate(caCertificateId: CaCertificateId): Promise<CaDescription>;
   /** Creates the Thing, or accepts the one that exists. */
-  createThing(thingName: DeviceId, attributes: Readonly<Record<string, string>>): Promise<void>;
+  createThing(
+    thingName: DeviceId,
+    attributes: Readonly<Record<string, string>>,
+    thingTypeName?: string,
+  ): Promise<void>;
   createPolicy(policyName: string, document: string): Promise<void>;
   /** Throws NotFoundError when the policy does not exist. */
   attachPolicy(policyName: string, certificateArn: string): Promise<void>;

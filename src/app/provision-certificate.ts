@@ -20,6 +20,8 @@ export interface ProvisioningDeps {
   readonly cas: CaDirectory;
   readonly attachDevicePolicy: EnsurePolicy;
   readonly certificatePolicy: CertificatePolicy;
+  /** The type of the devices' Things, when the deployment uses one. */
+  readonly thingTypeName?: string;
 }
 
 export interface RegisteredCertificate {
@@ -180,7 +182,7 @@ const provision = async (
 ): Promise<ProvisioningOutcome> => {
   const { certificateId, certificateArn } = description;
   try {
-    await deps.registry.createThing(device.deviceId, thingAttributes(device));
+    await deps.registry.createThing(device.deviceId, thingAttributes(device), deps.thingTypeName);
     await deps.attachDevicePolicy(certificateArn);
     await deps.registry.attachThingPrincipal(device.deviceId, certificateArn);
     if (description.status !== "ACTIVE") await deps.registry.updateCertificateStatus(certificateId, "ACTIVE");

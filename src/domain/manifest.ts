@@ -33,6 +33,11 @@ export interface ManifestRules {
 
 export const DEFAULT_MANIFEST_RULES: ManifestRules = { maxThingAttributes: 3 };
 
+/** IoT Core's attribute limit depends on whether the devices' Things have a type. */
+export const manifestRulesFor = (thingTypeName: string | undefined): ManifestRules => ({
+  maxThingAttributes: thingTypeName ? 50 : 3,
+});
+
 // IoT Core's attribute name and value alphabets.
 const ATTRIBUTE_NAME = /^[a-zA-Z0-9_.,@/:#-]{1,128}$/;
 const ATTRIBUTE_VALUE = /^[a-zA-Z0-9_.,@/:#=[\]-]{0,800}$/;

@@ -116,7 +116,7 @@ const run = async (endpoint: string): Promise<void> => {
   const { manifestDeps } = await import("#adapters/wiring.js");
   const deps = manifestDeps({
     DEVICES_TABLE: TABLE,
-    MAX_THING_ATTRIBUTES: 3,
+    THING_TYPE_NAME: undefined,
     FACTORY_PUBLIC_KEYS: undefined,
   });
   const batch = await registerBatch(deps, {

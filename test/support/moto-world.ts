@@ -70,7 +70,11 @@ export const createMotoWorld = async (endpoint: string): Promise<MotoWorld> => {
     id: (name) => `${prefix}-${name}`,
     async allow(manifest, ca = caCertificateId) {
       const result = await registerBatch(
-        manifestDeps({ DEVICES_TABLE: tableName, MAX_THING_ATTRIBUTES: 3, FACTORY_PUBLIC_KEYS: undefined }),
+        manifestDeps({
+          DEVICES_TABLE: tableName,
+          THING_TYPE_NAME: undefined,
+          FACTORY_PUBLIC_KEYS: undefined,
+        }),
         {
           open: () => [Buffer.from(manifest)],
           caCertificateId: ca,

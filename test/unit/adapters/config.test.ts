@@ -1,0 +1,45 @@
+import { describe, expect, it } from "vitest";
+import { loadIngestConfig, loadOperationsConfig, loadProvisioningConfig } from "#adapters/config.js";
+import { ConfigurationError } from "#domain/errors.js";
+
+describe("configuration", () => {
+  const base = { DEVICES_TABLE: "devices", DEVICE_POLICY_NAME: "fleetgate-device" };
+
+  it("fills the defaults and reads numbers", () => {
+    expect(loadProvisioningConfig({ ...base, CLOCK_SKEW_SECONDS: "60" })).toMatchObject({
+      DEVICE_ID_FIELD: "CN",
+      TOPIC_PREFIX: "devices",
+      CLOCK_SKEW_SECONDS: 60,
+      IOT_QUOTA_SHARE: 0.5,
+    });
+  });
+
+  it("stops with a message naming every bad variable", () => {
+    expect(() => loadProvisioningConfig({ DEVICE_ID_FIELD: "email" })).toThrow(ConfigurationError);
+    expect(() => loadProvisioningConfig({ DEVICE_ID_FIELD: "email" })).toThrow(
+      /DEVICES_TABLE.*DEVICE_POLICY_NAME.*DEVICE_ID_FIELD/,
+    );
+    expect(() => loadProvisioningConfig({ ...base, TOPIC_PREFIX: "devices/#" })).toThrow(/TOPIC_PREFIX/);
+  });
+
+  it("treats blank optional parameters as unset, as a deployment leaves them", () => {
+    const config = loadIngestConfig({
+      ...base,
+      MANIFEST_BUCKET: "bucket",
+      THING_TYPE_NAME: "",
+      FACTORY_PUBLIC_KEYS: "",
+    });
+    expect(config.THING_TYPE_NAME).toBeUndefined();
+    expect(config.FACTORY_PUBLIC_KEYS).toBeUndefined();
+  });
+
+  it("refuses factory keys that are not EC P-256 public keys", () => {
+    const env = {
+      ...base,
+      MANIFEST_BUCKET: "b",
+      RECALL_QUEUE_URL: "https://sqs.local/q",
+      FACTORY_PUBLIC_KEYS: "not a key",
+    };
+    expect(() => loadOperationsConfig(env)).toThrow(/FACTORY_PUBLIC_KEYS must hold PEM public keys/);
+  });
+});
