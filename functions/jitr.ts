@@ -1,11 +1,8 @@
-import { BatchProcessor, EventType, processPartialResponse } from "@aws-lambda-powertools/batch";
-import { injectLambdaContext } from "@aws-lambda-powertools/logger/middleware";
 import { MetricUnit } from "@aws-lambda-powertools/metrics";
-import { logMetrics } from "@aws-lambda-powertools/metrics/middleware";
-import middy from "@middy/core";
-import type { SQSEvent, SQSRecord } from "aws-lambda";
+import type { SQSRecord } from "aws-lambda";
 import { loadProvisioningConfig } from "#adapters/config.js";
 import { parseJitrMessage } from "#adapters/jitr-message.js";
+import { sqsHandler } from "#adapters/sqs-handler.js";
 import { logger, metrics } from "#adapters/telemetry.js";
 import { provisioningDeps } from "#adapters/wiring.js";
 import { type ProvisioningOutcome, provisionCertificate } from "#app/provision-certificate.js";
@@ -14,11 +11,8 @@ import { describeRefusal } from "#domain/refusal.js";
 /**
  * JITR: one SQS record per certificate IoT Core registered. Returns the records that failed
  * transiently so SQS redelivers only those; malformed messages are logged and dropped.
- * Records are processed one after the other: the IoT rate limiters pace them anyway, and each
- * record's log lines carry its own certificate id.
  */
 const deps = provisioningDeps(loadProvisioningConfig());
-const processor = new BatchProcessor(EventType.SQS);
 
 const processRecord = async (record: SQSRecord): Promise<void> => {
   const message = parseJitrMessage(record.body);
@@ -66,11 +60,4 @@ const report = (outcome: ProvisioningOutcome): void => {
   }
 };
 
-export const handler = middy(async (event: SQSEvent) =>
-  processPartialResponse(event, processRecord, processor, {
-    throwOnFullBatchFailure: false,
-    processInParallel: false,
-  }),
-)
-  .use(injectLambdaContext(logger))
-  .use(logMetrics(metrics));
+export const handler = sqsHandler(processRecord);

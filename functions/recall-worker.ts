@@ -1,10 +1,7 @@
-import { BatchProcessor, EventType, processPartialResponse } from "@aws-lambda-powertools/batch";
-import { injectLambdaContext } from "@aws-lambda-powertools/logger/middleware";
 import { MetricUnit } from "@aws-lambda-powertools/metrics";
-import { logMetrics } from "@aws-lambda-powertools/metrics/middleware";
-import middy from "@middy/core";
-import type { SQSEvent, SQSRecord } from "aws-lambda";
+import type { SQSRecord } from "aws-lambda";
 import { loadRecallWorkerConfig } from "#adapters/config.js";
+import { sqsHandler } from "#adapters/sqs-handler.js";
 import { parseRecallMessage } from "#adapters/sqs-recall-queue.js";
 import { logger, metrics } from "#adapters/telemetry.js";
 import { operationDeps } from "#adapters/wiring.js";
@@ -12,7 +9,6 @@ import { recallDevices } from "#app/recall-batch.js";
 
 /** Revokes the devices of a recalled batch, a queue message at a time, paced by the queue. */
 const deps = operationDeps(loadRecallWorkerConfig());
-const processor = new BatchProcessor(EventType.SQS);
 
 const processRecord = async (record: SQSRecord): Promise<void> => {
   const message = parseRecallMessage(record.body);
@@ -25,11 +21,4 @@ const processRecord = async (record: SQSRecord): Promise<void> => {
   metrics.addMetric("DevicesRecalled", MetricUnit.Count, outcome.revoked);
 };
 
-export const handler = middy(async (event: SQSEvent) =>
-  processPartialResponse(event, processRecord, processor, {
-    throwOnFullBatchFailure: false,
-    processInParallel: false,
-  }),
-)
-  .use(injectLambdaContext(logger))
-  .use(logMetrics(metrics));
+export const handler = sqsHandler(processRecord);
