@@ -57,7 +57,8 @@ const countingStore = (): LifecycleStore & { written: () => number } => {
     release: unsupported,
     recordRefusal: unsupported,
     startRecall: unsupported,
-    recallChunkDone: unsupported,
+    claimRecallPage: unsupported,
+    recallPageDone: unsupported,
     pageBatches: unsupported,
   };
 };

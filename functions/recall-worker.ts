@@ -4,11 +4,12 @@ import { loadRecallWorkerConfig } from "#adapters/config.js";
 import { sqsHandler } from "#adapters/sqs-handler.js";
 import { parseRecallMessage } from "#adapters/sqs-recall-queue.js";
 import { logger, metrics } from "#adapters/telemetry.js";
-import { operationDeps } from "#adapters/wiring.js";
-import { recallDevices } from "#app/recall-batch.js";
+import { operationDeps, recallQueue } from "#adapters/wiring.js";
+import { recallPage } from "#app/recall-batch.js";
 
 /** Revokes the devices of a recalled batch, a queue message at a time, paced by the queue. */
-const deps = operationDeps(loadRecallWorkerConfig());
+const config = loadRecallWorkerConfig();
+const deps = { ...operationDeps(config), queue: recallQueue(config) };
 
 const processRecord = async (record: SQSRecord): Promise<void> => {
   const message = parseRecallMessage(record.body);
@@ -16,8 +17,9 @@ const processRecord = async (record: SQSRecord): Promise<void> => {
     logger.error("dropping malformed recall message", { messageId: record.messageId });
     return;
   }
-  const outcome = await recallDevices(deps, message);
-  logger.info("recall chunk done", { batchId: message.batchId, chunk: message.chunk, ...outcome });
+  const redelivered = Number(record.attributes.ApproximateReceiveCount) > 1;
+  const outcome = await recallPage(deps, message, redelivered);
+  logger.info("recall page done", { batchId: message.batchId, page: message.page, ...outcome });
   metrics.addMetric("DevicesRecalled", MetricUnit.Count, outcome.revoked);
 };
 

@@ -73,6 +73,7 @@ const ingestSchema = manifestSchema.extend({
 
 const recallWorkerSchema = storeSchema.extend({
   DEVICE_POLICY_NAME: provisioningSchema.shape.DEVICE_POLICY_NAME,
+  RECALL_QUEUE_URL: z.string().url(),
   // Set when the SDK talks to an emulator (moto); then the IoT data endpoint is not looked up.
   AWS_ENDPOINT_URL: z.string().url().optional(),
 });
@@ -80,7 +81,6 @@ const recallWorkerSchema = storeSchema.extend({
 const operationsSchema = manifestSchema.extend({
   ...recallWorkerSchema.shape,
   MANIFEST_BUCKET: ingestSchema.shape.MANIFEST_BUCKET,
-  RECALL_QUEUE_URL: z.string().url(),
 });
 
 export type StoreConfig = z.infer<typeof storeSchema>;

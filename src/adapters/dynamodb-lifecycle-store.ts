@@ -63,14 +63,19 @@ const batchItem = (batch: BatchRecord): Item => ({
   gsi1sk: `${batch.registeredAt}#${batch.batchId}`,
 });
 
-/** A stored batch; a recall's progress is the size of its set of finished chunks. */
+/** A stored batch; a recall's progress comes from its sets of finished pages. */
 const toBatch = (item: Item): BatchRecord => {
-  const { recallChunksDone, ...rest } = item;
+  const { recallPagesDone, recallPagesQueued: _queued, recallLastPage, ...rest } = item;
   const batch = stripKeys<BatchRecord>(rest);
   if (!batch.recall) return batch;
+  const pagesDone = (recallPagesDone as Set<number> | undefined)?.size ?? 0;
   return {
     ...batch,
-    recall: { ...batch.recall, chunksDone: (recallChunksDone as Set<number> | undefined)?.size ?? 0 },
+    recall: {
+      ...batch.recall,
+      pagesDone,
+      ...(typeof recallLastPage === "number" ? { lastPage: recallLastPage } : {}),
+    },
   };
 };
 
@@ -367,17 +372,37 @@ export const dynamoDbLifecycleStore = (db: DynamoDBDocumentClient, tableName: st
       }
     },
 
-    async recallChunkDone(batchId, chunk) {
-      // A number set: adding a chunk twice leaves it counted once.
+    async claimRecallPage(batchId, page) {
+      try {
+        await db.send(
+          new UpdateCommand({
+            TableName: tableName,
+            Key: batchKey(batchId),
+            UpdateExpression: "ADD recallPagesQueued :page",
+            ConditionExpression: "attribute_exists(#recall) AND NOT contains(recallPagesQueued, :number)",
+            ExpressionAttributeNames: { "#recall": "recall" },
+            ExpressionAttributeValues: { ":page": new Set([page]), ":number": page },
+          }),
+        );
+        return true;
+      } catch (error) {
+        const mapped = toDomainError(error, "claimRecallPage");
+        if (mapped instanceof ConcurrentUpdateError) return false;
+        throw mapped;
+      }
+    },
+
+    async recallPageDone(batchId, page, last) {
+      // A number set: counting a page twice leaves it counted once.
       await call("UpdateItem", () =>
         db.send(
           new UpdateCommand({
             TableName: tableName,
             Key: batchKey(batchId),
-            UpdateExpression: "ADD recallChunksDone :chunk",
+            UpdateExpression: `ADD recallPagesDone :page${last ? " SET recallLastPage = :number" : ""}`,
             ConditionExpression: "attribute_exists(#recall)",
             ExpressionAttributeNames: { "#recall": "recall" },
-            ExpressionAttributeValues: { ":chunk": new Set([chunk]) },
+            ExpressionAttributeValues: { ":page": new Set([page]), ...(last ? { ":number": page } : {}) },
           }),
         ),
       );

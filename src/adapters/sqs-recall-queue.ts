@@ -38,9 +38,8 @@ export const parseRecallMessage = (body: string): RecallMessage | undefined => {
     const value = JSON.parse(body) as RecallMessage;
     const valid =
       typeof value.batchId === "string" &&
-      Number.isInteger(value.chunk) &&
-      Array.isArray(value.deviceIds) &&
-      value.deviceIds.every((id) => typeof id === "string") &&
+      Number.isInteger(value.page) &&
+      (value.cursor === undefined || typeof value.cursor === "string") &&
       typeof value.reason === "string" &&
       typeof value.actor === "string";
     return valid ? value : undefined;

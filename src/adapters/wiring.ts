@@ -73,7 +73,7 @@ export const operationsApiDeps = (config: OperationsConfig) => {
     ...manifestDeps(config),
     runOnce: idempotency.runOnce,
     registerContext: idempotency.registerContext,
-    queue: sqsRecallQueue(sqsClient(), config.RECALL_QUEUE_URL),
+    queue: recallQueue(config),
     uploadTicket: manifests.uploadTicket,
   };
 };
@@ -85,6 +85,9 @@ export const manifestDeps = (config: ManifestConfig): BatchDeps => ({
   manifestRules: manifestRulesFor(config.THING_TYPE_NAME),
   ...(config.FACTORY_PUBLIC_KEYS ? { factoryKeys: config.FACTORY_PUBLIC_KEYS } : {}),
 });
+
+export const recallQueue = (config: { RECALL_QUEUE_URL: string }) =>
+  sqsRecallQueue(sqsClient(), config.RECALL_QUEUE_URL);
 
 export const ingestDeps = (config: IngestConfig) => ({
   ...manifestDeps(config),

@@ -66,8 +66,9 @@ export interface RecallQueue {
 
 export interface RecallMessage {
   readonly batchId: BatchId;
-  readonly chunk: number;
-  readonly deviceIds: readonly DeviceId[];
+  readonly page: number;
+  /** Where the page starts in the batch's devices; absent for the first page. */
+  readonly cursor?: string;
   readonly reason: string;
   readonly actor: string;
 }
@@ -133,8 +134,10 @@ export interface LifecycleStore {
   finishBatch(batch: BatchRecord): Promise<void>;
   /** Marks a batch as being recalled; AlreadyExistsError if a recall was started before. */
   startRecall(batchId: BatchId, recall: Recall): Promise<void>;
-  /** Counts one chunk of a recall as done; counting the same chunk again changes nothing. */
-  recallChunkDone(batchId: BatchId, chunk: number): Promise<void>;
+  /** Marks a recall page as queued; false if it was queued before (the next page is queued once). */
+  claimRecallPage(batchId: BatchId, page: number): Promise<boolean>;
+  /** Counts a recall page done, and notes when it was the last; counting a page again changes nothing. */
+  recallPageDone(batchId: BatchId, page: number, last: boolean): Promise<void>;
   /** Batches, most recent first. */
   pageBatches(options: { limit: number; cursor?: string }): Promise<Page<BatchRecord>>;
   /** Adds allowlist entries; an existing entry is never overwritten. Results match `devices` by index. */

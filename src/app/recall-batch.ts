@@ -1,6 +1,6 @@
 import type { Recall } from "#domain/batch.js";
 import { IllegalTransitionError, NotFoundError, ValidationError } from "#domain/errors.js";
-import { type BatchId, type DeviceId, isBatchId } from "#domain/ids.js";
+import { type BatchId, isBatchId } from "#domain/ids.js";
 import { canTransition } from "#domain/lifecycle.js";
 import { type OperationDeps, operateDevice } from "./operate-device.js";
 import type { Clock, LifecycleStore, RecallMessage, RecallQueue } from "./ports.js";
@@ -11,13 +11,13 @@ export interface RecallDeps {
   readonly clock: Clock;
 }
 
-// Devices per queue message: a message is one worker's unit of paced work.
-const DEVICES_PER_MESSAGE = 25;
-const PAGE = 100;
+// Devices per page: a page is one worker's unit of paced work (a few seconds at IoT's pace).
+const DEVICES_PER_PAGE = 25;
 
 /**
- * Starts recalling a batch: records the recall on the batch, then queues every device of the
- * batch for revocation. Started once; asking again answers with the recall's progress.
+ * Starts recalling a batch: records the recall and queues its first page. The pages chain from
+ * there, so a recall of any size starts in one quick call. Started once; asking again answers
+ * with the recall's progress.
  */
 export const startRecall = async (
   deps: RecallDeps,
@@ -29,40 +29,16 @@ export const startRecall = async (
   if (!reason) throw new ValidationError("reason is required to recall a batch");
   const batch = await deps.store.getBatch(request.batchId as BatchId);
   if (!batch) throw new NotFoundError(`batch ${request.batchId} does not exist`);
-  // A recall is started once; asking again answers with its progress.
   if (batch.recall) return batch.recall;
 
-  const deviceIds: DeviceId[] = [];
-  let cursor: string | undefined;
-  do {
-    const page = await deps.store.pageDevices(
-      { batchId: batch.batchId },
-      { limit: PAGE, ...(cursor ? { cursor } : {}) },
-    );
-    deviceIds.push(...page.items.map((device) => device.deviceId));
-    cursor = page.cursor;
-  } while (cursor);
-
-  const messages: RecallMessage[] = [];
-  for (let start = 0; start < deviceIds.length; start += DEVICES_PER_MESSAGE) {
-    messages.push({
-      batchId: batch.batchId,
-      chunk: messages.length,
-      deviceIds: deviceIds.slice(start, start + DEVICES_PER_MESSAGE),
-      reason,
-      actor: request.actor,
-    });
-  }
   const recall: Recall = {
     reason,
     requestedBy: request.actor,
     requestedAt: deps.clock.now().toISOString(),
-    devices: deviceIds.length,
-    chunks: messages.length,
-    chunksDone: 0,
+    pagesDone: 0,
   };
   await deps.store.startRecall(batch.batchId, recall);
-  await deps.queue.enqueue(messages);
+  await queuePage(deps, { batchId: batch.batchId, page: 0, reason, actor: request.actor }, false);
   return recall;
 };
 
@@ -73,24 +49,31 @@ export interface RecallOutcome {
 }
 
 /**
- * Revokes the devices of one recall message. Safe to run again: a device already revoked counts
- * as done without a second event, and the message's chunk is counted done once.
+ * Revokes one page of a recalled batch's devices, queuing the next page first so two pages can be
+ * in flight. Safe to run again: a device already revoked is skipped without a second event, the
+ * next page is queued once, and the page is counted done once.
  */
-export const recallDevices = async (
-  deps: OperationDeps & { store: LifecycleStore },
+export const recallPage = async (
+  deps: OperationDeps & RecallDeps,
   message: RecallMessage,
+  redelivered: boolean,
 ): Promise<RecallOutcome> => {
+  const page = await deps.store.pageDevices(
+    { batchId: message.batchId },
+    { limit: DEVICES_PER_PAGE, ...(message.cursor ? { cursor: message.cursor } : {}) },
+  );
+  if (page.cursor)
+    await queuePage(deps, { ...message, page: message.page + 1, cursor: page.cursor }, redelivered);
   let revoked = 0;
   let skipped = 0;
-  for (const deviceId of message.deviceIds) {
-    const device = await deps.store.getDevice(deviceId);
-    if (!device || !canTransition(device.state, "revoke")) {
+  for (const device of page.items) {
+    if (!canTransition(device.state, "revoke")) {
       skipped += 1;
       continue;
     }
     try {
       await operateDevice(deps, {
-        deviceId,
+        deviceId: device.deviceId,
         action: "revoke",
         reason: `batch ${message.batchId} recalled: ${message.reason}`,
         actor: message.actor,
@@ -102,6 +85,13 @@ export const recallDevices = async (
       skipped += 1;
     }
   }
-  await deps.store.recallChunkDone(message.batchId, message.chunk);
+  await deps.store.recallPageDone(message.batchId, message.page, page.cursor === undefined);
   return { revoked, skipped };
+};
+
+// A redelivered message queues its next page again even if claimed: the first try may have
+// claimed it and crashed before sending. A duplicate page is harmless; a lost one stalls the recall.
+const queuePage = async (deps: RecallDeps, message: RecallMessage, redelivered: boolean): Promise<void> => {
+  const claimed = await deps.store.claimRecallPage(message.batchId, message.page);
+  if (claimed || redelivered) await deps.queue.enqueue([message]);
 };

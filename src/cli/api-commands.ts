@@ -56,7 +56,7 @@ const readable = (path: string, body: unknown): string => {
   }
   if (value.recall && value.batchId && !value.state) {
     const recall = value.recall as Row;
-    return `batch ${value.batchId}: recall ${recall.state}, ${recall.chunksDone}/${recall.chunks} chunks of ${recall.devices} devices`;
+    return `batch ${value.batchId}: recall ${recall.state}, ${recall.pagesDone} pages of 25 devices done`;
   }
   if (value.batchId && value.state) return readableBatch(value);
   if (value.batch)
@@ -91,7 +91,7 @@ const readableBatch = (batch: Row, issues?: readonly Row[], replay = false): str
   ];
   if (recall)
     lines.push(
-      `recall       ${recall.state}: ${recall.chunksDone}/${recall.chunks} chunks, ${recall.devices} devices (${recall.reason})`,
+      `recall       ${recall.state}: ${recall.pagesDone} pages of 25 devices done (${recall.reason})`,
     );
   const shown = issues ?? (batch.issues as Row[] | undefined) ?? [];
   if (shown.length > 0) lines.push("", table(shown, ["line", "kind", "deviceId", "message"]));

@@ -34,20 +34,20 @@ export interface BatchRecord {
 }
 
 /**
- * A batch taken off the allowlist: every device revoked, paced through a queue in chunks. Chunks
- * are counted done by their number, so a redelivered chunk is not counted twice.
+ * A batch taken off the allowlist: its devices revoked page by page, each page a queue message
+ * that queues the next. Pages are counted done by their number, so a redelivered page counts once.
  */
 export interface Recall {
   readonly reason: string;
   readonly requestedBy: string;
   readonly requestedAt: string;
-  readonly devices: number;
-  readonly chunks: number;
-  readonly chunksDone: number;
+  readonly pagesDone: number;
+  /** The number of the batch's last page, once a worker reached it. */
+  readonly lastPage?: number;
 }
 
 export const recallState = (recall: Recall): "RECALLING" | "RECALLED" =>
-  recall.chunksDone >= recall.chunks ? "RECALLED" : "RECALLING";
+  recall.lastPage !== undefined && recall.pagesDone > recall.lastPage ? "RECALLED" : "RECALLING";
 
 /** A batch with any rejected row is PARTIAL; one that registered nothing is FAILED. */
 export const batchOutcome = (counts: BatchCounts): BatchState => {

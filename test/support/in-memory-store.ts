@@ -136,15 +136,26 @@ export class InMemoryLifecycleStore implements LifecycleStore {
     this.batches.set(batchId, { ...batch, recall });
   }
 
-  readonly recallChunks = new Map<string, Set<number>>();
+  private readonly recallPages = new Map<string, { queued: Set<number>; done: Set<number> }>();
 
-  async recallChunkDone(batchId: BatchId, chunk: number) {
+  async claimRecallPage(batchId: BatchId, page: number) {
+    const pages = this.recallPages.get(batchId) ?? { queued: new Set<number>(), done: new Set<number>() };
+    this.recallPages.set(batchId, pages);
+    if (pages.queued.has(page)) return false;
+    pages.queued.add(page);
+    return true;
+  }
+
+  async recallPageDone(batchId: BatchId, page: number, last: boolean) {
     const batch = this.batches.get(batchId);
     if (!batch?.recall) throw new NotFoundError(`batch ${batchId} has no recall`);
-    const done = this.recallChunks.get(batchId) ?? new Set<number>();
-    done.add(chunk);
-    this.recallChunks.set(batchId, done);
-    this.batches.set(batchId, { ...batch, recall: { ...batch.recall, chunksDone: done.size } });
+    const pages = this.recallPages.get(batchId) ?? { queued: new Set<number>(), done: new Set<number>() };
+    pages.done.add(page);
+    this.recallPages.set(batchId, pages);
+    this.batches.set(batchId, {
+      ...batch,
+      recall: { ...batch.recall, pagesDone: pages.done.size, ...(last ? { lastPage: page } : {}) },
+    });
   }
 
   async pageBatches(options: { limit: number; cursor?: string }) {
