@@ -26,14 +26,27 @@ beforeAll(() => {
     readFileSync(join(root, ".serverless", "cloudformation-template-update-stack.json"), "utf8"),
   );
   resources = template.Resources;
-}, 240_000);
+}, 180_000);
 
-const roleActions = (role: string): string[] => {
-  const properties = resources[role]?.Properties as unknown as {
-    Policies: { PolicyDocument: { Statement: { Action: string | string[] }[] } }[];
-  };
-  return properties.Policies.flatMap((p) => p.PolicyDocument.Statement.flatMap((s) => [s.Action].flat()));
+/** Evaluates the Fn::Join / Fn::Split of literals that serverless.yml builds names with. */
+const evaluate = (value: unknown): unknown => {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) return value;
+  const [[fn, args]] = Object.entries(value) as [[string, [unknown, unknown]]];
+  const [separator, operand] = args;
+  if (fn === "Fn::Join") return (evaluate(operand) as string[]).join(separator as string);
+  if (fn === "Fn::Split") return (evaluate(operand) as string).split(separator as string);
+  throw new Error(`cannot evaluate ${fn}`);
 };
+
+type Statement = { Action: string | string[]; Resource: unknown };
+const statementsOf = (role: string): Statement[] => {
+  const properties = resources[role]?.Properties as
+    | { Policies: { PolicyDocument: { Statement: Statement[] } }[] }
+    | undefined;
+  expect(properties, role).toBeDefined();
+  return properties?.Policies.flatMap((p) => p.PolicyDocument.Statement) ?? [];
+};
+const roleActions = (role: string): string[] => statementsOf(role).flatMap((s) => [s.Action].flat());
 
 describe("packaged CloudFormation", () => {
   it("routes JITR events of pending certificates to the queue with SQL 2016-03-23 and an error action", () => {
@@ -44,6 +57,25 @@ describe("packaged CloudFormation", () => {
     expect(payload.AwsIotSqlVersion).toBe("2016-03-23");
     expect(payload.Actions).toEqual([{ Sqs: expect.objectContaining({ QueueUrl: { Ref: "JitrQueue" } }) }]);
     expect(payload.ErrorAction).toBeDefined();
+  });
+
+  it("names the rule with only the characters IoT allows, and lets only that rule use its role", () => {
+    const ruleName = only("AWS::IoT::TopicRule").Properties.RuleName;
+    expect(evaluate(ruleName)).toBe("fleetgate_dev_jitr");
+    expect(resources.TopicRuleRole?.Properties.AssumeRolePolicyDocument).toMatchObject({
+      Statement: [
+        {
+          Principal: { Service: "iot.amazonaws.com" },
+          Condition: {
+            ArnEquals: {
+              "aws:SourceArn": {
+                "Fn::Sub": [expect.stringMatching(/:rule\/\$\{RuleName\}$/), { RuleName: ruleName }],
+              },
+            },
+          },
+        },
+      ],
+    });
   });
 
   it("gives the queue a dead-letter queue and reports partial batch failures", () => {
@@ -69,24 +101,20 @@ describe("packaged CloudFormation", () => {
     expect(table.GlobalSecondaryIndexes).toEqual(expected.GlobalSecondaryIndexes);
   });
 
-  it("grants the JITR function exactly the calls it makes, and no wildcard action", () => {
-    const role = resources.JitrRole?.Properties as unknown as {
-      Policies: { PolicyDocument: { Statement: { Action: string | string[] }[] } }[];
-    };
-    const actions = role.Policies.flatMap((p) =>
-      p.PolicyDocument.Statement.flatMap((s) => [s.Action].flat()),
+  it("grants the JITR function exactly the calls it makes, on scoped resources, and no wildcard action", () => {
+    const statements = statementsOf("JitrRole");
+    const actions = roleActions("JitrRole");
+    expect(new Set(actions.filter((a) => a.startsWith("iot:")))).toEqual(
+      new Set([
+        "iot:DescribeCertificate",
+        "iot:DescribeCACertificate",
+        "iot:CreateThing",
+        "iot:CreatePolicy",
+        "iot:AttachPolicy",
+        "iot:AttachThingPrincipal",
+        "iot:UpdateCertificate",
+      ]),
     );
-    expect(actions.filter((a) => a.startsWith("iot:")).sort()).toEqual([
-      "iot:AttachPolicy",
-      "iot:AttachPolicy",
-      "iot:AttachThingPrincipal",
-      "iot:AttachThingPrincipal",
-      "iot:CreatePolicy",
-      "iot:CreateThing",
-      "iot:DescribeCACertificate",
-      "iot:DescribeCertificate",
-      "iot:UpdateCertificate",
-    ]);
     expect(new Set(actions.filter((a) => a.startsWith("dynamodb:")))).toEqual(
       new Set([
         "dynamodb:GetItem",
@@ -97,7 +125,20 @@ describe("packaged CloudFormation", () => {
         "dynamodb:ConditionCheckItem",
       ]),
     );
-    expect(actions.some((a) => a.endsWith(":*") || a === "*")).toBe(false);
+    // Besides those: its logs, traces and its queue, nothing else.
+    expect(new Set(actions.map((a) => a.split(":")[0]))).toEqual(
+      new Set(["iot", "dynamodb", "logs", "xray", "sqs"]),
+    );
+    expect(actions.filter((a) => a.includes("*"))).toEqual([]);
+    const iotResources = statements
+      .filter((s) => [s.Action].flat().some((a) => a.startsWith("iot:")))
+      .flatMap((s) => [s.Resource].flat());
+    expect(iotResources.length).toBeGreaterThan(0);
+    for (const resource of iotResources) {
+      expect(JSON.stringify(resource)).toMatch(
+        /arn:\$\{AWS::Partition\}:iot:\$\{AWS::Region\}:\$\{AWS::AccountId\}:(cert\/\*|cacert\/\*|thing\/\*|policy\/fleetgate-device-dev)"/,
+      );
+    }
   });
 
   it("serves exactly the documented operations routes, each behind IAM authorisation", () => {
@@ -147,6 +188,10 @@ describe("packaged CloudFormation", () => {
     expect(bucket.BucketEncryption).toBeDefined();
     expect(JSON.stringify(bucket.LifecycleConfiguration)).toMatch(/"ExpirationInDays":30/);
     expect(JSON.stringify(bucket.NotificationConfiguration)).toMatch(/IngestManifestLambdaFunction/);
+    // S3 invokes it asynchronously: what still fails after Lambda's retries is kept, not dropped.
+    expect(resources.IngestManifestLambdaFunction?.Properties.DeadLetterConfig).toEqual({
+      TargetArn: { "Fn::GetAtt": ["IngestManifestDeadLetterQueue", "Arn"] },
+    });
   });
 
   it("paces recalls through a queue with a dead-letter queue", () => {
