@@ -43,13 +43,9 @@ const ATTRIBUTE_NAME = /^[a-zA-Z0-9_.,@/:#-]{1,128}$/;
 const ATTRIBUTE_VALUE = /^[a-zA-Z0-9_.,@/:#=[\]-]{0,800}$/;
 const RESERVED_ATTRIBUTES = new Set(["batch", "model"]);
 const ATTRIBUTE_COLUMN = "attr.";
-const KNOWN_COLUMNS = new Set([
-  "deviceId",
-  "model",
-  "certificateSha256",
-  "publicKeySha256",
-  "certificatePem",
-]);
+const CSV_COLUMNS = new Set(["deviceId", "model", "certificateSha256", "publicKeySha256", "certificatePem"]);
+// JSON lines may also bring the attributes as one object.
+const JSON_FIELDS = new Set([...CSV_COLUMNS, "attributes"]);
 
 const fingerprint = z
   .string()
@@ -109,14 +105,17 @@ export const validateManifestRecord = (record: unknown, line: number, rules: Man
   }
   const raw = record as Record<string, unknown>;
   const deviceId = typeof raw.deviceId === "string" ? raw.deviceId : undefined;
-  const parsed = rowSchema.safeParse({ ...raw, attributes: collectAttributes(raw) });
+  const attributes = collectAttributes(raw);
+  if (typeof attributes === "string")
+    return { ok: false, problem: { line, ...(deviceId ? { deviceId } : {}), message: attributes } };
+  const parsed = rowSchema.safeParse({ ...raw, attributes });
   if (!parsed.success) {
     const message = parsed.error.issues
       .map((issue) => `${issue.path.join(".") || "row"} ${issue.message}`)
       .join("; ");
     return { ok: false, problem: { line, ...(deviceId ? { deviceId } : {}), message } };
   }
-  const { model, publicKeySha256, attributes, certificatePem } = parsed.data;
+  const { model, publicKeySha256, certificatePem } = parsed.data;
   let { certificateSha256 } = parsed.data;
   if (certificatePem) {
     // The allowlist pins exactly the certificate the manifest brings.
@@ -139,7 +138,7 @@ export const validateManifestRecord = (record: unknown, line: number, rules: Man
     }
     certificateSha256 = fingerprint;
   }
-  const attributeCount = Object.keys(attributes).length + 1 + (model ? 1 : 0);
+  const attributeCount = Object.keys(parsed.data.attributes).length + 1 + (model ? 1 : 0);
   if (attributeCount > rules.maxThingAttributes) {
     return {
       ok: false,
@@ -157,7 +156,7 @@ export const validateManifestRecord = (record: unknown, line: number, rules: Man
       deviceId: parsed.data.deviceId as DeviceId,
       ...(model ? { model } : {}),
       ...(certificatePem ? { certificatePem: certificatePem.trim() } : {}),
-      attributes,
+      attributes: parsed.data.attributes,
       pins: {
         ...(certificateSha256 ? { certificateSha256 } : {}),
         ...(publicKeySha256 ? { publicKeySha256 } : {}),
@@ -166,21 +165,31 @@ export const validateManifestRecord = (record: unknown, line: number, rules: Man
   };
 };
 
-// Attributes come as `attr.<name>` keys (CSV columns, JSON lines) or as a JSON `attributes` object.
-const collectAttributes = (raw: Record<string, unknown>): Record<string, unknown> => {
-  const attributes: Record<string, unknown> = {};
-  if (typeof raw.attributes === "object" && raw.attributes !== null)
-    Object.assign(attributes, raw.attributes);
-  for (const [key, value] of Object.entries(raw)) {
-    if (key.startsWith(ATTRIBUTE_COLUMN) && value !== "" && value !== undefined) {
-      attributes[key.slice(ATTRIBUTE_COLUMN.length)] = value;
+/**
+ * Attributes come as `attr.<name>` keys (CSV columns, JSON lines) or as a JSON `attributes` object,
+ * never both: merging the two would let one silently override the other. Returns the reason when
+ * they cannot be read.
+ */
+const collectAttributes = (raw: Record<string, unknown>): Record<string, unknown> | string => {
+  const keyed = Object.keys(raw).filter((key) => key.startsWith(ATTRIBUTE_COLUMN));
+  if (raw.attributes === undefined || raw.attributes === null) {
+    const attributes: Record<string, unknown> = {};
+    for (const key of keyed) {
+      // An empty CSV cell is no attribute.
+      if (raw[key] !== "" && raw[key] !== undefined)
+        attributes[key.slice(ATTRIBUTE_COLUMN.length)] = raw[key];
     }
+    return attributes;
   }
-  return attributes;
+  if (typeof raw.attributes !== "object" || Array.isArray(raw.attributes))
+    return "attributes must be an object of names and values";
+  if (keyed.length > 0)
+    return `attributes and attr.* cannot be mixed (${keyed.join(", ")}): give the attributes one way`;
+  return { ...raw.attributes };
 };
 
-const unknownKeys = (keys: readonly string[]): string[] =>
-  keys.filter((key) => !KNOWN_COLUMNS.has(key) && !key.startsWith(ATTRIBUTE_COLUMN) && key !== "attributes");
+const unknownKeys = (keys: readonly string[], known: ReadonlySet<string>): string[] =>
+  keys.filter((key) => !known.has(key) && !key.startsWith(ATTRIBUTE_COLUMN));
 
 /** A raw record with its line number, or a line that could not be read at all. */
 export type ManifestRecord =
@@ -224,14 +233,56 @@ async function* readJsonLines(source: AsyncIterable<Uint8Array | string>): Async
         yield { line, error: "line is not a JSON object" };
         continue;
       }
-      const unknown = unknownKeys(Object.keys(record));
+      const unknown = unknownKeys(Object.keys(record), JSON_FIELDS);
+      const repeated = unknown.length > 0 ? undefined : repeatedKey(text);
       if (unknown.length > 0) yield { line, error: `unknown field(s) ${unknown.join(", ")}` };
+      else if (repeated) yield { line, error: `field ${repeated} appears twice` };
       else yield { line, record: record as Record<string, unknown> };
     } catch {
       yield { line, error: "line is not valid JSON" };
     }
   }
 }
+
+/**
+ * The first key that a valid JSON text names twice in one object, as a dotted path: JSON.parse
+ * keeps the last one silently. Jumps from quote to quote, so long values cost little.
+ */
+const repeatedKey = (text: string): string | undefined => {
+  const objects: { keys: Set<string>; path: string }[] = [];
+  let lastKey = "";
+  for (let i = 0; i < text.length; i += 1) {
+    const code = text.charCodeAt(i);
+    if (code === 0x7b /* { */) {
+      const parent = objects.at(-1);
+      objects.push({ keys: new Set(), path: parent ? `${parent.path}${lastKey}.` : "" });
+    } else if (code === 0x7d /* } */) {
+      objects.pop();
+    } else if (code === 0x22 /* " */) {
+      let end = text.indexOf('"', i + 1);
+      while (isEscaped(text, end)) end = text.indexOf('"', end + 1);
+      let next = end + 1;
+      while (/\s/.test(text.charAt(next))) next += 1;
+      if (text.charAt(next) === ":") {
+        const token = text.slice(i + 1, end);
+        const key = token.includes("\\") ? (JSON.parse(`"${token}"`) as string) : token;
+        const object = objects.at(-1);
+        if (object?.keys.has(key)) return `${object.path}${key}`;
+        object?.keys.add(key);
+        lastKey = key;
+      }
+      i = end;
+    }
+  }
+  return undefined;
+};
+
+// A quote is escaped when an odd number of backslashes precede it.
+const isEscaped = (text: string, quote: number): boolean => {
+  let backslashes = 0;
+  while (text.charCodeAt(quote - 1 - backslashes) === 0x5c) backslashes += 1;
+  return backslashes % 2 === 1;
+};
 
 const MAX_LINE_LENGTH = 64 * 1024;
 
@@ -255,27 +306,32 @@ async function* splitLines(source: AsyncIterable<Uint8Array | string>): AsyncGen
 
 async function* readCsv(source: AsyncIterable<Uint8Array | string>): AsyncGenerator<ManifestRecord> {
   const skipped: ManifestRecord[] = [];
-  const parser = Readable.from(source).pipe(
-    parse({
-      columns: (header: string[]) => {
-        const names = header.map((name) => name.trim());
-        const unknown = unknownKeys(names);
-        if (unknown.length > 0) throw new ManifestFormatError(`unknown column(s) ${unknown.join(", ")}`);
-        if (!names.includes("deviceId")) throw new ManifestFormatError("header has no deviceId column");
-        return names;
-      },
-      bom: true,
-      trim: true,
-      skip_empty_lines: true,
-      info: true,
-      max_record_size: MAX_LINE_LENGTH,
-      skip_records_with_error: true,
-      on_skip: (error: CsvError | undefined) => {
-        if (error) skipped.push({ line: Number(error.lines ?? 0), error: error.message });
-        return undefined;
-      },
-    }),
-  );
+  const csv = parse({
+    columns: (header: string[]) => {
+      const names = header.map((name) => name.trim());
+      const unknown = unknownKeys(names, CSV_COLUMNS);
+      if (unknown.length > 0) throw new ManifestFormatError(`unknown column(s) ${unknown.join(", ")}`);
+      if (!names.includes("deviceId")) throw new ManifestFormatError("header has no deviceId column");
+      // csv-parse would keep the last of two same-named columns and drop the other's values.
+      const repeated = names.find((name, index) => names.indexOf(name) !== index);
+      if (repeated !== undefined)
+        throw new ManifestFormatError(
+          `line ${csv.info.lines}: column ${repeated} appears twice in the header`,
+        );
+      return names;
+    },
+    bom: true,
+    trim: true,
+    skip_empty_lines: true,
+    info: true,
+    max_record_size: MAX_LINE_LENGTH,
+    skip_records_with_error: true,
+    on_skip: (error: CsvError | undefined) => {
+      if (error) skipped.push({ line: Number(error.lines ?? 0), error: error.message });
+      return undefined;
+    },
+  });
+  const parser = Readable.from(source).pipe(csv);
   try {
     for await (const { record, info } of parser as AsyncIterable<{
       record: Record<string, string>;

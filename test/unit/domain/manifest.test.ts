@@ -59,19 +59,57 @@ describe("readManifestRecords", () => {
     await expect(read("deviceID,model\nx,y\n")).rejects.toThrow(/deviceID/);
   });
 
+  it("refuses a header that names a column twice, naming the column and the line", async () => {
+    await expect(read("deviceId,deviceId\na,b\nc,d\n")).rejects.toThrow(
+      /line 1: column deviceId appears twice/,
+    );
+    await expect(read("\ndeviceId, attr.color ,attr.color\nd,red,blue\n")).rejects.toThrow(
+      /line 2: column attr\.color appears twice/,
+    );
+  });
+
+  it("refuses an attributes column in CSV, where attributes are attr.* columns", async () => {
+    await expect(read("deviceId,attributes\nd,x\n")).rejects.toThrow(/unknown column\(s\) attributes/);
+  });
+
+  it("reports a JSON line that names a field twice instead of keeping the last", async () => {
+    const records = await read(
+      '{"deviceId":"c","deviceId":"d"}\n{"deviceId":"e","attributes":{"a":"1","a":"2"}}\n{"deviceId":"f","attributes":{"a":"1"},"model":"m"}\n',
+    );
+    expect(records).toEqual([
+      { line: 1, error: "field deviceId appears twice" },
+      { line: 2, error: "field attributes.a appears twice" },
+      { line: 3, record: { deviceId: "f", attributes: { a: "1" }, model: "m" } },
+    ]);
+    expect(await read('{"deviceId":"a", "device\\u0049d" :"b"}\n')).toEqual([
+      { line: 1, error: "field deviceId appears twice" },
+    ]);
+  });
+
+  it("never takes distinct JSON keys for repeated ones, whatever they and their values hold", async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.dictionary(fc.string(), fc.jsonValue()), async (attributes) => {
+        const record = { deviceId: "d", attributes };
+        expect(await read(`${JSON.stringify(record)}\n`)).toEqual([
+          { line: 1, record: JSON.parse(JSON.stringify(record)) },
+        ]);
+      }),
+    );
+  });
+
   it("refuses an empty manifest", async () => {
     await expect(read("")).rejects.toThrow(/empty/);
   });
 });
 
 describe("validateManifestRecord", () => {
-  it("normalises pins and collects attr.* and attributes", () => {
+  it("normalises pins and collects attr.* or an attributes object", () => {
     const result = validateManifestRecord(
       {
         deviceId: "d-1",
         model: "m1",
         "attr.color": "red",
-        attributes: { site: "lyon" },
+        "attr.site": "lyon",
         certificateSha256: PIN.toUpperCase().match(/../g)?.join(":"),
       },
       2,
@@ -87,6 +125,12 @@ describe("validateManifestRecord", () => {
         pins: { certificateSha256: PIN },
       },
     });
+    expect(validateManifestRecord({ deviceId: "d-1", attributes: { site: "lyon" } }, 3, rules)).toMatchObject(
+      {
+        ok: true,
+        row: { attributes: { site: "lyon" } },
+      },
+    );
   });
 
   it.each([
@@ -102,6 +146,20 @@ describe("validateManifestRecord", () => {
       expect(result.problem.line).toBe(7);
       expect(result.problem.message).toMatch(message);
     }
+  });
+
+  it.each([
+    [
+      { deviceId: "d", "attr.color": "red", attributes: { size: "xl" } },
+      /attributes and attr\.\* cannot be mixed/,
+    ],
+    [{ deviceId: "d", attributes: ["red"] }, /attributes must be an object of names and values/],
+    [{ deviceId: "d", attributes: "red" }, /attributes must be an object of names and values/],
+  ])("refuses %j instead of merging or dropping its attributes", (record, message) => {
+    expect(validateManifestRecord(record, 4, rules)).toEqual({
+      ok: false,
+      problem: { line: 4, deviceId: "d", message: expect.stringMatching(message) },
+    });
   });
 
   it("counts batch and model against IoT's attribute limit for Things without a type", () => {
