@@ -22,15 +22,52 @@ export interface CertificateFacts {
   readonly publicKeySha256: string;
 }
 
+/** How the certificate is built: what RFC 5280 says a relying party must check beyond the facts. */
+export interface CertificateProfile {
+  /** Names of the key usage bits (e.g. "digitalSignature"); undefined when the extension is absent. */
+  readonly keyUsages: readonly KeyUsage[] | undefined;
+  /** OIDs of the extensions, in certificate order, and which are critical. */
+  readonly extensions: readonly { readonly oid: string; readonly critical: boolean }[];
+  /** The serial number's sign: RFC 5280 wants a positive integer. */
+  readonly serialNumberSign: "positive" | "zero" | "negative";
+  /** The algorithm the CA signed inside the certificate (tbsCertificate.signature), as an OID. */
+  readonly signedAlgorithm: string;
+  /** The algorithm the signature is said to use (signatureAlgorithm), as an OID. */
+  readonly signatureAlgorithm: string;
+  /** Whether the two are the same algorithm identifier, parameters included (RFC 5280 4.1.1.2). */
+  readonly signatureAlgorithmsAgree: boolean;
+}
+
 export type PublicKeyFacts =
   | { readonly type: "RSA"; readonly bits: number }
   | { readonly type: "EC"; readonly curve: string }
   | { readonly type: "OTHER"; readonly algorithm: string };
 
+export const KEY_USAGES = [
+  "digitalSignature",
+  "nonRepudiation",
+  "keyEncipherment",
+  "dataEncipherment",
+  "keyAgreement",
+  "keyCertSign",
+  "cRLSign",
+  "encipherOnly",
+  "decipherOnly",
+] as const;
+export type KeyUsage = (typeof KEY_USAGES)[number];
+
+/** The library's certificate, with its ASN.1 form in reach: the checks read what its getters hide. */
+class ParsedCertificate extends x509.X509Certificate {
+  get structure() {
+    return this.asn;
+  }
+}
+
 /** A parsed certificate: its facts, and the parsed form the signature check needs. */
 export interface InspectedCertificate {
   readonly facts: CertificateFacts;
-  readonly parsed: x509.X509Certificate;
+  readonly profile: CertificateProfile;
+  readonly parsed: ParsedCertificate;
 }
 
 export type Inspection = { ok: true; certificate: InspectedCertificate } | { ok: false; error: string };
@@ -64,14 +101,14 @@ export const inspectCertificate = (pem: string): Inspection => {
     return { ok: false, error: `PEM is ${pem.length} characters (limit ${MAX_PEM_LENGTH})` };
   if (!PEM_BLOCK.test(pem.trim())) return { ok: false, error: "not exactly one PEM CERTIFICATE block" };
   try {
-    const parsed = new x509.X509Certificate(pem.trim(), PARSE_LIMITS);
-    return { ok: true, certificate: { parsed, facts: readFacts(parsed) } };
+    const parsed = new ParsedCertificate(pem.trim(), PARSE_LIMITS);
+    return { ok: true, certificate: { parsed, facts: readFacts(parsed), profile: readProfile(parsed) } };
   } catch (error) {
     return { ok: false, error: error instanceof Error ? error.message : String(error) };
   }
 };
 
-const readFacts = (cert: x509.X509Certificate): CertificateFacts => {
+const readFacts = (cert: ParsedCertificate): CertificateFacts => {
   const basic = cert.getExtension(x509.BasicConstraintsExtension);
   const eku = cert.getExtension(x509.ExtendedKeyUsageExtension);
   return {
@@ -87,6 +124,25 @@ const readFacts = (cert: x509.X509Certificate): CertificateFacts => {
     certificateSha256: sha256Hex(cert.rawData),
     publicKeySha256: sha256Hex(cert.publicKey.rawData),
   };
+};
+
+const readProfile = (cert: ParsedCertificate): CertificateProfile => {
+  const keyUsage = cert.getExtension(x509.KeyUsagesExtension);
+  const { tbsCertificate, signatureAlgorithm } = cert.structure;
+  return {
+    keyUsages: keyUsage ? KEY_USAGES.filter((_, bit) => (keyUsage.usages & (1 << bit)) !== 0) : undefined,
+    extensions: (tbsCertificate.extensions ?? []).map((e) => ({ oid: e.extnID, critical: e.critical })),
+    serialNumberSign: integerSign(new Uint8Array(tbsCertificate.serialNumber)),
+    signedAlgorithm: tbsCertificate.signature.algorithm,
+    signatureAlgorithm: signatureAlgorithm.algorithm,
+    signatureAlgorithmsAgree: tbsCertificate.signature.isEqual(signatureAlgorithm),
+  };
+};
+
+// DER integers are two's complement, big-endian.
+const integerSign = (bytes: Uint8Array): CertificateProfile["serialNumberSign"] => {
+  if (((bytes[0] ?? 0) & 0x80) !== 0) return "negative";
+  return bytes.some((byte) => byte !== 0) ? "positive" : "zero";
 };
 
 const readKey = (key: x509.PublicKey): PublicKeyFacts => {
@@ -107,9 +163,59 @@ const readSignatureHash = (cert: x509.X509Certificate): string | undefined => {
   }
 };
 
+/** One value of a subject attribute: its text, or the ASN.1 type it has when that is no string. */
+export type SubjectValue = { readonly text: string } | { readonly notAString: string };
+
 /** Values of one subject attribute, in certificate order (a hostile subject may repeat one). */
-export const subjectValues = (certificate: InspectedCertificate, field: SubjectField): string[] =>
-  certificate.parsed.subjectName.getField(OID[field]);
+export const subjectValues = (certificate: InspectedCertificate, field: SubjectField): SubjectValue[] =>
+  certificate.parsed.structure.tbsCertificate.subject.flatMap((rdn) =>
+    rdn.filter((attribute) => attribute.type === OID[field]).map((attribute) => readString(attribute.value)),
+  );
+
+type AttributeValue = ParsedCertificate["structure"]["tbsCertificate"]["subject"][number][number]["value"];
+
+// The parser decodes the DirectoryString choices and IA5String; any other type arrives as raw DER.
+const readString = (value: AttributeValue): SubjectValue => {
+  if (!value.anyValue) return { text: value.toString() };
+  const element = new Uint8Array(value.anyValue);
+  const tag = element[0] ?? 0;
+  const content = primitiveContent(element);
+  if ((tag === NUMERIC_STRING || tag === VISIBLE_STRING) && content) {
+    return { text: new TextDecoder("latin1").decode(content) };
+  }
+  return { notAString: ASN1_TYPE_NAMES[tag] ?? `type with tag 0x${tag.toString(16).padStart(2, "0")}` };
+};
+
+const NUMERIC_STRING = 0x12;
+const VISIBLE_STRING = 0x1a;
+const ASN1_TYPE_NAMES: Record<number, string> = {
+  1: "BOOLEAN",
+  2: "INTEGER",
+  3: "BIT STRING",
+  4: "OCTET STRING",
+  5: "NULL",
+  6: "OBJECT IDENTIFIER",
+  23: "UTCTime",
+  24: "GeneralizedTime",
+  48: "SEQUENCE",
+  49: "SET",
+};
+
+/** The content of a primitive DER element with a short or long length; undefined if it is not one. */
+const primitiveContent = (element: Uint8Array): Uint8Array | undefined => {
+  const first = element[1];
+  if (first === undefined) return undefined;
+  let length = first;
+  let start = 2;
+  if (first & 0x80) {
+    const octets = first & 0x7f;
+    if (octets === 0 || octets > 2) return undefined;
+    length = 0;
+    for (let i = 0; i < octets; i += 1) length = (length << 8) | (element[2 + i] ?? 0);
+    start = 2 + octets;
+  }
+  return start + length === element.length ? element.subarray(start) : undefined;
+};
 
 /**
  * True when `issuer`'s key produced the signature of `certificate` and the names chain.

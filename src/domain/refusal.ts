@@ -7,8 +7,18 @@ export const REFUSAL_REASONS = {
   CA_NOT_REGISTERED: "The issuing CA is not registered in IoT Core.",
   CA_NOT_ACTIVE: "The issuing CA is not ACTIVE in IoT Core.",
   CA_CERTIFICATE_INVALID: "The registered CA certificate cannot be used to verify devices.",
+  CA_NOT_A_CA:
+    "The registered CA certificate is not a CA: basic constraints do not say CA:TRUE, or its key usage does not allow signing certificates.",
+  CA_CERTIFICATE_NOT_YET_VALID: "The registered CA certificate's validity has not started yet.",
+  CA_CERTIFICATE_EXPIRED: "The registered CA certificate has expired.",
   CERTIFICATE_MALFORMED: "The device certificate cannot be parsed as X.509.",
   SIGNATURE_INVALID: "The device certificate is not signed by the CA it claims.",
+  SERIAL_NUMBER_INVALID: "The device certificate's serial number is zero or negative; it must be positive.",
+  SIGNATURE_ALGORITHM_MISMATCH:
+    "The algorithm signed inside the device certificate is not the one its signature is said to use.",
+  EXTENSION_REPEATED: "The device certificate carries an extension more than once.",
+  CRITICAL_EXTENSION_UNKNOWN:
+    "The device certificate has an extension marked critical that fleetgate does not process.",
   CERTIFICATE_NOT_YET_VALID: "The device certificate's validity has not started yet.",
   CERTIFICATE_EXPIRED: "The device certificate has expired.",
   KEY_WEAK: "The device key is too weak (RSA below 2048 bits).",
@@ -16,10 +26,12 @@ export const REFUSAL_REASONS = {
     "The device key type is not accepted (RSA >= 2048 or EC P-256/P-384/P-521 only).",
   SIGNATURE_HASH_WEAK: "The certificate is signed with a hash weaker than SHA-256.",
   CERTIFICATE_IS_CA: "The device certificate is a CA certificate.",
+  KEY_USAGE_NOT_ALLOWED:
+    "The certificate's key usage does not allow digital signatures, which TLS client authentication needs.",
   CLIENT_AUTH_NOT_ALLOWED: "The certificate's extended key usage does not allow TLS client authentication.",
   DEVICE_ID_MISSING: "The certificate subject has no device id field.",
   DEVICE_ID_AMBIGUOUS: "The certificate subject carries the device id field more than once.",
-  DEVICE_ID_INVALID: "The device id in the certificate is not a valid Thing name.",
+  DEVICE_ID_INVALID: "The device id in the certificate is not a string, or not a valid Thing name.",
   NOT_ON_ALLOWLIST: "No registered batch lists this device id.",
   ALLOWLIST_ENTRY_NOT_ALLOWED:
     "The device's allowlist entry does not allow provisioning in its current state.",
@@ -48,6 +60,11 @@ export const describeRefusal = (refusal: Refusal): string =>
     ? `${refusal.code}: ${refusal.detail}`
     : `${refusal.code}: ${REFUSAL_REASONS[refusal.code]} (${refusal.detail})`;
 
-/** Refusals that point at an attack rather than a mistake: they are raised as security events. */
+/**
+ * Refusals that point at an attack rather than a mistake: they are raised as security events.
+ * The checks of a CA and of how a certificate is built (CA_NOT_A_CA, SERIAL_NUMBER_INVALID,
+ * CRITICAL_EXTENSION_UNKNOWN, ...) are not: they run after the signature verified, so the CA made
+ * the certificate as it is, a CA's or an operator's mistake; a forger meets SIGNATURE_INVALID first.
+ */
 export const isSecurityRefusal = (code: RefusalCode): boolean =>
   code === "IDENTITY_ALREADY_CLAIMED" || code === "SIGNATURE_INVALID" || code === "PIN_MISMATCH";

@@ -67,6 +67,12 @@ const randomSerial = (): string =>
 export interface CaOptions {
   readonly name?: string;
   readonly key?: KeySpec;
+  readonly notBefore?: Date;
+  readonly notAfter?: Date;
+  /** Basic constraints; default CA:TRUE. A "CA" that is not one, for tests. */
+  readonly basicConstraints?: { readonly ca: boolean } | "absent";
+  /** Key usage flags; default keyCertSign and cRLSign. */
+  readonly keyUsages?: number | "absent";
 }
 
 export const createCa = async (options: CaOptions = {}): Promise<Issuer> => {
@@ -75,16 +81,22 @@ export const createCa = async (options: CaOptions = {}): Promise<Issuer> => {
   const certificate = await x509.X509CertificateGenerator.createSelfSigned({
     serialNumber: randomSerial(),
     name: `CN=${options.name ?? "Fleetgate Test CA"}, O=Fleetgate`,
-    notBefore: new Date(Date.now() - DAY),
-    notAfter: new Date(Date.now() + 365 * DAY),
+    notBefore: options.notBefore ?? new Date(Date.now() - DAY),
+    notAfter: options.notAfter ?? new Date(Date.now() + 365 * DAY),
     keys,
     signingAlgorithm,
-    extensions: [
-      new x509.BasicConstraintsExtension(true, undefined, true),
-      new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
-    ],
+    extensions: caExtensions(options),
   });
   return { certificate, keys, pem: certificate.toString("pem"), signingAlgorithm };
+};
+
+const caExtensions = (options: CaOptions): x509.Extension[] => {
+  const extensions: x509.Extension[] = [];
+  const basic = options.basicConstraints ?? { ca: true };
+  if (basic !== "absent") extensions.push(new x509.BasicConstraintsExtension(basic.ca, undefined, true));
+  const usages = options.keyUsages ?? x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign;
+  if (usages !== "absent") extensions.push(new x509.KeyUsagesExtension(usages, true));
+  return extensions;
 };
 
 export interface DeviceOptions {
@@ -100,6 +112,10 @@ export interface DeviceOptions {
   readonly extendedKeyUsages?: readonly string[];
   /** Reuse a key pair (a second certificate for the same device key). */
   readonly keys?: CryptoKeyPair;
+  /** Key usage flags (x509.KeyUsageFlags); omitted = no extension. */
+  readonly keyUsages?: number;
+  /** More extensions, as given (e.g. a critical one nothing knows). */
+  readonly extensions?: readonly x509.Extension[];
 }
 
 export const CLIENT_AUTH = "1.3.6.1.5.5.7.3.2";
@@ -115,6 +131,8 @@ export const issueDeviceCertificate = async (
   if (options.isCa) extensions.push(new x509.BasicConstraintsExtension(true, undefined, true));
   if (options.extendedKeyUsages)
     extensions.push(new x509.ExtendedKeyUsageExtension([...options.extendedKeyUsages]));
+  if (options.keyUsages !== undefined) extensions.push(new x509.KeyUsagesExtension(options.keyUsages, true));
+  if (options.extensions) extensions.push(...options.extensions);
   const hash = options.hash ?? "SHA-256";
   const signingKey = await signingKeyFor(issuer, hash);
   const certificate = await x509.X509CertificateGenerator.create({

@@ -1,3 +1,6 @@
+import "reflect-metadata";
+import { AlgorithmIdentifier } from "@peculiar/asn1-x509";
+import * as x509 from "@peculiar/x509";
 import { describe, expect, it } from "vitest";
 import { type InspectedCertificate, inspectCertificate } from "#domain/certificate.js";
 import {
@@ -5,7 +8,9 @@ import {
   DEFAULT_CERTIFICATE_POLICY,
   readDeviceId,
 } from "#domain/certificate-checks.js";
+import { isSecurityRefusal, REFUSAL_REASONS, type RefusalCode } from "#domain/refusal.js";
 import {
+  type CaOptions,
   CLIENT_AUTH,
   createCa,
   type DeviceOptions,
@@ -13,6 +18,7 @@ import {
   issueDeviceCertificate,
   SERVER_AUTH,
 } from "#local/dev-pki.js";
+import { der, reissue, subjectOf, TAG } from "#test/support/reissue.js";
 
 const inspect = (pem: string): InspectedCertificate => {
   const result = inspectCertificate(pem);
@@ -92,6 +98,108 @@ describe("checkDeviceCertificate", () => {
   });
 });
 
+describe("checkDeviceCertificate: the registered CA", () => {
+  const underCa = async (options: CaOptions) => {
+    const issuer = await createCa(options);
+    const device = await issueDeviceCertificate(issuer);
+    return checkDeviceCertificate(inspect(device.pem), inspect(issuer.pem), now, DEFAULT_CERTIFICATE_POLICY);
+  };
+  const { keyCertSign, cRLSign, digitalSignature } = x509.KeyUsageFlags;
+
+  it.each([
+    ["basic constraints CA:FALSE", { basicConstraints: { ca: false } }],
+    ["no basic constraints", { basicConstraints: "absent" }],
+    ["a key usage without keyCertSign", { keyUsages: digitalSignature | cRLSign }],
+  ] as const)(
+    "refuses devices under a registered CA certificate with %s: it is not a CA",
+    async (_, options) => {
+      expect((await underCa(options))?.code).toBe("CA_NOT_A_CA");
+    },
+  );
+
+  it("accepts a CA certificate without a key usage extension, or with keyCertSign", async () => {
+    expect(await underCa({ keyUsages: "absent" })).toBeUndefined();
+    expect(await underCa({ keyUsages: keyCertSign })).toBeUndefined();
+  });
+
+  it("refuses devices under a CA certificate that has expired or is not valid yet, saying when", async () => {
+    const expired = await underCa({
+      notBefore: new Date(now.getTime() - 10 * 86_400_000),
+      notAfter: new Date(now.getTime() - 1000),
+    });
+    expect(expired).toEqual({
+      code: "CA_CERTIFICATE_EXPIRED",
+      detail: expect.stringMatching(/expired \d{4}-/),
+    });
+    const early = await underCa({ notBefore: new Date(now.getTime() + 86_400_000) });
+    expect(early?.code).toBe("CA_CERTIFICATE_NOT_YET_VALID");
+  });
+});
+
+describe("checkDeviceCertificate: RFC 5280 rules the TLS handshake would enforce", () => {
+  const UNKNOWN_OID = "1.3.6.1.4.1.55555.1";
+  const unknown = (critical: boolean) => new x509.Extension(UNKNOWN_OID, critical, new Uint8Array([5, 0]));
+  const changed = async (change: Parameters<typeof reissue>[2], options: DeviceOptions = {}) => {
+    const device = await issueDeviceCertificate(ca, options);
+    const pem = await reissue(device.pem, ca, change);
+    return checkDeviceCertificate(inspect(pem), caCert, now, DEFAULT_CERTIFICATE_POLICY);
+  };
+
+  it("refuses a critical extension it does not process, naming it; a non-critical one is ignored", async () => {
+    expect(await check({ extensions: [unknown(true)] })).toEqual({
+      code: "CRITICAL_EXTENSION_UNKNOWN",
+      detail: expect.stringContaining(UNKNOWN_OID),
+    });
+    expect(await check({ extensions: [unknown(false)] })).toBeUndefined();
+  });
+
+  it("refuses a key usage that does not allow digital signatures, which TLS client authentication needs", async () => {
+    const { digitalSignature, keyAgreement, keyEncipherment } = x509.KeyUsageFlags;
+    expect((await check({ keyUsages: keyEncipherment | keyAgreement }))?.code).toBe("KEY_USAGE_NOT_ALLOWED");
+    expect(await check({ keyUsages: digitalSignature | keyAgreement })).toBeUndefined();
+  });
+
+  it("refuses an extension that appears twice: verifiers may read either copy", async () => {
+    const twice = [new x509.BasicConstraintsExtension(false), new x509.BasicConstraintsExtension(true)];
+    expect(await check({ extensions: twice })).toEqual({
+      code: "EXTENSION_REPEATED",
+      detail: expect.stringContaining("2.5.29.19"),
+    });
+  });
+
+  it.each([
+    ["zero", [0x00]],
+    ["negative", [0xff, 0x01]],
+  ])("refuses a %s serial number", async (_, serial) => {
+    const refusal = await changed((certificate) => {
+      certificate.tbsCertificate.serialNumber = new Uint8Array(serial).buffer;
+    });
+    expect(refusal?.code).toBe("SERIAL_NUMBER_INVALID");
+  });
+
+  it("refuses a certificate whose signed algorithm (tbsCertificate.signature) is not its signatureAlgorithm", async () => {
+    const refusal = await changed((certificate) => {
+      certificate.tbsCertificate.signature = new AlgorithmIdentifier({ algorithm: "1.2.840.10045.4.3.3" });
+    });
+    expect(refusal).toEqual({
+      code: "SIGNATURE_ALGORITHM_MISMATCH",
+      detail: expect.stringMatching(/1\.2\.840\.10045\.4\.3\.3.*1\.2\.840\.10045\.4\.3\.2/),
+    });
+  });
+
+  it("still calls a forged certificate SIGNATURE_INVALID, whatever else is wrong with it", async () => {
+    const impostor = await createCa({ name: "Fleetgate Test CA" });
+    expect((await check({ extensions: [unknown(true)] }, impostor))?.code).toBe("SIGNATURE_INVALID");
+  });
+});
+
+describe("isSecurityRefusal", () => {
+  it("raises a forgery, a clone or a pin mismatch; a CA's or a certificate profile's mistake is no attack", () => {
+    const security = (Object.keys(REFUSAL_REASONS) as RefusalCode[]).filter(isSecurityRefusal);
+    expect(security.sort()).toEqual(["IDENTITY_ALREADY_CLAIMED", "PIN_MISMATCH", "SIGNATURE_INVALID"]);
+  });
+});
+
 describe("readDeviceId", () => {
   const read = async (subject: string, field: "CN" | "serialNumber" = "CN") =>
     readDeviceId(inspect((await issueDeviceCertificate(ca, { subject })).pem), field);
@@ -101,6 +209,51 @@ describe("readDeviceId", () => {
     expect(await read("CN=ignored, 2.5.4.5=SN:0042", "serialNumber")).toEqual({
       ok: true,
       deviceId: "SN:0042",
+    });
+  });
+
+  const encoded = async (oid: string, element: Uint8Array, field: "CN" | "serialNumber" = "CN") => {
+    const device = await issueDeviceCertificate(ca);
+    return readDeviceId(inspect(await reissue(device.pem, ca, subjectOf(oid, element))), field);
+  };
+  const CN = "2.5.4.3";
+  const SERIAL_NUMBER = "2.5.4.5";
+  const utf16be = (text: string) => new Uint8Array(Buffer.from(text, "utf16le").swap16());
+  const utf32be = (text: string) =>
+    new Uint8Array([...text].flatMap((c) => [0, 0, 0, c.codePointAt(0) ?? 0]));
+
+  it.each([
+    ["UTF8String", der(TAG.UTF8_STRING, "sensor-7")],
+    ["PrintableString", der(TAG.PRINTABLE_STRING, "sensor-7")],
+    ["IA5String", der(0x16, "sensor-7")],
+    ["TeletexString", der(0x14, "sensor-7")],
+    ["BMPString", der(0x1e, utf16be("sensor-7"))],
+    ["UniversalString", der(0x1c, utf32be("sensor-7"))],
+    ["VisibleString", der(TAG.VISIBLE_STRING, "sensor-7")],
+  ])("reads a device id encoded as a %s as its text", async (_, element) => {
+    expect(await encoded(CN, element)).toEqual({ ok: true, deviceId: "sensor-7" });
+  });
+
+  it("reads a NumericString serial number as its digits", async () => {
+    expect(await encoded(SERIAL_NUMBER, der(TAG.NUMERIC_STRING, "0042"), "serialNumber")).toEqual({
+      ok: true,
+      deviceId: "0042",
+    });
+  });
+
+  it.each([
+    ["a CN as an OCTET STRING", CN, der(TAG.OCTET_STRING, "sensor-7"), "CN", "OCTET STRING"],
+    [
+      "a serialNumber as an INTEGER",
+      SERIAL_NUMBER,
+      der(TAG.INTEGER, new Uint8Array([0x42])),
+      "serialNumber",
+      "INTEGER",
+    ],
+  ] as const)("refuses %s: only string types name a device", async (_, oid, element, field, type) => {
+    expect(await encoded(oid, element, field)).toEqual({
+      ok: false,
+      refusal: { code: "DEVICE_ID_INVALID", detail: `${field} is an ${type}, not a string` },
     });
   });
 
