@@ -286,26 +286,42 @@ const isEscaped = (text: string, quote: number): boolean => {
 
 const MAX_LINE_LENGTH = 64 * 1024;
 
+// No row needs this much: a longer one is refused with the manifest rather than skipped, as the
+// rows after it could not be told apart from it reliably (an unclosed quote runs on to the end).
+const tooLong = (line: number, what: "line" | "record") =>
+  new ManifestFormatError(
+    `line ${line}: a ${what} is longer than ${MAX_LINE_LENGTH} characters: the manifest is refused whole`,
+  );
+
+/** The lines of a stream, whatever its chunking; a line longer than MAX_LINE_LENGTH refuses it. */
 async function* splitLines(source: AsyncIterable<Uint8Array | string>): AsyncGenerator<string> {
   const decoder = new TextDecoder("utf-8");
   let pending = "";
+  let line = 0;
+  const next = (text: string) => {
+    line += 1;
+    if (text.length > MAX_LINE_LENGTH) throw tooLong(line, "line");
+    return text;
+  };
   for await (const chunk of source) {
     pending += typeof chunk === "string" ? chunk : decoder.decode(chunk, { stream: true });
     let newline = pending.indexOf("\n");
     while (newline >= 0) {
-      yield pending.slice(0, newline).replace(/\r$/, "");
+      yield next(pending.slice(0, newline).replace(/\r$/, ""));
       pending = pending.slice(newline + 1);
       newline = pending.indexOf("\n");
     }
-    if (pending.length > MAX_LINE_LENGTH)
-      throw new ManifestFormatError(`a line is longer than ${MAX_LINE_LENGTH} characters`);
+    // Checked here too, so an endless line is refused without holding it whole.
+    if (pending.length > MAX_LINE_LENGTH) throw tooLong(line + 1, "line");
   }
   pending += decoder.decode();
-  if (pending !== "") yield pending;
+  if (pending !== "") yield next(pending);
 }
 
 async function* readCsv(source: AsyncIterable<Uint8Array | string>): AsyncGenerator<ManifestRecord> {
   const skipped: ManifestRecord[] = [];
+  // csv-parse skips an oversized record together with every row after it: the manifest is refused instead.
+  let oversized: number | undefined;
   const csv = parse({
     columns: (header: string[]) => {
       const names = header.map((name) => name.trim());
@@ -327,17 +343,22 @@ async function* readCsv(source: AsyncIterable<Uint8Array | string>): AsyncGenera
     max_record_size: MAX_LINE_LENGTH,
     skip_records_with_error: true,
     on_skip: (error: CsvError | undefined) => {
-      if (error) skipped.push({ line: Number(error.lines ?? 0), error: error.message });
+      if (error?.code === "CSV_MAX_RECORD_SIZE") oversized ??= Number(error.lines ?? 0);
+      else if (error) skipped.push({ line: Number(error.lines ?? 0), error: error.message });
       return undefined;
     },
   });
+  const flush = () => {
+    if (oversized !== undefined) throw tooLong(oversized, "record");
+    return skipped.splice(0);
+  };
   const parser = Readable.from(source).pipe(csv);
   try {
     for await (const { record, info } of parser as AsyncIterable<{
       record: Record<string, string>;
       info: { lines: number };
     }>) {
-      yield* skipped.splice(0);
+      yield* flush();
       yield { line: info.lines, record };
     }
   } catch (error) {
@@ -345,5 +366,5 @@ async function* readCsv(source: AsyncIterable<Uint8Array | string>): AsyncGenera
       ? error
       : new ManifestFormatError(error instanceof Error ? error.message : String(error), { cause: error });
   }
-  yield* skipped.splice(0);
+  yield* flush();
 }

@@ -106,6 +106,17 @@ describe("registerBatch", () => {
     expect(result.batch.counts?.accepted).toBe(2);
   });
 
+  it("refuses a manifest whole when one record exceeds 64 KB, naming its line, and writes nothing", async () => {
+    const text = Buffer.from(`deviceId,model\nd-1,m1\nd-2,${"x".repeat(70 * 1024)}\nd-3,m3\n`);
+    const chunks = Array.from({ length: Math.ceil(text.length / 4096) }, (_, i) =>
+      text.subarray(i * 4096, (i + 1) * 4096),
+    );
+    await expect(
+      registerBatch(deps, { open: () => chunks, caCertificateId: CA, actor: "t", source: "t" }),
+    ).rejects.toThrow("manifest cannot be read: line 3: a record is longer than 65536 characters");
+    expect(store.devices.size + store.batches.size).toBe(0);
+  });
+
   it("marks a batch with no usable row FAILED", async () => {
     const result = await register("deviceId\nbad id\n");
     expect(result.batch.state).toBe("FAILED");

@@ -97,6 +97,25 @@ describe("readManifestRecords", () => {
     );
   });
 
+  it("refuses a CSV manifest whole when a record exceeds 64 KB, naming its line once, whatever the chunking", async () => {
+    const text = `deviceId,model\nd-1,m1\nd-2,${"x".repeat(70 * 1024)}\nd-3,m3\nd-4,m4\n`;
+    for (const size of [text.length, 8192, 1000]) {
+      await expect(read(text, size)).rejects.toThrow(
+        /^line 3: a record is longer than 65536 characters: the manifest is refused whole$/,
+      );
+    }
+  });
+
+  it("refuses a JSON-lines manifest whole when a line exceeds 64 KB, naming it, whatever the chunking", async () => {
+    const long = JSON.stringify({ deviceId: "d-2", model: "x".repeat(70 * 1024) });
+    const text = `{"deviceId":"d-1"}\n${long}\n{"deviceId":"d-3"}\n`;
+    for (const size of [text.length, 8192, 1000]) {
+      await expect(read(text, size)).rejects.toThrow(
+        /^line 2: a line is longer than 65536 characters: the manifest is refused whole$/,
+      );
+    }
+  });
+
   it("refuses an empty manifest", async () => {
     await expect(read("")).rejects.toThrow(/empty/);
   });
