@@ -1,4 +1,4 @@
-import { createPublicKey, createVerify, type KeyObject, type Verify } from "node:crypto";
+import { createPublicKey, createVerify, type KeyObject } from "node:crypto";
 import { ValidationError } from "./errors.js";
 
 /**
@@ -25,26 +25,40 @@ export const parseFactoryKeys = (pems: readonly string[]): KeyObject[] =>
     return key;
   });
 
+// A raw P-256 signature is r||s, 64 bytes, and may start with any byte, 0x30 included (1 in 256);
+// a DER one is a SEQUENCE (0x30) of 8 to 72 bytes, so 64 bytes starting with 0x30 can be either.
+const RAW_LENGTH = 64;
+const ENCODINGS = ["der", "ieee-p1363"] as const;
+
 export const manifestVerifier = (keys: readonly KeyObject[]): ManifestVerifier => {
-  const verifiers: Verify[] = keys.map(() => createVerify("sha256"));
+  // A Verify can be used once: each key gets one per encoding, fed the same bytes.
+  const verifiers = keys.map((key) => ({
+    key,
+    der: createVerify("sha256"),
+    "ieee-p1363": createVerify("sha256"),
+  }));
   return {
     update(chunk) {
-      for (const verifier of verifiers) verifier.update(chunk);
+      for (const verifier of verifiers) {
+        verifier.der.update(chunk);
+        verifier["ieee-p1363"].update(chunk);
+      }
     },
     verify(signature) {
       const bytes = Buffer.from(signature, "base64");
       if (bytes.length === 0 || bytes.length > 256) return false;
-      return keys.some((key, index) => {
-        const verifier = verifiers[index];
-        if (!verifier) return false;
-        // A Verify can be used once; a signature is either DER or raw, so try the likelier first.
-        const encoding = bytes[0] === 0x30 ? "der" : "ieee-p1363";
-        try {
-          return verifier.verify({ key, dsaEncoding: encoding }, bytes);
-        } catch {
-          return false;
-        }
-      });
+      const encodings = ENCODINGS.filter((encoding) =>
+        encoding === "der" ? bytes[0] === 0x30 : bytes.length === RAW_LENGTH,
+      );
+      return verifiers.some((verifier) =>
+        encodings.some((encoding) => {
+          try {
+            return verifier[encoding].verify({ key: verifier.key, dsaEncoding: encoding }, bytes);
+          } catch {
+            return false;
+          }
+        }),
+      );
     },
   };
 };
