@@ -91,6 +91,8 @@ export const recallQueue = (config: { RECALL_QUEUE_URL: string }) =>
 
 export const ingestDeps = (config: IngestConfig) => ({
   ...manifestDeps(config),
+  // Rows of uploads may bring certificates: they must name their device as JITR reads it.
+  manifestRules: manifestRulesFor(config.THING_TYPE_NAME, config.DEVICE_ID_FIELD),
   provisioning: provisioningDeps(config),
   manifests: s3Manifests(s3Client(), config.MANIFEST_BUCKET),
   bucket: config.MANIFEST_BUCKET,

@@ -1,9 +1,11 @@
 import { Readable } from "node:stream";
 import { type CsvError, parse } from "csv-parse";
 import { z } from "zod";
-import { inspectCertificate } from "./certificate.js";
+import { inspectCertificate, type SubjectField } from "./certificate.js";
+import { readDeviceId } from "./certificate-checks.js";
 import type { Pins } from "./device.js";
 import { DEVICE_ID_RULE, type DeviceId, isDeviceId } from "./ids.js";
+import { describeRefusal } from "./refusal.js";
 
 /** One valid manifest row: a device the manufacturing line made. */
 export interface ManifestRow {
@@ -29,14 +31,17 @@ export type RowResult =
 export interface ManifestRules {
   /** IoT Core: 3 attributes for a Thing without a thing type, 50 with one. `batch` and `model` count. */
   readonly maxThingAttributes: number;
+  /** The subject field that names the device in a certificate (DEVICE_ID_FIELD), as JITR reads it. */
+  readonly deviceIdField: SubjectField;
 }
 
-export const DEFAULT_MANIFEST_RULES: ManifestRules = { maxThingAttributes: 3 };
+export const DEFAULT_MANIFEST_RULES: ManifestRules = { maxThingAttributes: 3, deviceIdField: "CN" };
 
 /** IoT Core's attribute limit depends on whether the devices' Things have a type. */
-export const manifestRulesFor = (thingTypeName: string | undefined): ManifestRules => ({
-  maxThingAttributes: thingTypeName ? 50 : 3,
-});
+export const manifestRulesFor = (
+  thingTypeName: string | undefined,
+  deviceIdField: SubjectField = DEFAULT_MANIFEST_RULES.deviceIdField,
+): ManifestRules => ({ maxThingAttributes: thingTypeName ? 50 : 3, deviceIdField });
 
 // IoT Core's attribute name and value alphabets.
 const ATTRIBUTE_NAME = /^[a-zA-Z0-9_.,@/:#-]{1,128}$/;
@@ -124,6 +129,19 @@ export const validateManifestRecord = (record: unknown, line: number, rules: Man
       return {
         ok: false,
         problem: { line, deviceId: parsed.data.deviceId, message: `certificatePem ${inspection.error}` },
+      };
+    // The certificate must name the row's device: it would otherwise provision the device it names,
+    // and this row's entry would stay pinned to a certificate that can never be its own.
+    const named = readDeviceId(inspection.certificate, rules.deviceIdField);
+    const mismatch = !named.ok
+      ? describeRefusal(named.refusal)
+      : named.deviceId !== parsed.data.deviceId
+        ? `names device ${named.deviceId} (${rules.deviceIdField}), not ${parsed.data.deviceId}`
+        : undefined;
+    if (mismatch)
+      return {
+        ok: false,
+        problem: { line, deviceId: parsed.data.deviceId, message: `certificatePem ${mismatch}` },
       };
     const fingerprint = inspection.certificate.facts.certificateSha256;
     if (certificateSha256 && certificateSha256 !== fingerprint) {

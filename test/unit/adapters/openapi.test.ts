@@ -35,7 +35,7 @@ const routes = [
   ...batchRoutes({
     store,
     clock,
-    manifestRules: { maxThingAttributes: 3 },
+    manifestRules: { maxThingAttributes: 3, deviceIdField: "CN" },
     queue: { enqueue: async () => undefined },
     uploadTicket: async () => ({}),
   }),

@@ -2,6 +2,7 @@ import { createSign, generateKeyPairSync, type KeyObject } from "node:crypto";
 import { beforeEach, describe, expect, it } from "vitest";
 import { type BatchDeps, registerBatch } from "#app/register-batch.js";
 import { AlreadyExistsError, ValidationError } from "#domain/errors.js";
+import { DEFAULT_MANIFEST_RULES } from "#domain/manifest.js";
 import { parseFactoryKeys } from "#domain/manifest-signature.js";
 import { InMemoryLifecycleStore } from "#test/support/in-memory-store.js";
 
@@ -14,7 +15,7 @@ beforeEach(() => {
   deps = {
     store,
     clock: { now: () => new Date("2026-11-25T10:00:00Z") },
-    manifestRules: { maxThingAttributes: 3 },
+    manifestRules: DEFAULT_MANIFEST_RULES,
   };
 });
 

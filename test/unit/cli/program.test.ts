@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { beforeEach, describe, expect, it } from "vitest";
 import type { ApiAnswer } from "#cli/api-client.js";
 import { EXIT, runCli } from "#cli/program.js";
+import { DEFAULT_MANIFEST_RULES } from "#domain/manifest.js";
 import { InMemoryLifecycleStore } from "#test/support/in-memory-store.js";
 
 const CA = "a".repeat(64);
@@ -29,7 +30,7 @@ const run = (...argv: string[]) =>
     deps: () => ({
       store,
       clock: { now: () => new Date("2026-11-25T10:00:00Z") },
-      manifestRules: { maxThingAttributes: 3 },
+      manifestRules: DEFAULT_MANIFEST_RULES,
     }),
     out: (text) => out.push(text),
     err: (text) => err.push(text),

@@ -1,5 +1,5 @@
 import fc from "fast-check";
-import { describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import {
   DEFAULT_MANIFEST_RULES,
   ManifestFormatError,
@@ -7,6 +7,7 @@ import {
   readManifestRecords,
   validateManifestRecord,
 } from "#domain/manifest.js";
+import { createCa, type Issuer, issueDeviceCertificate } from "#local/dev-pki.js";
 
 const read = async (text: string, chunkSize = text.length || 1): Promise<ManifestRecord[]> => {
   const chunks: Buffer[] = [];
@@ -17,7 +18,7 @@ const read = async (text: string, chunkSize = text.length || 1): Promise<Manifes
   return records;
 };
 
-const rules = { maxThingAttributes: 50 };
+const rules = { maxThingAttributes: 50, deviceIdField: "CN" } as const;
 const PIN = "ab".repeat(32);
 
 describe("readManifestRecords", () => {
@@ -200,5 +201,46 @@ describe("validateManifestRecord", () => {
         expect(typeof result.ok).toBe("boolean");
       }),
     );
+  });
+});
+
+describe("validateManifestRecord with a certificate", () => {
+  let ca: Issuer;
+  beforeAll(async () => {
+    ca = await createCa();
+  });
+
+  it("pins the certificate a row brings to the device it names", async () => {
+    const { pem } = await issueDeviceCertificate(ca, { deviceId: "d-a" });
+    expect(validateManifestRecord({ deviceId: "d-a", certificatePem: pem }, 2, rules)).toMatchObject({
+      ok: true,
+      row: { deviceId: "d-a", pins: { certificateSha256: expect.stringMatching(/^[0-9a-f]{64}$/) } },
+    });
+  });
+
+  it("refuses a row whose certificate names another device", async () => {
+    const { pem } = await issueDeviceCertificate(ca, { deviceId: "d-b" });
+    expect(validateManifestRecord({ deviceId: "d-a", certificatePem: pem }, 5, rules)).toEqual({
+      ok: false,
+      problem: { line: 5, deviceId: "d-a", message: "certificatePem names device d-b (CN), not d-a" },
+    });
+  });
+
+  it("reads the certificate's device from the configured subject field", async () => {
+    const { pem } = await issueDeviceCertificate(ca, { subject: "CN=Sensor, 2.5.4.5=d-a" });
+    const bySerial = { ...rules, deviceIdField: "serialNumber" } as const;
+    expect(validateManifestRecord({ deviceId: "d-a", certificatePem: pem }, 2, bySerial).ok).toBe(true);
+    expect(validateManifestRecord({ deviceId: "d-a", certificatePem: pem }, 2, rules)).toMatchObject({
+      ok: false,
+      problem: { message: "certificatePem names device Sensor (CN), not d-a" },
+    });
+  });
+
+  it("refuses a row whose certificate names no device", async () => {
+    const { pem } = await issueDeviceCertificate(ca, { subject: "O=Acme" });
+    expect(validateManifestRecord({ deviceId: "d-a", certificatePem: pem }, 3, rules)).toMatchObject({
+      ok: false,
+      problem: { line: 3, message: expect.stringMatching(/^certificatePem DEVICE_ID_MISSING/) },
+    });
   });
 });
