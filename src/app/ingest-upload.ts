@@ -28,28 +28,12 @@ export const ingestUpload = async (
   upload: UploadedManifest,
 ): Promise<IngestOutcome> => {
   try {
-    const result = await registerBatch(deps, { ...upload, acceptCertificates: true });
-    if (result.certificates.length === 0) return { kind: "registered", result };
-    const pre = await preRegisterCertificates(
-      deps.provisioning,
-      result.batch.caCertificateId,
-      result.certificates,
-    );
-    const batch: BatchRecord = {
-      ...result.batch,
-      ...(result.batch.counts
-        ? {
-            counts: {
-              ...result.batch.counts,
-              certificates: { registered: pre.registered, refused: pre.refused },
-            },
-          }
-        : {}),
-      issues: [...(result.batch.issues ?? []), ...pre.issues].sort((a, b) => a.line - b.line),
-      updatedAt: deps.clock.now().toISOString(),
-    };
-    await deps.store.finishBatch(batch);
-    return { kind: "registered", result: { ...result, batch, issues: batch.issues ?? [] } };
+    const result = await registerBatch(deps, {
+      ...upload,
+      preRegister: (caCertificateId, certificates) =>
+        preRegisterCertificates(deps.provisioning, caCertificateId, certificates),
+    });
+    return { kind: "registered", result };
   } catch (error) {
     if (!(error instanceof ValidationError) || !isBatchId(upload.batchId)) throw error;
     const now = deps.clock.now().toISOString();

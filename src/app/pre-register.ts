@@ -1,5 +1,6 @@
 import type { RowIssue } from "#domain/batch.js";
-import type { CaCertificateId } from "#domain/ids.js";
+import { DependencyRejectedError } from "#domain/errors.js";
+import type { CaCertificateId, CertificateId } from "#domain/ids.js";
 import { describeRefusal } from "#domain/refusal.js";
 import { type ProvisioningDeps, provisionCertificate } from "./provision-certificate.js";
 import type { SuppliedCertificate } from "./register-batch.js";
@@ -38,18 +39,42 @@ export const preRegisterCertificates = async (
     };
   }
   for (const certificate of certificates) {
-    const certificateId = await deps.registry.registerCertificate(certificate.pem, ca.pem);
-    const outcome = await provisionCertificate(deps, { certificateId, caCertificateId, origin: "manifest" });
-    if (outcome.kind === "refused") {
+    const problem = await preRegisterOne(deps, caCertificateId, ca.pem, certificate);
+    if (problem === undefined) registered += 1;
+    else
       issues.push({
         kind: "certificate",
         line: certificate.line,
         deviceId: certificate.deviceId,
-        message: describeRefusal(outcome.refusal),
+        message: problem,
       });
-    } else {
-      registered += 1;
-    }
   }
   return { registered, refused: issues.length, issues };
+};
+
+/**
+ * Registers and provisions one certificate; answers why its device is not ACTIVE with it, if it
+ * is not. Only that counts as registered: a certificate provisioning left alone (registered and
+ * revoked before, say) is not.
+ */
+const preRegisterOne = async (
+  deps: ProvisioningDeps,
+  caCertificateId: CaCertificateId,
+  caPem: string,
+  certificate: SuppliedCertificate,
+): Promise<string | undefined> => {
+  let certificateId: CertificateId;
+  try {
+    certificateId = await deps.registry.registerCertificate(certificate.pem, caPem);
+  } catch (error) {
+    // IoT Core's verdict on this certificate (not signed by the CA, say): the row's problem, not the batch's.
+    if (!(error instanceof DependencyRejectedError)) throw error;
+    return `IoT Core refused to register it: ${error.message}`;
+  }
+  const outcome = await provisionCertificate(deps, { certificateId, caCertificateId, origin: "manifest" });
+  if ("refusal" in outcome) return describeRefusal(outcome.refusal);
+  const device = await deps.store.getDevice(certificate.deviceId);
+  if (device?.state === "ACTIVE" && device.certificate?.certificateId === certificateId) return undefined;
+  if ("why" in outcome) return `not provisioned: ${outcome.why}`;
+  return `not provisioned: device ${certificate.deviceId} is ${device?.state ?? "not on the allowlist"}`;
 };

@@ -13,6 +13,7 @@ import {
   BATCH_ID_RULE,
   type BatchId,
   type CaCertificateId,
+  type DeviceId,
   isBatchId,
   isCaCertificateId,
 } from "#domain/ids.js";
@@ -26,6 +27,7 @@ import {
 import { manifestVerifier } from "#domain/manifest-signature.js";
 import { FirstSeenIndex } from "./first-seen-index.js";
 import type { Clock, LifecycleStore } from "./ports.js";
+import type { PreRegistration } from "./pre-register.js";
 
 export interface BatchDeps {
   readonly store: LifecycleStore;
@@ -44,14 +46,20 @@ export interface BatchRequest {
   readonly signature?: string;
   readonly actor: string;
   readonly source: string;
-  /** Whether rows may carry certificates to pre-register; the caller then registers them. */
-  readonly acceptCertificates?: boolean;
+  /**
+   * When given, rows may carry certificates: those of the rows written to the allowlist are handed
+   * to it before the batch is finished, so an interrupted pre-registration resumes with the manifest.
+   */
+  readonly preRegister?: (
+    caCertificateId: CaCertificateId,
+    certificates: readonly SuppliedCertificate[],
+  ) => Promise<PreRegistration>;
 }
 
 /** A certificate a manifest row brought, for pre-registration after the allowlist is written. */
 export interface SuppliedCertificate {
   readonly line: number;
-  readonly deviceId: string;
+  readonly deviceId: DeviceId;
   readonly pem: string;
 }
 
@@ -61,8 +69,6 @@ export interface BatchResult {
   readonly replay: boolean;
   /** Bad rows by line number; at most MAX_REPORTED_ISSUES of them (the counts have them all). */
   readonly issues: readonly RowIssue[];
-  /** Certificates of accepted rows, when the request accepts them. */
-  readonly certificates: readonly SuppliedCertificate[];
 }
 
 /** Manifest-wide inline answers and batch records list this many bad rows; the counts have all. */
@@ -93,7 +99,7 @@ export const registerBatch = async (deps: BatchDeps, request: BatchRequest): Pro
     );
   }
   if (existing && existing.state !== "RECEIVED") {
-    return { batch: existing, replay: true, issues: existing.issues ?? [], certificates: [] };
+    return { batch: existing, replay: true, issues: existing.issues ?? [] };
   }
 
   const now = deps.clock.now().toISOString();
@@ -111,14 +117,19 @@ export const registerBatch = async (deps: BatchDeps, request: BatchRequest): Pro
 
   const written = await writeRows(deps, request, checked, batchId, caCertificateId, now);
   const conflicts = written.conflicts;
+  const pre =
+    request.preRegister && written.certificates.length > 0
+      ? await request.preRegister(caCertificateId, written.certificates)
+      : undefined;
   const counts: BatchCounts = {
     rows: checked.rows,
     accepted: checked.valid - conflicts.count,
     duplicates: checked.duplicates,
     conflicts: conflicts.count,
     invalid: checked.invalid,
+    ...(pre ? { certificates: { registered: pre.registered, refused: pre.refused } } : {}),
   };
-  const issues = [...checked.issues, ...conflicts.issues]
+  const issues = [...checked.issues, ...conflicts.issues, ...(pre?.issues ?? [])]
     .sort((a, b) => a.line - b.line)
     .slice(0, MAX_REPORTED_ISSUES);
   const batch: BatchRecord = {
@@ -129,7 +140,7 @@ export const registerBatch = async (deps: BatchDeps, request: BatchRequest): Pro
     updatedAt: deps.clock.now().toISOString(),
   };
   await deps.store.finishBatch(batch);
-  return { batch, replay: false, issues, certificates: written.certificates };
+  return { batch, replay: false, issues };
 };
 
 const checkCa = (caCertificateId: string): CaCertificateId => {
@@ -181,7 +192,7 @@ const checkManifest = async (deps: BatchDeps, request: BatchRequest): Promise<Ch
       report(result.problem);
       return;
     }
-    if (result.row.certificatePem && !request.acceptCertificates) {
+    if (result.row.certificatePem && !request.preRegister) {
       invalid += 1;
       report({
         kind: "invalid",
@@ -264,6 +275,7 @@ const writeRows = async (
           if (result.kind !== "conflict") return;
           count += 1;
           const row = rows[index];
+          if (row) conflicted.add(row.line);
           if (issues.length < MAX_REPORTED_ISSUES) {
             issues.push({
               kind: "conflict",
@@ -282,7 +294,7 @@ const writeRows = async (
   };
   await readRows(request.open(), deps.manifestRules, async (result) => {
     if (!result.ok || checked.firstLine.get(idHash(result.row.deviceId)) !== result.row.line) return;
-    if (result.row.certificatePem && request.acceptCertificates) {
+    if (result.row.certificatePem && request.preRegister) {
       supplied.push({ line: result.row.line, deviceId: result.row.deviceId, pem: result.row.certificatePem });
     }
     chunk.push(result.row);
