@@ -1,5 +1,5 @@
-import { Readable } from "node:stream";
-import { type CsvError, parse } from "csv-parse";
+import { pipeline, Readable } from "node:stream";
+import { CsvError, parse } from "csv-parse";
 import { z } from "zod";
 import { inspectCertificate, type SubjectField } from "./certificate.js";
 import { readDeviceId } from "./certificate-checks.js";
@@ -370,7 +370,8 @@ async function* readCsv(source: AsyncIterable<Uint8Array | string>): AsyncGenera
     if (oversized !== undefined) throw tooLong(oversized, "record");
     return skipped.splice(0);
   };
-  const parser = Readable.from(source).pipe(csv);
+  // pipeline, not pipe: a source that fails (a dropped connection) must fail the parser, not stall it.
+  const parser = pipeline(Readable.from(source), csv, () => undefined);
   try {
     for await (const { record, info } of parser as AsyncIterable<{
       record: Record<string, string>;
@@ -380,9 +381,8 @@ async function* readCsv(source: AsyncIterable<Uint8Array | string>): AsyncGenera
       yield { line: info.lines, record };
     }
   } catch (error) {
-    throw error instanceof ManifestFormatError
-      ? error
-      : new ManifestFormatError(error instanceof Error ? error.message : String(error), { cause: error });
+    // Only the parser's errors are the manifest's fault; the source's own (a failed read) stay as they are.
+    throw error instanceof CsvError ? new ManifestFormatError(error.message, { cause: error }) : error;
   }
   yield* flush();
 }

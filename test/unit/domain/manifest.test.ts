@@ -117,6 +117,25 @@ describe("readManifestRecords", () => {
     }
   });
 
+  it.each([
+    ["CSV", "deviceId\na\nb\n"],
+    ["JSON lines", '{"deviceId":"a"}\n{"deviceId":"b"}\n'],
+  ])(
+    "fails with the stream's own error when a %s manifest's stream fails midway",
+    async (_, text) => {
+      const outage = new Error("connection reset");
+      async function* failing() {
+        yield Buffer.from(text);
+        throw outage;
+      }
+      const reading = (async () => {
+        for await (const _record of readManifestRecords(failing()));
+      })();
+      await expect(reading).rejects.toBe(outage);
+    },
+    2000,
+  );
+
   it("refuses an empty manifest", async () => {
     await expect(read("")).rejects.toThrow(/empty/);
   });
