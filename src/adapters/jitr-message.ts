@@ -2,18 +2,15 @@ import { z } from "zod";
 import type { RegisteredCertificate } from "#app/provision-certificate.js";
 import { isCaCertificateId, isCertificateId } from "#domain/ids.js";
 
-// IoT Core documents `timestamp` as a number and `certificateRegistrationTimestamp` as a string;
-// samples show both ways. Accept either, as long as it is a time.
-const timestamp = z.union([z.number(), z.string().regex(/^\d+$/, "must be epoch milliseconds")]);
-
-/** The message IoT Core publishes on $aws/events/certificates/registered/<caCertificateId>. */
+/**
+ * The message IoT Core publishes on $aws/events/certificates/registered/<caCertificateId>. Only
+ * what provisioning uses is read: the two ids. Every other field (timestamps that are null on the
+ * first connect, a status, an account, fields added later) is ignored, so no change in them can
+ * cost a device its provisioning.
+ */
 export const jitrMessageSchema = z.object({
   certificateId: z.string().refine(isCertificateId, "must be 64 lower-case hex characters"),
   caCertificateId: z.string().refine(isCaCertificateId, "must be 64 lower-case hex characters"),
-  certificateStatus: z.string(),
-  awsAccountId: z.string().regex(/^\d{12}$/, "must be a 12-digit account id"),
-  timestamp: timestamp.optional(),
-  certificateRegistrationTimestamp: timestamp.optional(),
 });
 
 export type JitrParse = { ok: true; certificate: RegisteredCertificate } | { ok: false; why: string };

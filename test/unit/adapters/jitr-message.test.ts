@@ -1,32 +1,54 @@
+import { readFileSync } from "node:fs";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { parseJitrMessage } from "#adapters/jitr-message.js";
 
-const valid = {
-  certificateId: "c".repeat(64),
-  caCertificateId: "a".repeat(64),
-  timestamp: 1764000000000,
-  certificateStatus: "PENDING_ACTIVATION",
-  awsAccountId: "123456789012",
-  certificateRegistrationTimestamp: "1764000000000",
-};
+const fixture = (name: string) => readFileSync(new URL(`../../events/${name}`, import.meta.url), "utf8");
+const firstConnect = JSON.parse(fixture("jitr-registered-first-connect.json"));
+const ids = { certificateId: firstConnect.certificateId, caCertificateId: firstConnect.caCertificateId };
 
 describe("parseJitrMessage", () => {
-  it("accepts the message as IoT Core publishes it, timestamps as numbers or strings", () => {
-    expect(parseJitrMessage(JSON.stringify(valid))).toEqual({
+  it("accepts the event of the connect that created the certificate: null registration time, extra sourceIp", () => {
+    expect(parseJitrMessage(fixture("jitr-registered-first-connect.json"))).toEqual({
       ok: true,
-      certificate: { certificateId: valid.certificateId, caCertificateId: valid.caCertificateId },
+      certificate: ids,
     });
-    const swapped = { ...valid, timestamp: "1764000000000", certificateRegistrationTimestamp: 1764000000000 };
-    expect(parseJitrMessage(JSON.stringify(swapped)).ok).toBe(true);
+  });
+
+  it("accepts the event of a later connect: registration time as a string", () => {
+    expect(parseJitrMessage(fixture("jitr-registered-reconnect.json"))).toEqual({
+      ok: true,
+      certificate: ids,
+    });
+  });
+
+  it("reads only the two ids: any other field missing, null, of another type or unknown changes nothing", () => {
+    fc.assert(
+      fc.property(
+        fc.dictionary(
+          fc.constantFrom(
+            "timestamp",
+            "certificateStatus",
+            "awsAccountId",
+            "certificateRegistrationTimestamp",
+            "sourceIp",
+            "newField",
+          ),
+          fc.oneof(fc.constant(null), fc.string(), fc.integer(), fc.boolean(), fc.object()),
+        ),
+        (others) => {
+          const result = parseJitrMessage(JSON.stringify({ ...others, ...ids }));
+          expect(result).toEqual({ ok: true, certificate: ids });
+        },
+      ),
+    );
   });
 
   it.each([
     ["not json", /not JSON/],
-    [JSON.stringify({ ...valid, certificateId: "../../etc" }), /certificateId must be 64/],
-    [JSON.stringify({ ...valid, caCertificateId: undefined }), /caCertificateId/],
-    [JSON.stringify({ ...valid, awsAccountId: "x" }), /awsAccountId/],
-    [JSON.stringify({ ...valid, timestamp: "yesterday" }), /timestamp/],
+    [JSON.stringify({ ...ids, certificateId: "../../etc" }), /certificateId must be 64/],
+    [JSON.stringify({ ...ids, caCertificateId: undefined }), /caCertificateId/],
+    [JSON.stringify({ ...ids, certificateId: null }), /certificateId/],
     ["[]", /body/],
   ])("explains why %s is malformed", (body, why) => {
     const result = parseJitrMessage(body);
