@@ -1,5 +1,5 @@
 import { CreateTableCommand, DynamoDBClient } from "@aws-sdk/client-dynamodb";
-import { IoTClient } from "@aws-sdk/client-iot";
+import { CreateThingGroupCommand, IoTClient } from "@aws-sdk/client-iot";
 import type { Context } from "aws-lambda";
 import { createCa, issueDeviceCertificate } from "#local/dev-pki.js";
 import { firstConnect, registerCa, sqsEvent } from "#local/iot-simulator.js";
@@ -17,12 +17,13 @@ export const benchAwsCalls = async () => {
   try {
     useMotoEnvironment(moto.endpoint, {
       DEVICES_TABLE: "bench",
-      DEVICE_POLICY_NAME: "bench-device",
+      DEVICE_THING_GROUP: "bench-devices",
       IOT_QUOTA_SHARE: "100",
     });
     const { lifecycleTableDefinition } = await import("#adapters/table-definition.js");
     await new DynamoDBClient({}).send(new CreateTableCommand(lifecycleTableDefinition("bench")));
     const iot = new IoTClient({});
+    await iot.send(new CreateThingGroupCommand({ thingGroupName: "bench-devices" }));
     const ca = await createCa();
     const caCertificateId = await registerCa(iot, ca);
     const { registerBatch } = await import("#app/register-batch.js");

@@ -52,6 +52,8 @@ const measure = async (label: string, key: KeySpec) => {
       certificate: { ok: true, facts: inspection.certificate.facts, deviceId: id.deviceId },
       device: entry(id.deviceId),
       record: undefined,
+      now,
+      waitLimitMs: 30 * 86_400_000,
     });
     if (decision.kind !== "provision") throw new Error(`unexpected decision ${decision.kind}`);
   };

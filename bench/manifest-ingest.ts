@@ -56,6 +56,7 @@ const countingStore = (): LifecycleStore & { written: () => number } => {
     activate: unsupported,
     release: unsupported,
     recordRefusal: unsupported,
+    recordWaiting: unsupported,
     startRecall: unsupported,
     claimRecallPage: unsupported,
     recallPageDone: unsupported,

@@ -53,6 +53,18 @@ const report = (outcome: ProvisioningOutcome): void => {
       if (outcome.security) metrics.addMetric("SecurityEvent", MetricUnit.Count, 1);
       return;
     }
+    case "waiting": {
+      logger.info("certificate waiting", {
+        deviceId,
+        reason: outcome.refusal.code,
+        diagnosis: describeRefusal(outcome.refusal),
+        since: outcome.since,
+      });
+      const single = metrics.singleMetric();
+      single.addDimension("Reason", outcome.refusal.code);
+      single.addMetric("Waiting", MetricUnit.Count, 1);
+      return;
+    }
     case "unchanged":
       logger.info("nothing to do", { deviceId, why: outcome.why });
       metrics.addMetric("RepeatedEvent", MetricUnit.Count, 1);

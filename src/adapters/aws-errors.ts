@@ -1,6 +1,7 @@
 import {
   AlreadyExistsError,
   ConcurrentUpdateError,
+  ConfigurationError,
   DependencyRejectedError,
   DependencyUnavailableError,
   DomainError,
@@ -32,8 +33,15 @@ const REJECTED = new Set([
   "ValidationException",
   "MalformedPolicyException",
   "DeleteConflictException",
-  "UnauthorizedException",
+]);
+// Our own configuration, never a verdict on a device: a missing grant, a wrong key or account.
+const NOT_AUTHORISED = new Set([
   "AccessDeniedException",
+  "AccessDenied",
+  "UnauthorizedException",
+  "UnrecognizedClientException",
+  "InvalidClientTokenId",
+  "ExpiredTokenException",
 ]);
 
 /**
@@ -49,6 +57,7 @@ export const toDomainError = (error: unknown, operation: string): DomainError =>
   if (NOT_FOUND.has(name)) return new NotFoundError(message, { cause: error });
   if (ALREADY_EXISTS.has(name)) return new AlreadyExistsError(message, { cause: error });
   if (CONFLICT.has(name)) return new ConcurrentUpdateError(message, { cause: error });
+  if (NOT_AUTHORISED.has(name)) return new ConfigurationError(message, { cause: error });
   if (REJECTED.has(name)) return new DependencyRejectedError(message, { cause: error });
   return new DependencyUnavailableError(message, { cause: error });
 };

@@ -24,8 +24,13 @@ const storeSchema = z.object({
   DEVICES_TABLE: z.string({ error: "is required" }).min(3, "must name the DynamoDB table"),
 });
 
+const policyName = z.string({ error: "is required" }).refine(isPolicyName, "must be 1-128 of [\\w+=,.@-]");
+
 const provisioningSchema = storeSchema.extend({
-  DEVICE_POLICY_NAME: z.string({ error: "is required" }).refine(isPolicyName, "must be 1-128 of [\\w+=,.@-]"),
+  // The devices' thing group: the device policy is attached to it, so joining it is all a device needs.
+  DEVICE_THING_GROUP: z
+    .string({ error: "is required" })
+    .regex(/^[a-zA-Z0-9:_-]{1,128}$/, "must be a thing group name"),
   DEVICE_ID_FIELD: z
     .enum(SUBJECT_FIELDS as [SubjectField, ...SubjectField[]], {
       error: `must be one of ${SUBJECT_FIELDS.join(", ")}`,
@@ -38,6 +43,8 @@ const provisioningSchema = storeSchema.extend({
   CLOCK_SKEW_SECONDS: seconds(300),
   CA_CACHE_SECONDS: seconds(60),
   THING_TYPE_NAME: thingTypeName,
+  // How long a certificate may wait for its manifest (or its CA to be reactivated) before it is refused.
+  ALLOWLIST_WAIT_DAYS: z.coerce.number().positive().max(365).default(30),
   // The share of IoT Core's account quotas one container may use: 1 / the queue's maximum concurrency.
   IOT_QUOTA_SHARE: z.coerce.number().positive().max(100).default(0.5),
 });
@@ -72,7 +79,7 @@ const ingestSchema = manifestSchema.extend({
 });
 
 const recallWorkerSchema = storeSchema.extend({
-  DEVICE_POLICY_NAME: provisioningSchema.shape.DEVICE_POLICY_NAME,
+  DEVICE_POLICY_NAME: policyName,
   RECALL_QUEUE_URL: z.string().url(),
   // Set when the SDK talks to an emulator (moto); then the IoT data endpoint is not looked up.
   AWS_ENDPOINT_URL: z.string().url().optional(),

@@ -262,7 +262,9 @@ export const dynamoDbLifecycleStore = (db: DynamoDBDocumentClient, tableName: st
               deviceId: device.deviceId,
               at,
             },
-            ConditionExpression: "attribute_not_exists(pk)",
+            // A certificate that waited for its manifest is claimed like a new one.
+            ConditionExpression: "attribute_not_exists(pk) OR outcome = :waiting",
+            ExpressionAttributeValues: { ":waiting": "WAITING" },
           },
         },
         putEvent(event),
@@ -314,6 +316,33 @@ export const dynamoDbLifecycleStore = (db: DynamoDBDocumentClient, tableName: st
         if (cancellationCodes(error)[0] === "ConditionalCheckFailed") return false;
         throw transactionError(error, "recordRefusal");
       }
+    },
+
+    async recordWaiting(sighting) {
+      const { at, certificateId, deviceId, caCertificateId, refusal } = sighting;
+      // Conditional on still waiting: a claim or a refusal made meanwhile stands (ConcurrentUpdateError).
+      const out = await call("UpdateItem", () =>
+        db.send(
+          new UpdateCommand({
+            TableName: tableName,
+            Key: certificateKey(certificateId),
+            UpdateExpression: `SET entity = :entity, certificateId = :id, outcome = :waiting, refusal = :refusal, caCertificateId = :ca, firstSeenAt = if_not_exists(firstSeenAt, :at), lastSeenAt = :at${deviceId ? ", deviceId = :device" : ""} ADD attempts :one`,
+            ConditionExpression: "attribute_not_exists(pk) OR outcome = :waiting",
+            ExpressionAttributeValues: {
+              ":entity": "certificate",
+              ":id": certificateId,
+              ":waiting": "WAITING",
+              ":refusal": refusal,
+              ":ca": caCertificateId,
+              ":at": at,
+              ":one": 1,
+              ...(deviceId ? { ":device": deviceId } : {}),
+            },
+            ReturnValues: "ALL_NEW",
+          }),
+        ),
+      );
+      return String(out.Attributes?.firstSeenAt ?? at);
     },
 
     async getBatch(batchId) {

@@ -1,8 +1,7 @@
 import { createHash } from "node:crypto";
 import {
-  AttachPolicyCommand,
+  AddThingToThingGroupCommand,
   AttachThingPrincipalCommand,
-  CreatePolicyCommand,
   CreateThingCommand,
   DeleteThingCommand,
   DescribeCACertificateCommand,
@@ -80,14 +79,10 @@ export const iotRegistry = (iot: IoTClient, limiters?: Record<IotOperation, Rate
       );
     },
 
-    async createPolicy(policyName, policyDocument) {
-      await ignoreAlreadyExists(
-        send("CreatePolicy", () => iot.send(new CreatePolicyCommand({ policyName, policyDocument }))),
+    async addThingToGroup(thingGroupName, thingName) {
+      await send("AddThingToThingGroup", () =>
+        iot.send(new AddThingToThingGroupCommand({ thingGroupName, thingName })),
       );
-    },
-
-    async attachPolicy(policyName, target) {
-      await send("AttachPolicy", () => iot.send(new AttachPolicyCommand({ policyName, target })));
     },
 
     async attachThingPrincipal(thingName, principal) {
@@ -144,7 +139,7 @@ const derSha256 = (pem: string): string =>
     .digest("hex");
 
 // Detaching or deleting what is already gone is done.
-const ignoreNotFound = async (work: Promise<unknown>): Promise<void> => {
+export const ignoreNotFound = async (work: Promise<unknown>): Promise<void> => {
   try {
     await work;
   } catch (error) {
@@ -153,7 +148,7 @@ const ignoreNotFound = async (work: Promise<unknown>): Promise<void> => {
 };
 
 // A Thing or policy of that name exists: a redelivery, or a race with ourselves. Either way, done.
-const ignoreAlreadyExists = async (work: Promise<unknown>): Promise<void> => {
+export const ignoreAlreadyExists = async (work: Promise<unknown>): Promise<void> => {
   try {
     await work;
   } catch (error) {

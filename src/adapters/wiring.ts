@@ -1,12 +1,10 @@
 import { type CaDirectory, createCaDirectory } from "#app/ca-directory.js";
-import { devicePolicyAttacher } from "#app/device-policy.js";
 import { type OperationDeps, type OperatorCommand, operateDevice } from "#app/operate-device.js";
 import type { Clock, LifecycleStore } from "#app/ports.js";
 import type { ProvisioningDeps } from "#app/provision-certificate.js";
 import type { BatchDeps } from "#app/register-batch.js";
 import type { ShowDeviceDeps } from "#app/show-device.js";
 import { manifestRulesFor } from "#domain/manifest.js";
-import devicePolicyTemplate from "../../templates/device-policy.json" with { type: "json" };
 import { documentClient, dynamoDbClient, iotClient, s3Client, sqsClient } from "./aws-clients.js";
 import type {
   IngestConfig,
@@ -38,11 +36,8 @@ export const provisioningDeps = (config: ProvisioningConfig, cas?: CaDirectory):
     clock: systemClock,
     ...(config.THING_TYPE_NAME ? { thingTypeName: config.THING_TYPE_NAME } : {}),
     cas: cas ?? createCaDirectory(registry, systemClock, config.CA_CACHE_SECONDS * 1000),
-    attachDevicePolicy: devicePolicyAttacher(registry, {
-      policyName: config.DEVICE_POLICY_NAME,
-      template: JSON.stringify(devicePolicyTemplate),
-      topicPrefix: config.TOPIC_PREFIX,
-    }),
+    thingGroupName: config.DEVICE_THING_GROUP,
+    waitLimitMs: config.ALLOWLIST_WAIT_DAYS * 86_400_000,
     certificatePolicy: {
       clockSkewMs: config.CLOCK_SKEW_SECONDS * 1000,
       deviceIdField: config.DEVICE_ID_FIELD,

@@ -1,5 +1,5 @@
 import { type InspectedCertificate, inspectCertificate } from "#domain/certificate.js";
-import { NotFoundError } from "#domain/errors.js";
+import { ConfigurationError, NotFoundError } from "#domain/errors.js";
 import type { CaCertificateId } from "#domain/ids.js";
 import { type Refusal, refuse } from "#domain/refusal.js";
 import type { Clock, DeviceRegistry } from "./ports.js";
@@ -30,17 +30,26 @@ export const createCaDirectory = (registry: DeviceRegistry, clock: Clock, ttlMs 
   };
 };
 
+/**
+ * An inactive CA is an operator's decision: its devices wait. A CA that IoT Core registered but
+ * that cannot be found or read is our inconsistency, not the device's fault: it is thrown, so the
+ * event is retried and, failing that, kept for a person, and nothing is revoked.
+ */
 const describe = async (registry: DeviceRegistry, caCertificateId: CaCertificateId): Promise<CaLookup> => {
+  let ca: Awaited<ReturnType<DeviceRegistry["describeCaCertificate"]>>;
   try {
-    const ca = await registry.describeCaCertificate(caCertificateId);
-    if (ca.status !== "ACTIVE")
-      return { ok: false, refusal: refuse("CA_NOT_ACTIVE", `CA ${caCertificateId} is ${ca.status}`) };
-    const inspection = inspectCertificate(ca.pem);
-    if (!inspection.ok) return { ok: false, refusal: refuse("CA_CERTIFICATE_INVALID", inspection.error) };
-    return { ok: true, ca: inspection.certificate, pem: ca.pem };
+    ca = await registry.describeCaCertificate(caCertificateId);
   } catch (error) {
     if (error instanceof NotFoundError)
-      return { ok: false, refusal: refuse("CA_NOT_REGISTERED", `CA ${caCertificateId}`) };
+      throw new ConfigurationError(`CA ${caCertificateId} named by IoT Core is not registered`, {
+        cause: error,
+      });
     throw error;
   }
+  if (ca.status !== "ACTIVE")
+    return { ok: false, refusal: refuse("CA_NOT_ACTIVE", `CA ${caCertificateId} is ${ca.status}`) };
+  const inspection = inspectCertificate(ca.pem);
+  if (!inspection.ok)
+    throw new ConfigurationError(`registered CA ${caCertificateId} cannot be read: ${inspection.error}`);
+  return { ok: true, ca: inspection.certificate, pem: ca.pem };
 };

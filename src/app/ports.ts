@@ -1,5 +1,11 @@
 import type { BatchRecord, Recall } from "#domain/batch.js";
-import type { BoundCertificate, CertificateRecord, Device, DeviceEvent } from "#domain/device.js";
+import type {
+  BoundCertificate,
+  CertificateRecord,
+  Device,
+  DeviceEvent,
+  WaitingRecord,
+} from "#domain/device.js";
 import type { BatchId, CaCertificateId, CertificateId, DeviceId } from "#domain/ids.js";
 import type { DeviceState } from "#domain/lifecycle.js";
 import type { ManifestRow } from "#domain/manifest.js";
@@ -37,9 +43,8 @@ export interface DeviceRegistry {
     attributes: Readonly<Record<string, string>>,
     thingTypeName?: string,
   ): Promise<void>;
-  createPolicy(policyName: string, document: string): Promise<void>;
-  /** Throws NotFoundError when the policy does not exist. */
-  attachPolicy(policyName: string, certificateArn: string): Promise<void>;
+  /** Puts the Thing in the group, whose policies then apply to its certificate; idempotent. */
+  addThingToGroup(thingGroupName: string, thingName: DeviceId): Promise<void>;
   /** Exclusive attachment: the certificate belongs to this Thing only. */
   attachThingPrincipal(thingName: DeviceId, certificateArn: string): Promise<void>;
   updateCertificateStatus(
@@ -57,6 +62,21 @@ export interface DeviceRegistry {
   detachThingPrincipal(thingName: DeviceId, certificateArn: string): Promise<void>;
   /** Idempotent: a Thing that does not exist counts as deleted. */
   deleteThing(thingName: DeviceId): Promise<void>;
+}
+
+/** IoT Core's policies, as the deployment that keeps the one device policy sees them. */
+export interface PolicyRegistry {
+  /** The default version's document, or undefined when there is no such policy. */
+  getPolicyDocument(policyName: string): Promise<string | undefined>;
+  createPolicy(policyName: string, document: string): Promise<void>;
+  /** Makes `document` the default version, making room first when IoT's five versions are used. */
+  replacePolicyDocument(policyName: string, document: string): Promise<void>;
+  /** Attaches the policy to a thing group (by ARN); attaching it again changes nothing. */
+  attachPolicy(policyName: string, targetArn: string): Promise<void>;
+  /** Idempotent: a policy or attachment that is not there counts as detached. */
+  detachPolicy(policyName: string, targetArn: string): Promise<void>;
+  /** Deletes the policy and its versions; one that does not exist counts as deleted. */
+  deletePolicy(policyName: string): Promise<void>;
 }
 
 /** The queue that paces a recall: each message names a few devices to revoke. */
@@ -126,6 +146,11 @@ export interface LifecycleStore {
   release(device: Device, record: CertificateRecord, event: DeviceEvent): Promise<void>;
   /** Records a refused certificate (and an event on the device it claimed). False if recorded before. */
   recordRefusal(record: CertificateRecord, event: DeviceEvent | undefined): Promise<boolean>;
+  /**
+   * Records that a certificate waits (seen once more), unless it was decided meanwhile. Answers
+   * since when it has been waiting.
+   */
+  recordWaiting(record: WaitingSighting): Promise<string>;
 
   getBatch(batchId: BatchId): Promise<BatchRecord | undefined>;
   /** Creates the batch record in RECEIVED; AlreadyExistsError if the id is taken. */
@@ -143,5 +168,10 @@ export interface LifecycleStore {
   /** Adds allowlist entries; an existing entry is never overwritten. Results match `devices` by index. */
   addDevices(devices: readonly Device[]): Promise<AddDeviceResult[]>;
 }
+
+/** One more sighting of a waiting certificate; the store keeps the first time and counts them. */
+export type WaitingSighting = Omit<WaitingRecord, "firstSeenAt" | "lastSeenAt" | "attempts"> & {
+  readonly at: string;
+};
 
 export type { CertificateRecord, Device, DeviceEvent, ManifestRow, Refusal };

@@ -1,7 +1,7 @@
 import { inspectCertificate } from "#domain/certificate.js";
 import { type CertificatePolicy, checkDeviceCertificate, readDeviceId } from "#domain/certificate-checks.js";
 import { bindCertificate, type Device, type DeviceEvent, thingAttributes } from "#domain/device.js";
-import { ConcurrentUpdateError, DependencyRejectedError, NotFoundError } from "#domain/errors.js";
+import { ConcurrentUpdateError, NotFoundError } from "#domain/errors.js";
 import type { CaCertificateId, CertificateId, DeviceId } from "#domain/ids.js";
 import {
   decideProvisioning,
@@ -10,7 +10,6 @@ import {
 } from "#domain/provisioning-decision.js";
 import { isSecurityRefusal, type Refusal, refuse } from "#domain/refusal.js";
 import type { CaDirectory } from "./ca-directory.js";
-import type { EnsurePolicy } from "./device-policy.js";
 import type { CertificateDescription, Clock, DeviceRegistry, LifecycleStore } from "./ports.js";
 
 export interface ProvisioningDeps {
@@ -18,10 +17,13 @@ export interface ProvisioningDeps {
   readonly store: LifecycleStore;
   readonly clock: Clock;
   readonly cas: CaDirectory;
-  readonly attachDevicePolicy: EnsurePolicy;
+  /** The devices' thing group: the device policy is attached to it at deployment. */
+  readonly thingGroupName: string;
   readonly certificatePolicy: CertificatePolicy;
   /** The type of the devices' Things, when the deployment uses one. */
   readonly thingTypeName?: string;
+  /** How long a certificate may wait for its allowlist entry (or its CA) before it is refused. */
+  readonly waitLimitMs: number;
 }
 
 export interface RegisteredCertificate {
@@ -47,6 +49,14 @@ export type ProvisioningOutcome =
       readonly refusal: Refusal;
       /** A refusal that points at an attack (a clone, a forged signature): raise it. */
       readonly security: boolean;
+    }
+  | {
+      /** Not provisionable yet, not refused: provisioned on a connect after its manifest lands. */
+      readonly kind: "waiting";
+      readonly certificateId: CertificateId;
+      readonly deviceId?: DeviceId;
+      readonly refusal: Refusal;
+      readonly since: string;
     }
   | {
       readonly kind: "unchanged";
@@ -88,6 +98,8 @@ export const provisionCertificate = async (
         certificate: verdict,
         device: state.device,
         record: state.record,
+        now: deps.clock.now(),
+        waitLimitMs: deps.waitLimitMs,
       };
       return await act(deps, description, facts, decideProvisioning(facts));
     } catch (error) {
@@ -158,6 +170,23 @@ const act = async (
       return release(deps, description, decision.device, decision.refusal);
     case "refuse":
       return refuseCertificate(deps, description, decision.refusal, decision.deviceId, decision.device);
+    case "wait": {
+      const since = await deps.store.recordWaiting({
+        certificateId,
+        outcome: "WAITING",
+        refusal: decision.refusal,
+        ...(decision.deviceId ? { deviceId: decision.deviceId } : {}),
+        caCertificateId: facts.caCertificateId,
+        at: deps.clock.now().toISOString(),
+      });
+      return {
+        kind: "waiting",
+        certificateId,
+        ...(decision.deviceId ? { deviceId: decision.deviceId } : {}),
+        refusal: decision.refusal,
+        since,
+      };
+    }
     case "already-refused":
       await revokeUnlessRevoked(deps, description);
       return { kind: "unchanged", certificateId, why: `refused before: ${decision.refusal.code}` };
@@ -173,7 +202,11 @@ const act = async (
   }
 };
 
-/** The IoT steps, in the only safe order: everything the device needs first, activation last. */
+/**
+ * The IoT steps, in the only safe order: everything the device needs first, activation last. A
+ * failure here is ours (a missing grant, a bad configuration, an outage), never a verdict on the
+ * device: it is thrown, the claim stays, and a retry or the device's next connect resumes it.
+ */
 const provision = async (
   deps: Run,
   description: CertificateDescription,
@@ -181,15 +214,10 @@ const provision = async (
   resumed: boolean,
 ): Promise<ProvisioningOutcome> => {
   const { certificateId, certificateArn } = description;
-  try {
-    await deps.registry.createThing(device.deviceId, thingAttributes(device), deps.thingTypeName);
-    await deps.attachDevicePolicy(certificateArn);
-    await deps.registry.attachThingPrincipal(device.deviceId, certificateArn);
-    if (description.status !== "ACTIVE") await deps.registry.updateCertificateStatus(certificateId, "ACTIVE");
-  } catch (error) {
-    if (!(error instanceof DependencyRejectedError)) throw error;
-    return release(deps, description, device, refuse("PROVISIONING_FAILED", error.message));
-  }
+  await deps.registry.createThing(device.deviceId, thingAttributes(device), deps.thingTypeName);
+  await deps.registry.addThingToGroup(deps.thingGroupName, device.deviceId);
+  await deps.registry.attachThingPrincipal(device.deviceId, certificateArn);
+  if (description.status !== "ACTIVE") await deps.registry.updateCertificateStatus(certificateId, "ACTIVE");
   await deps.store.activate(
     device,
     deviceEvent(deps, device, "ACTIVATED", { certificateId, from: "PROVISIONING", to: "ACTIVE" }),

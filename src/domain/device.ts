@@ -89,7 +89,24 @@ export type CertificateRecord =
       readonly deviceId?: DeviceId;
       readonly caCertificateId?: CaCertificateId;
       readonly at: string;
-    };
+    }
+  | WaitingRecord;
+
+/**
+ * A certificate that is not refused but cannot be provisioned yet (its device's manifest has not
+ * arrived, or its batch names another CA): IoT Core publishes its event again on each connect.
+ */
+export interface WaitingRecord {
+  readonly certificateId: CertificateId;
+  readonly outcome: "WAITING";
+  readonly refusal: Refusal;
+  readonly deviceId?: DeviceId;
+  readonly caCertificateId: CaCertificateId;
+  /** When it was first seen waiting; the waiting limit counts from here. */
+  readonly firstSeenAt: string;
+  readonly lastSeenAt: string;
+  readonly attempts: number;
+}
 
 /** True when the certificate matches every pin the manifest gave (no pins: nothing to match). */
 export const matchesPins = (pins: Pins, facts: CertificateFacts): boolean =>

@@ -57,6 +57,7 @@ export class ValidationError extends DomainError {
   }
 }
 
+/** Our side is misconfigured (a missing grant, a bad setting): never a verdict on a device. */
 export class ConfigurationError extends DomainError {
   readonly code = "CONFIGURATION";
 }

@@ -1,7 +1,7 @@
 import type { CertificateFacts } from "./certificate.js";
 import { type CertificateRecord, type Device, matchesPins } from "./device.js";
 import type { CaCertificateId, CertificateId, DeviceId } from "./ids.js";
-import { type Refusal, refuse } from "./refusal.js";
+import { type Refusal, type RefusalCode, refuse } from "./refusal.js";
 
 /** IoT Core certificate statuses (DescribeCertificate). */
 export type CertificateStatus =
@@ -26,6 +26,9 @@ export interface ProvisioningFacts {
   readonly device: Device | undefined;
   /** What was decided about this certificate before, if anything. */
   readonly record: CertificateRecord | undefined;
+  readonly now: Date;
+  /** How long a certificate may wait for its allowlist entry before it is refused. */
+  readonly waitLimitMs: number;
 }
 
 export type ProvisioningDecision =
@@ -39,6 +42,8 @@ export type ProvisioningDecision =
       readonly deviceId?: DeviceId;
       readonly device?: Device;
     }
+  /** Not provisionable yet, and not a verdict: record why, revoke nothing, decide again on its next connect. */
+  | { readonly kind: "wait"; readonly refusal: Refusal; readonly deviceId?: DeviceId }
   /** The claiming certificate was revoked or deactivated mid-way: give the identity back. */
   | { readonly kind: "abandon"; readonly device: Device; readonly refusal: Refusal }
   /** Refused before: make sure the certificate is revoked, record nothing new. */
@@ -77,20 +82,19 @@ export const decideProvisioning = (input: ProvisioningFacts): ProvisioningDecisi
   if (input.certificateStatus !== waiting) {
     return { kind: "ignore", why: `certificate is ${input.certificateStatus}, not ${waiting}` };
   }
-  if (!certificate.ok) return { kind: "refuse", refusal: certificate.refusal };
+  if (!certificate.ok) return waitOrRefuse(input, certificate.refusal);
 
   const { deviceId, facts } = certificate;
-  if (!device)
-    return { kind: "refuse", refusal: refuse("NOT_ON_ALLOWLIST", `device id ${deviceId}`), deviceId };
+  if (!device) return waitOrRefuse(input, refuse("NOT_ON_ALLOWLIST", `device id ${deviceId}`), deviceId);
   if (device.caCertificateId !== input.caCertificateId) {
-    return {
-      kind: "refuse",
-      refusal: refuse(
+    return waitOrRefuse(
+      input,
+      refuse(
         "CA_NOT_BATCH_CA",
         `issued by CA ${input.caCertificateId}, batch ${device.batchId} expects ${device.caCertificateId}`,
       ),
       deviceId,
-    };
+    );
   }
   if (device.state === "REVOKED" || device.state === "DECOMMISSIONED") {
     return {
@@ -124,6 +128,30 @@ export const decideProvisioning = (input: ProvisioningFacts): ProvisioningDecisi
     return { kind: "refuse", refusal: refuse("PIN_MISMATCH", describePins(device, facts)), deviceId, device };
   }
   return { kind: "provision", device, facts };
+};
+
+/**
+ * Refusals that say a device is early, or its CA paused by an operator, not that its certificate
+ * is bad. Revoking is forever, so these wait: the manifest may still come, the CA may come back.
+ */
+const WAIT_FOR: ReadonlySet<RefusalCode> = new Set(["NOT_ON_ALLOWLIST", "CA_NOT_BATCH_CA", "CA_NOT_ACTIVE"]);
+
+const waitOrRefuse = (
+  input: ProvisioningFacts,
+  refusal: Refusal,
+  deviceId?: DeviceId,
+): ProvisioningDecision => {
+  const id = deviceId ? { deviceId } : {};
+  // A certificate we registered from a manifest gets no second event: waiting would be forever.
+  if (!WAIT_FOR.has(refusal.code) || input.origin === "manifest") return { kind: "refuse", refusal, ...id };
+  const since = input.record?.outcome === "WAITING" ? input.record.firstSeenAt : undefined;
+  if (since !== undefined && input.now.getTime() - Date.parse(since) >= input.waitLimitMs)
+    return {
+      kind: "refuse",
+      refusal: refuse(refusal.code, `${refusal.detail}; waited since ${since}`),
+      ...id,
+    };
+  return { kind: "wait", refusal, ...id };
 };
 
 const describePins = (device: Device, facts: CertificateFacts): string =>

@@ -2,6 +2,7 @@ import {
   DescribeCertificateCommand,
   DescribeThingCommand,
   ListAttachedPoliciesCommand,
+  ListThingGroupsForThingCommand,
   ListThingPrincipalsCommand,
   UpdateCACertificateCommand,
 } from "@aws-sdk/client-iot";
@@ -51,14 +52,24 @@ const expectProvisioned = async (
   expect(principals.principals).toEqual([
     expect.stringMatching(new RegExp(`:cert/${message.certificateId}$`)),
   ]);
+  // The device policy comes from the group; nothing is attached to the certificate itself.
+  const groups = await world.iot.send(new ListThingGroupsForThingCommand({ thingName: deviceId }));
+  expect(groups.thingGroups?.map((g) => g.groupName)).toEqual([world.thingGroupName]);
   const policies = await world.iot.send(
     new ListAttachedPoliciesCommand({ target: principals.principals?.[0] ?? "" }),
   );
-  expect(policies.policies?.map((p) => p.policyName)).toEqual([world.policyName]);
+  expect(policies.policies).toEqual([]);
   const device = await store.getDevice(deviceId as never);
   expect(device).toMatchObject({ state: "ACTIVE", certificate: { certificateId: message.certificateId } });
   const events = await store.listEvents(deviceId as never);
   expect(events.map((e) => e.type)).toEqual(history);
+};
+
+const expectWaiting = async (message: JitrMessage, code: string, deviceId?: string) => {
+  expect(await certificateStatus(message.certificateId)).toBe("PENDING_ACTIVATION");
+  const state = await store.readProvisioningState(message.certificateId as never, undefined);
+  expect(state.record).toMatchObject({ outcome: "WAITING", refusal: { code } });
+  if (deviceId) expect(await thingExists(deviceId)).toBe(false);
 };
 
 const expectRefused = async (message: JitrMessage, code: string, deviceId?: string) => {
@@ -69,7 +80,7 @@ const expectRefused = async (message: JitrMessage, code: string, deviceId?: stri
 };
 
 describe("JITR handler: first connection", () => {
-  it("provisions an allowed device: Thing with batch attributes, shared policy, exclusive attachment, ACTIVE", async () => {
+  it("provisions an allowed device: Thing with batch attributes in the devices' group, exclusive attachment, ACTIVE", async () => {
     const deviceId = world.id("ok-1");
     const batchId = await world.allow(`deviceId,model,attr.color\n${deviceId},m1,red\n`);
     const message = await world.connect({ deviceId });
@@ -97,7 +108,6 @@ describe("JITR handler: first connection", () => {
 
 describe("JITR handler: every refusal is revoked and recorded with its reason", () => {
   const cases: [string, DeviceOptions | ((id: string) => DeviceOptions), boolean][] = [
-    ["NOT_ON_ALLOWLIST", {}, false],
     [
       "CERTIFICATE_EXPIRED",
       { notBefore: new Date(Date.now() - 9e8), notAfter: new Date(Date.now() - 6e4) },
@@ -142,38 +152,6 @@ describe("JITR handler: every refusal is revoked and recorded with its reason", 
     await expectRefused(message, "SIGNATURE_INVALID", deviceId);
   });
 
-  it("CA_NOT_BATCH_CA: another product line's CA cannot provision this line's identities", async () => {
-    const deviceId = world.id("cross-line");
-    await world.allow(`deviceId\n${deviceId}\n`);
-    const other = await world.anotherCa("Other line");
-    const message = await world.connect({ deviceId }, other);
-
-    await deliver(message);
-
-    await expectRefused(message, "CA_NOT_BATCH_CA", deviceId);
-  });
-
-  it("CA_NOT_ACTIVE: nothing is provisioned under a deactivated CA", async () => {
-    const inactive = await world.anotherCa("Retired line");
-    await world.iot.send(
-      new UpdateCACertificateCommand({ certificateId: inactive.caCertificateId, newStatus: "INACTIVE" }),
-    );
-    const deviceId = world.id("retired");
-    await world.allow(`deviceId\n${deviceId}\n`, inactive.caCertificateId);
-    const message = await world.connect({ deviceId }, inactive);
-
-    await deliver(message);
-
-    await expectRefused(message, "CA_NOT_ACTIVE", deviceId);
-  });
-
-  it("CA_NOT_REGISTERED: an event naming a CA IoT Core does not know", async () => {
-    const deviceId = world.id("unknown-ca");
-    const message = await world.connect({ deviceId });
-    await deliver({ ...message, caCertificateId: "f".repeat(64) });
-    await expectRefused(message, "CA_NOT_REGISTERED", deviceId);
-  });
-
   it("PIN_MISMATCH: the manifest pinned another key", async () => {
     const deviceId = world.id("pinned");
     await world.allow(`deviceId,publicKeySha256\n${deviceId},${"0".repeat(64)}\n`);
@@ -193,6 +171,55 @@ describe("JITR handler: every refusal is revoked and recorded with its reason", 
 
     await expectRefused(clone, "IDENTITY_ALREADY_CLAIMED");
     await expectProvisioned(deviceId, original, ["PROVISIONING_STARTED", "ACTIVATED", "CLONE_REFUSED"]);
+  });
+});
+
+describe("JITR handler: early devices wait, our failures revoke nothing", () => {
+  it("NOT_ON_ALLOWLIST: a device that connects before its manifest waits, and is provisioned on a connect after it lands", async () => {
+    const deviceId = world.id("early");
+    const message = await world.connect({ deviceId });
+
+    expect(await deliver(message)).toEqual({ batchItemFailures: [] });
+    await expectWaiting(message, "NOT_ON_ALLOWLIST", deviceId);
+
+    await world.allow(`deviceId\n${deviceId}\n`);
+    expect(await deliver(message)).toEqual({ batchItemFailures: [] });
+    await expectProvisioned(deviceId, message);
+  });
+
+  it("CA_NOT_BATCH_CA: another product line's CA provisions nothing of this line, and revokes nothing", async () => {
+    const deviceId = world.id("cross-line");
+    await world.allow(`deviceId\n${deviceId}\n`);
+    const other = await world.anotherCa("Other line");
+    const message = await world.connect({ deviceId }, other);
+
+    await deliver(message);
+
+    await expectWaiting(message, "CA_NOT_BATCH_CA", deviceId);
+    expect((await store.getDevice(deviceId as never))?.state).toBe("ALLOWED");
+  });
+
+  it("CA_NOT_ACTIVE: nothing is provisioned under a deactivated CA, and nothing revoked", async () => {
+    const inactive = await world.anotherCa("Retired line");
+    await world.iot.send(
+      new UpdateCACertificateCommand({ certificateId: inactive.caCertificateId, newStatus: "INACTIVE" }),
+    );
+    const deviceId = world.id("retired");
+    await world.allow(`deviceId\n${deviceId}\n`, inactive.caCertificateId);
+    const message = await world.connect({ deviceId }, inactive);
+
+    await deliver(message);
+
+    await expectWaiting(message, "CA_NOT_ACTIVE", deviceId);
+  });
+
+  it("an event naming a CA IoT Core does not know fails the record for a retry, revoking nothing", async () => {
+    const deviceId = world.id("unknown-ca");
+    await world.allow(`deviceId\n${deviceId}\n`);
+    const message = await world.connect({ deviceId });
+    const response = await deliver({ ...message, caCertificateId: "f".repeat(64) });
+    expect(response.batchItemFailures).toHaveLength(1);
+    expect(await certificateStatus(message.certificateId)).toBe("PENDING_ACTIVATION");
   });
 });
 
@@ -246,8 +273,7 @@ describe("JITR handler: exactly once", () => {
     ["BatchGetItemCommand", "dynamodb"],
     ["TransactWriteItemsCommand", "dynamodb"],
     ["CreateThingCommand", "iot"],
-    ["CreatePolicyCommand", "iot"],
-    ["AttachPolicyCommand", "iot"],
+    ["AddThingToThingGroupCommand", "iot"],
     ["AttachThingPrincipalCommand", "iot"],
     ["UpdateCertificateCommand", "iot"],
   ];
@@ -264,11 +290,34 @@ describe("JITR handler: exactly once", () => {
     stop();
     const second = await deliver(message);
 
-    if (command !== "CreatePolicyCommand" && command !== "DescribeCACertificateCommand") {
-      // Those two are called once per container: the crash may already be behind us.
+    if (command !== "DescribeCACertificateCommand") {
+      // Called once per container (cached): the crash may already be behind us.
       expect(first.batchItemFailures).toHaveLength(1);
     }
     expect(second).toEqual({ batchItemFailures: [] });
+    await expectProvisioned(deviceId, message);
+  });
+
+  it("an access denied on a step (a grant missing from our role) revokes nothing; once granted, the retry provisions", async () => {
+    const deviceId = world.id("denied");
+    await world.allow(`deviceId\n${deviceId}\n`);
+    const message = await world.connect({ deviceId });
+    const denied = Object.assign(new Error("not authorized to perform iot:AttachThingPrincipal"), {
+      name: "AccessDeniedException",
+    });
+    const stop = injectFailure(clients.iotClient(), {
+      command: "AttachThingPrincipalCommand",
+      mode: "instead",
+      error: () => denied,
+    });
+
+    const first = await deliver(message);
+    stop();
+
+    expect(first.batchItemFailures).toHaveLength(1);
+    expect(await certificateStatus(message.certificateId)).toBe("PENDING_ACTIVATION");
+    expect((await store.getDevice(deviceId as never))?.state).toBe("PROVISIONING");
+    expect(await deliver(message)).toEqual({ batchItemFailures: [] });
     await expectProvisioned(deviceId, message);
   });
 

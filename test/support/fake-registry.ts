@@ -17,7 +17,8 @@ export class FakeRegistry implements DeviceRegistry {
   >();
   readonly cas = new Map<string, CaDescription>();
   readonly things = new Map<string, Record<string, string>>();
-  readonly policies = new Map<string, string>();
+  /** Thing name -> the groups it is in. */
+  readonly groups = new Map<string, Set<string>>();
   readonly policyAttachments = new Set<string>();
   readonly thingAttachments = new Set<string>();
   readonly calls: Method[] = [];
@@ -81,15 +82,10 @@ export class FakeRegistry implements DeviceRegistry {
     if (!this.things.has(thingName)) this.things.set(thingName, { ...attributes });
   }
 
-  async createPolicy(policyName: string, document: string): Promise<void> {
-    this.enter("createPolicy");
-    if (!this.policies.has(policyName)) this.policies.set(policyName, document);
-  }
-
-  async attachPolicy(policyName: string, certificateArn: string): Promise<void> {
-    this.enter("attachPolicy");
-    if (!this.policies.has(policyName)) throw new NotFoundError(`policy ${policyName}`);
-    this.policyAttachments.add(`${policyName}|${certificateArn}`);
+  async addThingToGroup(thingGroupName: string, thingName: string): Promise<void> {
+    this.enter("addThingToGroup");
+    if (!this.things.has(thingName)) throw new NotFoundError(`thing ${thingName}`);
+    this.groups.set(thingName, (this.groups.get(thingName) ?? new Set()).add(thingGroupName));
   }
 
   async attachThingPrincipal(thingName: string, certificateArn: string): Promise<void> {

@@ -1,4 +1,4 @@
-import type { AddDeviceResult, DeviceQuery, LifecycleStore, Page } from "#app/ports.js";
+import type { AddDeviceResult, DeviceQuery, LifecycleStore, Page, WaitingSighting } from "#app/ports.js";
 import type { BatchRecord, Recall } from "#domain/batch.js";
 import type { CertificateRecord, Device, DeviceEvent } from "#domain/device.js";
 import { AlreadyExistsError, ConcurrentUpdateError, NotFoundError, ValidationError } from "#domain/errors.js";
@@ -67,8 +67,8 @@ export class InMemoryLifecycleStore implements LifecycleStore {
 
   async claim(device: Device, certificate: NonNullable<Device["certificate"]>, event: DeviceEvent) {
     this.expect(device);
-    if (this.certificates.has(certificate.certificateId))
-      throw new ConcurrentUpdateError("certificate recorded");
+    const recorded = this.certificates.get(certificate.certificateId);
+    if (recorded && recorded.outcome !== "WAITING") throw new ConcurrentUpdateError("certificate recorded");
     const claimed: Device = {
       ...device,
       state: "PROVISIONING",
@@ -113,6 +113,16 @@ export class InMemoryLifecycleStore implements LifecycleStore {
     this.certificates.set(record.certificateId, record);
     if (event) this.events.push(event);
     return true;
+  }
+
+  async recordWaiting(sighting: WaitingSighting) {
+    const { at, ...rest } = sighting;
+    const before = this.certificates.get(sighting.certificateId);
+    if (before && before.outcome !== "WAITING") throw new ConcurrentUpdateError("certificate decided");
+    const firstSeenAt = before?.outcome === "WAITING" ? before.firstSeenAt : at;
+    const attempts = before?.outcome === "WAITING" ? before.attempts + 1 : 1;
+    this.certificates.set(sighting.certificateId, { ...rest, firstSeenAt, lastSeenAt: at, attempts });
+    return firstSeenAt;
   }
 
   async getBatch(batchId: string) {

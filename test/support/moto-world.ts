@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { CreateTableCommand, DynamoDBClient } from "@aws-sdk/client-dynamodb";
-import { IoTClient } from "@aws-sdk/client-iot";
+import { CreateThingGroupCommand, IoTClient } from "@aws-sdk/client-iot";
 import { CreateBucketCommand, S3Client } from "@aws-sdk/client-s3";
 import { CreateQueueCommand, SQSClient } from "@aws-sdk/client-sqs";
 import type { MiddlewareStack } from "@smithy/types";
@@ -21,6 +21,8 @@ export interface MotoWorld {
   readonly recallQueueUrl: string;
   readonly tableName: string;
   readonly policyName: string;
+  /** The devices' thing group (the deployment makes it; here each file has its own). */
+  readonly thingGroupName: string;
   readonly prefix: string;
   readonly ca: Issuer;
   readonly caCertificateId: string;
@@ -35,10 +37,16 @@ export interface MotoWorld {
 }
 
 /** Sets the environment the handler and adapters read; call before importing them. */
-export const motoEnvironment = (endpoint: string, tableName: string, policyName: string): void => {
+export const motoEnvironment = (
+  endpoint: string,
+  tableName: string,
+  policyName: string,
+  thingGroupName: string,
+): void => {
   useMotoEnvironment(endpoint, {
     DEVICES_TABLE: tableName,
     DEVICE_POLICY_NAME: policyName,
+    DEVICE_THING_GROUP: thingGroupName,
     // Pacing is tested on its own; here it would only slow the suite down.
     IOT_QUOTA_SHARE: "100",
   });
@@ -48,8 +56,10 @@ export const createMotoWorld = async (endpoint: string): Promise<MotoWorld> => {
   const suffix = randomUUID().slice(0, 8);
   const tableName = `devices-${suffix}`;
   const policyName = `fleetgate-device-${suffix}`;
-  motoEnvironment(endpoint, tableName, policyName);
+  const thingGroupName = `fleetgate-devices-${suffix}`;
+  motoEnvironment(endpoint, tableName, policyName, thingGroupName);
   const iot = new IoTClient({});
+  await iot.send(new CreateThingGroupCommand({ thingGroupName }));
   await new DynamoDBClient({}).send(new CreateTableCommand(lifecycleTableDefinition(tableName)));
   const bucket = `manifests-${suffix}`;
   await new S3Client({ forcePathStyle: true }).send(new CreateBucketCommand({ Bucket: bucket }));
@@ -64,6 +74,7 @@ export const createMotoWorld = async (endpoint: string): Promise<MotoWorld> => {
     recallQueueUrl: queue.QueueUrl ?? "",
     tableName,
     policyName,
+    thingGroupName,
     prefix,
     ca,
     caCertificateId,

@@ -1,16 +1,16 @@
 import { createHash } from "node:crypto";
 import { createCaDirectory } from "#app/ca-directory.js";
-import { devicePolicyAttacher } from "#app/device-policy.js";
 import type { ProvisioningDeps } from "#app/provision-certificate.js";
 import { DEFAULT_CERTIFICATE_POLICY } from "#domain/certificate-checks.js";
 import type { Device } from "#domain/device.js";
 import type { BatchId, CaCertificateId, CertificateId, DeviceId } from "#domain/ids.js";
 import { createCa, type DeviceOptions, type Issuer, issueDeviceCertificate } from "#local/dev-pki.js";
-import devicePolicyTemplate from "../../templates/device-policy.json" with { type: "json" };
 import { FakeRegistry } from "./fake-registry.js";
 import { InMemoryLifecycleStore } from "./in-memory-store.js";
 
 export const POLICY_NAME = "fleetgate-device";
+export const THING_GROUP = "fleetgate-devices";
+export const WAIT_LIMIT_MS = 30 * 86_400_000;
 
 /** A CA, an in-memory registry and store, and the deps wired over them: the use case's world. */
 export interface ProvisioningWorld {
@@ -47,12 +47,9 @@ export const createProvisioningWorld = async (
     store,
     clock,
     cas: createCaDirectory(registry, clock),
-    attachDevicePolicy: devicePolicyAttacher(registry, {
-      policyName: POLICY_NAME,
-      template: JSON.stringify(devicePolicyTemplate),
-      topicPrefix: "devices",
-    }),
+    thingGroupName: THING_GROUP,
     certificatePolicy: DEFAULT_CERTIFICATE_POLICY,
+    waitLimitMs: WAIT_LIMIT_MS,
   };
   return {
     ca,

@@ -3,7 +3,11 @@ import { loadIngestConfig, loadOperationsConfig, loadProvisioningConfig } from "
 import { ConfigurationError } from "#domain/errors.js";
 
 describe("configuration", () => {
-  const base = { DEVICES_TABLE: "devices", DEVICE_POLICY_NAME: "fleetgate-device" };
+  const base = {
+    DEVICES_TABLE: "devices",
+    DEVICE_POLICY_NAME: "fleetgate-device",
+    DEVICE_THING_GROUP: "fleetgate-devices",
+  };
 
   it("fills the defaults and reads numbers", () => {
     expect(loadProvisioningConfig({ ...base, CLOCK_SKEW_SECONDS: "60" })).toMatchObject({
@@ -11,15 +15,22 @@ describe("configuration", () => {
       TOPIC_PREFIX: "devices",
       CLOCK_SKEW_SECONDS: 60,
       IOT_QUOTA_SHARE: 0.5,
+      ALLOWLIST_WAIT_DAYS: 30,
     });
   });
 
   it("stops with a message naming every bad variable", () => {
     expect(() => loadProvisioningConfig({ DEVICE_ID_FIELD: "email" })).toThrow(ConfigurationError);
     expect(() => loadProvisioningConfig({ DEVICE_ID_FIELD: "email" })).toThrow(
-      /DEVICES_TABLE.*DEVICE_POLICY_NAME.*DEVICE_ID_FIELD/,
+      /DEVICES_TABLE.*DEVICE_THING_GROUP.*DEVICE_ID_FIELD/,
     );
     expect(() => loadProvisioningConfig({ ...base, TOPIC_PREFIX: "devices/#" })).toThrow(/TOPIC_PREFIX/);
+    expect(() => loadProvisioningConfig({ ...base, DEVICE_THING_GROUP: "a/b" })).toThrow(
+      /DEVICE_THING_GROUP/,
+    );
+    expect(() => loadProvisioningConfig({ ...base, ALLOWLIST_WAIT_DAYS: "0" })).toThrow(
+      /ALLOWLIST_WAIT_DAYS/,
+    );
   });
 
   it("treats blank optional parameters as unset, as a deployment leaves them", () => {

@@ -1,7 +1,7 @@
 import {
+  AddThingToThingGroupCommand,
   AttachThingPrincipalCommand,
   CertificateStateException,
-  CreatePolicyCommand,
   CreateThingCommand,
   DescribeCertificateCommand,
   IoTClient,
@@ -37,13 +37,13 @@ describe("iotRegistry", () => {
     });
   });
 
-  it("treats a policy that already exists as created", async () => {
-    iot
-      .on(CreatePolicyCommand)
-      .rejects(
-        new ResourceAlreadyExistsException({ message: "exists", ...meta, resourceId: "p", resourceArn: "a" }),
-      );
-    await expect(registry.createPolicy("p", "{}")).resolves.toBeUndefined();
+  it("puts a Thing in a group by their names", async () => {
+    iot.on(AddThingToThingGroupCommand).resolves({});
+    await registry.addThingToGroup("fleetgate-devices", "sensor-1" as DeviceId);
+    expect(iot).toHaveReceivedCommandWith(AddThingToThingGroupCommand, {
+      thingGroupName: "fleetgate-devices",
+      thingName: "sensor-1",
+    });
   });
 
   it("attaches the certificate exclusively to its Thing", async () => {

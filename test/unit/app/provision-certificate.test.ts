@@ -1,24 +1,32 @@
 import { beforeEach, describe, expect, it } from "vitest";
 import { provisionCertificate } from "#app/provision-certificate.js";
-import { DependencyRejectedError, DependencyUnavailableError, ThrottledError } from "#domain/errors.js";
+import {
+  ConfigurationError,
+  DependencyRejectedError,
+  DependencyUnavailableError,
+  ThrottledError,
+} from "#domain/errors.js";
 import { FakeRegistry } from "#test/support/fake-registry.js";
 import {
   createProvisioningWorld,
-  POLICY_NAME,
   type ProvisioningWorld,
+  THING_GROUP,
+  WAIT_LIMIT_MS,
 } from "#test/support/provisioning-world.js";
 
 let world: ProvisioningWorld;
+let now: Date;
 
 beforeEach(async () => {
-  world = await createProvisioningWorld();
+  now = new Date("2026-11-25T12:00:00Z");
+  world = await createProvisioningWorld(() => now);
 });
 
 const eventsOf = (deviceId: string) =>
   world.store.events.filter((e) => e.deviceId === deviceId).map((e) => e.type);
 
 describe("provisionCertificate: an allowed device", () => {
-  it("creates the Thing, attaches the shared policy and the certificate, activates it last, and records ACTIVE", async () => {
+  it("creates the Thing, puts it in the devices' group, attaches the certificate, activates it last, and records ACTIVE", async () => {
     world.allow("sensor-1");
     const event = await world.connect({ deviceId: "sensor-1" });
 
@@ -32,7 +40,8 @@ describe("provisionCertificate: an allowed device", () => {
     });
     const arn = FakeRegistry.arn(event.certificateId);
     expect(world.registry.things.get("sensor-1")).toEqual({ color: "red", batch: "batch-1", model: "m1" });
-    expect(world.registry.policyAttachments).toEqual(new Set([`${POLICY_NAME}|${arn}`]));
+    expect(world.registry.groups.get("sensor-1")).toEqual(new Set([THING_GROUP]));
+    expect(world.registry.policyAttachments.size).toBe(0);
     expect(world.registry.thingAttachments).toEqual(new Set([`sensor-1|${arn}`]));
     expect(world.registry.certificates.get(event.certificateId)?.status).toBe("ACTIVE");
     expect(world.registry.calls.at(-1)).toBe("updateCertificateStatus");
@@ -45,13 +54,21 @@ describe("provisionCertificate: an allowed device", () => {
     expect(eventsOf("sensor-1")).toEqual(["PROVISIONING_STARTED", "ACTIVATED"]);
   });
 
-  it("creates one shared policy for all devices, never one per certificate", async () => {
+  it("touches no policy at a device's request: every device joins the one group, and the CA is described once", async () => {
     for (const id of ["a-1", "a-2", "a-3"]) {
       world.allow(id);
       await provisionCertificate(world.deps, await world.connect({ deviceId: id }));
     }
-    expect([...world.registry.policies.keys()]).toEqual([POLICY_NAME]);
-    expect(world.registry.calls.filter((c) => c === "createPolicy")).toHaveLength(1);
+    expect(new Set(world.registry.calls)).toEqual(
+      new Set([
+        "describeCertificate",
+        "describeCaCertificate",
+        "createThing",
+        "addThingToGroup",
+        "attachThingPrincipal",
+        "updateCertificateStatus",
+      ]),
+    );
     expect(world.registry.calls.filter((c) => c === "describeCaCertificate")).toHaveLength(1);
   });
 
@@ -82,7 +99,7 @@ describe("provisionCertificate: an allowed device", () => {
 });
 
 describe("provisionCertificate: crashes and failures", () => {
-  it.each(["createThing", "attachPolicy", "attachThingPrincipal", "updateCertificateStatus"] as const)(
+  it.each(["createThing", "addThingToGroup", "attachThingPrincipal", "updateCertificateStatus"] as const)(
     "finishes on redelivery after a failure of %s, with one activation event",
     async (method) => {
       world.allow("sensor-1");
@@ -126,23 +143,44 @@ describe("provisionCertificate: crashes and failures", () => {
     expect(world.store.devices.get("sensor-1")?.state).toBe("ALLOWED");
   });
 
-  it("turns a permanent refusal by IoT Core into a recorded refusal: certificate revoked, identity released", async () => {
+  it.each([
+    ["a missing grant", new ConfigurationError("AttachThingPrincipal: AccessDeniedException")],
+    [
+      "a step IoT Core refuses for our reasons",
+      new DependencyRejectedError("InvalidRequestException: thing type deprecated"),
+    ],
+  ])(
+    "revokes nothing when provisioning fails for %s: the claim waits for the fix and then finishes",
+    async (_, error) => {
+      world.allow("sensor-1");
+      const event = await world.connect({ deviceId: "sensor-1" });
+      world.registry.failNext("attachThingPrincipal", error);
+
+      await expect(provisionCertificate(world.deps, event)).rejects.toThrow(error);
+
+      expect(world.registry.certificates.get(event.certificateId)?.status).toBe("PENDING_ACTIVATION");
+      expect(world.store.devices.get("sensor-1")).toMatchObject({
+        state: "PROVISIONING",
+        certificate: { certificateId: event.certificateId },
+      });
+      expect(world.store.certificates.get(event.certificateId)).toMatchObject({ outcome: "ASSIGNED" });
+      expect(await provisionCertificate(world.deps, event)).toMatchObject({
+        kind: "provisioned",
+        resumed: true,
+      });
+      expect(eventsOf("sensor-1")).toEqual(["PROVISIONING_STARTED", "ACTIVATED"]);
+    },
+  );
+
+  it("revokes nothing when the CA IoT Core named cannot be described: our inconsistency, thrown for a person", async () => {
     world.allow("sensor-1");
     const event = await world.connect({ deviceId: "sensor-1" });
-    world.registry.failNext(
-      "createThing",
-      new DependencyRejectedError("InvalidRequestException: too many attributes"),
-    );
+    world.registry.cas.delete(world.caCertificateId);
 
-    const outcome = await provisionCertificate(world.deps, event);
+    await expect(provisionCertificate(world.deps, event)).rejects.toThrow(ConfigurationError);
 
-    expect(outcome).toMatchObject({ kind: "refused", refusal: { code: "PROVISIONING_FAILED" } });
-    expect(world.registry.certificates.get(event.certificateId)?.status).toBe("REVOKED");
-    expect(world.store.devices.get("sensor-1")?.state).toBe("ALLOWED");
-    expect(world.store.devices.get("sensor-1")).not.toHaveProperty("certificate");
-    expect(world.store.certificates.get(event.certificateId)).toMatchObject({ outcome: "REJECTED" });
-    expect(eventsOf("sensor-1")).toEqual(["PROVISIONING_STARTED", "PROVISIONING_FAILED"]);
-    expect(await provisionCertificate(world.deps, event)).toMatchObject({ kind: "unchanged" });
+    expect(world.registry.certificates.get(event.certificateId)?.status).toBe("PENDING_ACTIVATION");
+    expect(world.store.certificates.size).toBe(0);
   });
 
   it("ignores a certificate deleted before its event was processed", async () => {
@@ -156,26 +194,6 @@ describe("provisionCertificate: crashes and failures", () => {
 });
 
 describe("provisionCertificate: refusals", () => {
-  it("revokes and records a certificate whose identity is not on the allowlist, creating nothing", async () => {
-    const event = await world.connect({ deviceId: "stranger" });
-
-    const outcome = await provisionCertificate(world.deps, event);
-
-    expect(outcome).toMatchObject({
-      kind: "refused",
-      deviceId: "stranger",
-      refusal: { code: "NOT_ON_ALLOWLIST" },
-      security: false,
-    });
-    expect(world.registry.certificates.get(event.certificateId)?.status).toBe("REVOKED");
-    expect(world.registry.things.size).toBe(0);
-    expect(world.registry.policyAttachments.size + world.registry.thingAttachments.size).toBe(0);
-    expect(world.store.certificates.get(event.certificateId)).toMatchObject({
-      outcome: "REJECTED",
-      refusal: { code: "NOT_ON_ALLOWLIST" },
-    });
-  });
-
   it("refuses a clone: the second certificate for an active identity is revoked, the first device stays ACTIVE", async () => {
     world.allow("sensor-1");
     const first = await world.connect({ deviceId: "sensor-1" });
@@ -213,7 +231,7 @@ describe("provisionCertificate: refusals", () => {
     expect(statuses).toEqual(["ACTIVE", "REVOKED"]);
   });
 
-  it("refuses a certificate issued by a CA that is not the batch's", async () => {
+  it("lets a certificate issued by a CA that is not the batch's wait, recorded with the reason", async () => {
     const otherCa = await (await import("#local/dev-pki.js")).createCa({ name: "Other line" });
     const { idOf } = await import("#test/support/provisioning-world.js");
     world.registry.cas.set(idOf(otherCa.pem), {
@@ -225,28 +243,91 @@ describe("provisionCertificate: refusals", () => {
     const event = await world.connect({ deviceId: "sensor-1" }, otherCa);
 
     expect(await provisionCertificate(world.deps, event)).toMatchObject({
-      kind: "refused",
+      kind: "waiting",
       refusal: { code: "CA_NOT_BATCH_CA" },
     });
     expect(world.store.devices.get("sensor-1")?.state).toBe("ALLOWED");
+    expect(world.registry.certificates.get(event.certificateId)?.status).toBe("PENDING_ACTIVATION");
   });
 
-  it("refuses everything under a CA that is not ACTIVE", async () => {
+  it("lets devices of a CA an operator deactivated wait, revoking nothing", async () => {
     world.registry.setCaStatus(world.caCertificateId, "INACTIVE");
     world.allow("sensor-1");
     const event = await world.connect({ deviceId: "sensor-1" });
     expect(await provisionCertificate(world.deps, event)).toMatchObject({
-      kind: "refused",
+      kind: "waiting",
       refusal: { code: "CA_NOT_ACTIVE" },
     });
+    expect(world.registry.certificates.get(event.certificateId)?.status).toBe("PENDING_ACTIVATION");
   });
 
   it("records a refusal once, however often the event comes back", async () => {
-    const event = await world.connect({ deviceId: "stranger" });
+    world.allow("sensor-1");
+    const event = await world.connect({ deviceId: "sensor-1", key: { type: "RSA", bits: 1024 } });
     await provisionCertificate(world.deps, event);
     world.registry.setStatus(event.certificateId, "PENDING_ACTIVATION"); // revocation lost in a crash
     const again = await provisionCertificate(world.deps, event);
-    expect(again).toMatchObject({ kind: "unchanged", why: "refused before: NOT_ON_ALLOWLIST" });
+    expect(again).toMatchObject({ kind: "unchanged", why: "refused before: KEY_WEAK" });
+    expect(world.registry.certificates.get(event.certificateId)?.status).toBe("REVOKED");
+  });
+});
+
+describe("provisionCertificate: a device that connects before its manifest", () => {
+  it("waits: nothing revoked, nothing created, recorded under the certificate with the reason", async () => {
+    const event = await world.connect({ deviceId: "early-1" });
+
+    const outcome = await provisionCertificate(world.deps, event);
+
+    expect(outcome).toMatchObject({
+      kind: "waiting",
+      deviceId: "early-1",
+      refusal: { code: "NOT_ON_ALLOWLIST" },
+      since: now.toISOString(),
+    });
+    expect(world.registry.certificates.get(event.certificateId)?.status).toBe("PENDING_ACTIVATION");
+    expect(world.registry.things.size).toBe(0);
+    expect(world.store.certificates.get(event.certificateId)).toMatchObject({
+      outcome: "WAITING",
+      refusal: { code: "NOT_ON_ALLOWLIST" },
+      firstSeenAt: now.toISOString(),
+      attempts: 1,
+    });
+  });
+
+  it("counts each connect while it waits, keeping when it was first seen", async () => {
+    const event = await world.connect({ deviceId: "early-1" });
+    await provisionCertificate(world.deps, event);
+    const first = now.toISOString();
+    now = new Date(now.getTime() + 60_000);
+
+    expect(await provisionCertificate(world.deps, event)).toMatchObject({ kind: "waiting", since: first });
+    expect(world.store.certificates.get(event.certificateId)).toMatchObject({
+      firstSeenAt: first,
+      lastSeenAt: now.toISOString(),
+      attempts: 2,
+    });
+  });
+
+  it("is provisioned on its first connect after the manifest lands", async () => {
+    const event = await world.connect({ deviceId: "early-1" });
+    await provisionCertificate(world.deps, event);
+    world.allow("early-1");
+
+    expect(await provisionCertificate(world.deps, event)).toMatchObject({ kind: "provisioned" });
+    expect(world.registry.certificates.get(event.certificateId)?.status).toBe("ACTIVE");
+    expect(world.store.certificates.get(event.certificateId)).toMatchObject({ outcome: "ASSIGNED" });
+  });
+
+  it("is refused and revoked once it has waited longer than the limit", async () => {
+    const event = await world.connect({ deviceId: "early-1" });
+    await provisionCertificate(world.deps, event);
+    const first = now.toISOString();
+    now = new Date(now.getTime() + WAIT_LIMIT_MS);
+
+    expect(await provisionCertificate(world.deps, event)).toMatchObject({
+      kind: "refused",
+      refusal: { code: "NOT_ON_ALLOWLIST", detail: `device id early-1; waited since ${first}` },
+    });
     expect(world.registry.certificates.get(event.certificateId)?.status).toBe("REVOKED");
   });
 });

@@ -10,6 +10,8 @@ const OTHER_CERT = "d".repeat(64) as CertificateId;
 const CA = "a".repeat(64) as CaCertificateId;
 const OTHER_CA = "b".repeat(64) as CaCertificateId;
 const DEVICE = "sensor-1" as DeviceId;
+const NOW = new Date("2026-11-25T12:00:00.000Z");
+const DAY = 86_400_000;
 
 const facts: CertificateFacts = {
   subject: "CN=sensor-1",
@@ -55,23 +57,67 @@ const decide = (overrides: Partial<ProvisioningFacts>) =>
     certificate: { ok: true, facts, deviceId: DEVICE },
     device: entry(),
     record: undefined,
+    now: NOW,
+    waitLimitMs: DAY,
     ...overrides,
   });
 
 const refusalCode = (decision: ReturnType<typeof decide>) =>
   decision.kind === "refuse" ? decision.refusal.code : decision.kind;
 
+const waitingSince = (firstSeenAt: string) => ({
+  certificateId: CERT,
+  outcome: "WAITING" as const,
+  refusal: refuse("NOT_ON_ALLOWLIST"),
+  caCertificateId: CA,
+  firstSeenAt,
+  lastSeenAt: firstSeenAt,
+  attempts: 3,
+});
+
 describe("decideProvisioning", () => {
   it("provisions an ALLOWED entry of the certificate's CA", () => {
     expect(decide({}).kind).toBe("provision");
   });
 
-  it("refuses an identity that is not on the allowlist", () => {
-    expect(refusalCode(decide({ device: undefined }))).toBe("NOT_ON_ALLOWLIST");
+  it("lets an identity that is not on the allowlist yet wait, saying why", () => {
+    expect(decide({ device: undefined })).toEqual({
+      kind: "wait",
+      refusal: refuse("NOT_ON_ALLOWLIST", "device id sensor-1"),
+      deviceId: DEVICE,
+    });
   });
 
-  it("refuses a certificate from another CA than the batch's", () => {
-    expect(refusalCode(decide({ caCertificateId: OTHER_CA }))).toBe("CA_NOT_BATCH_CA");
+  it("lets a certificate from another CA than the batch's wait", () => {
+    expect(decide({ caCertificateId: OTHER_CA })).toMatchObject({
+      kind: "wait",
+      refusal: { code: "CA_NOT_BATCH_CA" },
+    });
+  });
+
+  it("lets a certificate whose CA was deactivated wait", () => {
+    const certificate = { ok: false as const, refusal: refuse("CA_NOT_ACTIVE") };
+    expect(decide({ certificate })).toMatchObject({ kind: "wait", refusal: { code: "CA_NOT_ACTIVE" } });
+  });
+
+  it("keeps a waiting certificate waiting until the limit, then refuses it saying since when it waited", () => {
+    const justUnder = new Date(NOW.getTime() - DAY + 1).toISOString();
+    expect(decide({ device: undefined, record: waitingSince(justUnder) }).kind).toBe("wait");
+    const atLimit = new Date(NOW.getTime() - DAY).toISOString();
+    expect(decide({ device: undefined, record: waitingSince(atLimit) })).toMatchObject({
+      kind: "refuse",
+      refusal: { code: "NOT_ON_ALLOWLIST", detail: `device id sensor-1; waited since ${atLimit}` },
+    });
+  });
+
+  it("provisions a waiting certificate once its entry exists", () => {
+    expect(decide({ record: waitingSince(NOW.toISOString()) }).kind).toBe("provision");
+  });
+
+  it("refuses instead of waiting for a certificate fleetgate registered from a manifest: no second event comes", () => {
+    expect(
+      refusalCode(decide({ origin: "manifest", certificateStatus: "INACTIVE", device: undefined })),
+    ).toBe("NOT_ON_ALLOWLIST");
   });
 
   it("refuses a second certificate for a claimed or active identity as a clone", () => {
