@@ -1,5 +1,10 @@
 import type { Device, DeviceEvent } from "#domain/device.js";
-import { ConcurrentUpdateError, NotFoundError, ValidationError } from "#domain/errors.js";
+import {
+  ConcurrentUpdateError,
+  IllegalTransitionError,
+  NotFoundError,
+  ValidationError,
+} from "#domain/errors.js";
 import { isDeviceId } from "#domain/ids.js";
 import { type DeviceState, transition } from "#domain/lifecycle.js";
 import type { Clock, ConnectionControl, DeviceRegistry, DisconnectOutcome, LifecycleStore } from "./ports.js";
@@ -43,7 +48,9 @@ const MAX_ATTEMPTS = 3;
  * An operator's action on a device: the lifecycle transition is checked first (an illegal one
  * changes nothing), IoT Core is changed next (access goes before anything is recorded), and the
  * new state and its event are written last, conditional on the version read. Retrying after a
- * failure repeats only idempotent steps.
+ * failure repeats only idempotent steps. When another action moved the device meanwhile (a revoke
+ * makes IoT Core refuse a reactivation; the write finds another version), the device is read again
+ * and the action decided again: an illegal transition now, or another try.
  */
 export const operateDevice = async (
   deps: OperationDeps,
@@ -58,22 +65,31 @@ export const operateDevice = async (
     const device = await deps.store.getDevice(command.deviceId);
     if (!device) throw new NotFoundError(`device ${command.deviceId} does not exist`);
     const to = transition(device.state, command.action);
-    const connection = await applyToIot(deps, device, command.action);
-    const event: DeviceEvent = {
-      deviceId: device.deviceId,
-      at: deps.clock.now().toISOString(),
-      type: EVENT_TYPE[command.action],
-      actor: command.actor,
-      from: device.state,
-      to,
-      ...(reason ? { reason } : {}),
-      ...(device.certificate ? { certificateId: device.certificate.certificateId } : {}),
-    };
     try {
+      const connection = await applyToIot(deps, device, command.action);
+      const event: DeviceEvent = {
+        deviceId: device.deviceId,
+        at: deps.clock.now().toISOString(),
+        type: EVENT_TYPE[command.action],
+        actor: command.actor,
+        from: device.state,
+        to,
+        ...(reason ? { reason } : {}),
+        ...(device.certificate ? { certificateId: device.certificate.certificateId } : {}),
+      };
       return { device: await deps.store.transition(device, to, event), connection };
     } catch (error) {
-      if (!(error instanceof ConcurrentUpdateError) || attempt >= MAX_ATTEMPTS) throw error;
+      if (attempt >= MAX_ATTEMPTS || !(await movedSince(deps, device, error))) throw error;
     }
+  }
+};
+
+const movedSince = async (deps: OperationDeps, read: Device, error: unknown): Promise<boolean> => {
+  if (error instanceof ConcurrentUpdateError) return true;
+  try {
+    return (await deps.store.getDevice(read.deviceId))?.version !== read.version;
+  } catch {
+    return false; // the first failure is the one to report
   }
 };
 
@@ -85,22 +101,45 @@ const applyToIot = async (
   const certificate = device.certificate;
   switch (action) {
     case "reactivate":
-      if (certificate) await deps.registry.updateCertificateStatus(certificate.certificateId, "ACTIVE");
+      await setCertificateStatus(deps, device, "ACTIVE");
       return "not-attempted";
     case "suspend":
-      if (certificate) await deps.registry.updateCertificateStatus(certificate.certificateId, "INACTIVE");
+      await setCertificateStatus(deps, device, "INACTIVE");
       return deps.connections.disconnect(device.deviceId);
     case "revoke":
-      if (certificate) await deps.registry.updateCertificateStatus(certificate.certificateId, "REVOKED");
+      await setCertificateStatus(deps, device, "REVOKED");
       return hasConnected(device.state) ? deps.connections.disconnect(device.deviceId) : "not-attempted";
     case "decommission": {
+      await setCertificateStatus(deps, device, "REVOKED");
       if (certificate) {
-        await deps.registry.updateCertificateStatus(certificate.certificateId, "REVOKED");
         await deps.registry.detachPolicy(deps.policyName, certificate.certificateArn);
         await deps.registry.detachThingPrincipal(device.deviceId, certificate.certificateArn);
       }
       await deps.registry.deleteThing(device.deviceId);
       return hasConnected(device.state) ? deps.connections.disconnect(device.deviceId) : "not-attempted";
+    }
+  }
+};
+
+/**
+ * Sets the bound certificate's status in IoT Core. A certificate IoT Core no longer has cannot
+ * connect: revoking or suspending it is done; reactivating it is impossible.
+ */
+const setCertificateStatus = async (
+  deps: OperationDeps,
+  device: Device,
+  status: "ACTIVE" | "INACTIVE" | "REVOKED",
+): Promise<void> => {
+  const certificate = device.certificate;
+  if (!certificate) return;
+  try {
+    await deps.registry.updateCertificateStatus(certificate.certificateId, status);
+  } catch (error) {
+    if (!(error instanceof NotFoundError)) throw error;
+    if (status === "ACTIVE") {
+      throw new IllegalTransitionError(
+        `cannot reactivate device ${device.deviceId}: its certificate ${certificate.certificateId} no longer exists in IoT Core`,
+      );
     }
   }
 };

@@ -3,6 +3,7 @@ import { type OperationDeps, operateDevice } from "#app/operate-device.js";
 import type { ConnectionControl, DisconnectOutcome } from "#app/ports.js";
 import { provisionCertificate } from "#app/provision-certificate.js";
 import { IllegalTransitionError, NotFoundError, ValidationError } from "#domain/errors.js";
+import type { CertificateId } from "#domain/ids.js";
 import {
   createProvisioningWorld,
   POLICY_NAME,
@@ -146,5 +147,92 @@ describe("operateDevice", () => {
     expect(world.store.devices.get("sensor-1")?.state).toBe("ACTIVE");
     expect((await act("sensor-1", "decommission", "eol")).device.state).toBe("DECOMMISSIONED");
     expect(world.registry.things.has("sensor-1")).toBe(false);
+  });
+
+  it.each([
+    ["revoke", "REVOKED"],
+    ["suspend", "SUSPENDED"],
+    ["decommission", "DECOMMISSIONED"],
+  ] as const)(
+    "%ss a device whose certificate no longer exists in IoT Core: a missing certificate is a finished step",
+    async (action, state) => {
+      const certificateId = await provisioned("sensor-1");
+      world.registry.certificates.delete(certificateId);
+
+      const result = await act("sensor-1", action, "certificate deleted by hand");
+
+      expect(result.device.state).toBe(state);
+      expect(world.store.events.at(-1)).toMatchObject({ type: state, certificateId });
+    },
+  );
+
+  it("refuses to reactivate a device whose certificate no longer exists, naming it, without AWS's words", async () => {
+    const certificateId = await provisioned("sensor-1");
+    await act("sensor-1", "suspend", "check");
+    world.registry.certificates.delete(certificateId);
+
+    const refusal = act("sensor-1", "reactivate");
+
+    await expect(refusal).rejects.toThrow(IllegalTransitionError);
+    await expect(act("sensor-1", "reactivate")).rejects.toThrow(
+      `cannot reactivate device sensor-1: its certificate ${certificateId} no longer exists in IoT Core`,
+    );
+    expect(world.store.devices.get("sensor-1")?.state).toBe("SUSPENDED");
+  });
+});
+
+describe("operateDevice: two operators at once", () => {
+  /** Runs `first` against the device just before `second` reaches IoT Core: `second` read the device before. */
+  const race = async (
+    setup: readonly ("suspend" | "revoke")[],
+    first: "revoke" | "decommission",
+    second: "reactivate" | "suspend" | "revoke" | "decommission",
+  ) => {
+    await provisioned("sensor-1");
+    for (const step of setup) await act("sensor-1", step, "setup");
+    let interleaved = false;
+    const registry = Object.create(world.registry, {
+      updateCertificateStatus: {
+        value: async (certificateId: CertificateId, status: "ACTIVE" | "INACTIVE" | "REVOKED") => {
+          if (!interleaved) {
+            interleaved = true;
+            await operateDevice(deps, {
+              deviceId: "sensor-1",
+              action: first,
+              actor: "ops-bob",
+              reason: "lost",
+            });
+          }
+          return world.registry.updateCertificateStatus(certificateId, status);
+        },
+      },
+    });
+    return operateDevice(
+      { ...deps, registry },
+      { deviceId: "sensor-1", action: second, actor: "ops-alice", reason: "race" },
+    );
+  };
+
+  it.each([
+    [["suspend"], "revoke", "reactivate", "REVOKED"],
+    [[], "revoke", "suspend", "REVOKED"],
+    [[], "decommission", "revoke", "DECOMMISSIONED"],
+    [["suspend"], "decommission", "reactivate", "DECOMMISSIONED"],
+    [[], "decommission", "suspend", "DECOMMISSIONED"],
+  ] as const)(
+    "after %j, a %s that lands first makes a racing %s an illegal transition, not a dependency failure",
+    async (setup, first, second, state) => {
+      await expect(race(setup, first, second)).rejects.toThrow(
+        new IllegalTransitionError(
+          `cannot ${second} a device that is ${state} (allowed from ${second === "reactivate" ? "SUSPENDED" : second === "suspend" ? "ACTIVE" : "ALLOWED, PROVISIONING, ACTIVE, SUSPENDED"})`,
+        ),
+      );
+      expect(world.store.devices.get("sensor-1")?.state).toBe(state);
+    },
+  );
+
+  it("retries an action that lost a race but is still allowed afterwards", async () => {
+    const result = await race(["suspend"], "revoke", "decommission");
+    expect(result.device.state).toBe("DECOMMISSIONED");
   });
 });
