@@ -20,24 +20,33 @@ const objectKey = (key: string): string => decodeURIComponent(key.replace(/\+/g,
 export const handler = middy(async (event: S3Event): Promise<void> => {
   for (const record of event.Records) {
     const key = objectKey(record.s3.object.key);
-    const metadata = await deps.manifests.metadata(key);
+    // The version the event names: an upload URL may be used again before it expires, and only
+    // this upload's bytes, checked against its own signature, may be registered.
+    const metadata = await deps.manifests.metadata(key, record.s3.object.versionId);
     if (!metadata) {
       logger.error("ignoring an object uploaded without a ticket", { key });
       metrics.addMetric("ManifestWithoutTicket", MetricUnit.Count, 1);
       continue;
     }
+    const { versionId, ...parameters } = metadata;
     const outcome = await ingestUpload(deps, {
-      ...metadata,
+      ...parameters,
       source: `s3://${deps.bucket}/${key}`,
-      open: () => deps.manifests.open(key),
+      open: () => deps.manifests.open(key, versionId),
     });
     if (outcome.kind === "refused") {
-      logger.warn("manifest refused", { key, batchId: outcome.batch.batchId, error: outcome.batch.error });
+      logger.warn("manifest refused", {
+        key,
+        versionId,
+        batchId: outcome.batch.batchId,
+        error: outcome.batch.error,
+      });
       metrics.addMetric("ManifestRefused", MetricUnit.Count, 1);
     } else {
       const { batch, replay } = outcome.result;
       logger.info("manifest registered", {
         key,
+        versionId,
         batchId: batch.batchId,
         state: batch.state,
         counts: batch.counts,

@@ -23,6 +23,12 @@ export interface ManifestMetadata {
   readonly actor: string;
 }
 
+/** An uploaded manifest's parameters, and the object version they were read from. */
+export interface StoredManifest extends ManifestMetadata {
+  /** Absent when the bucket keeps no versions (an emulator, say): then only the digests protect. */
+  readonly versionId?: string;
+}
+
 export const MANIFEST_PREFIX = "manifests/";
 const UPLOAD_EXPIRY_SECONDS = 900;
 
@@ -51,9 +57,18 @@ export const s3Manifests = (s3: S3Client, bucket: string) => ({
     return { uploadUrl, key, headers, expiresInSeconds: UPLOAD_EXPIRY_SECONDS };
   },
 
-  async metadata(key: string): Promise<ManifestMetadata | undefined> {
-    const head = await call("HeadObject", () => s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key })));
+  /**
+   * The parameters of the given version of the object (the one its S3 event names), or of the
+   * current one, which is then the version both passes read.
+   */
+  async metadata(key: string, versionId?: string): Promise<StoredManifest | undefined> {
+    const head = await call("HeadObject", () =>
+      s3.send(
+        new HeadObjectCommand({ Bucket: bucket, Key: key, ...(versionId ? { VersionId: versionId } : {}) }),
+      ),
+    );
     const meta = head.Metadata ?? {};
+    const version = versionId ?? head.VersionId;
     const ca = meta["ca-certificate-id"];
     const batchId = meta["batch-id"];
     if (!ca || !batchId) return undefined;
@@ -62,15 +77,25 @@ export const s3Manifests = (s3: S3Client, bucket: string) => ({
       batchId,
       actor: meta.actor ?? "unknown",
       ...(meta["manifest-signature"] ? { signature: meta["manifest-signature"] } : {}),
+      ...(version ? { versionId: version } : {}),
     };
   },
 
-  /** Streams the object; each call is a new GET, so the manifest can be read twice without holding it. */
-  open(key: string): AsyncIterable<Uint8Array> {
+  /**
+   * Streams the object; each call is a new GET, so the manifest can be read twice without holding
+   * it. Given a version, every read gets that version, whatever was uploaded over it since.
+   */
+  open(key: string, versionId?: string): AsyncIterable<Uint8Array> {
     return {
       async *[Symbol.asyncIterator]() {
         const out = await call("GetObject", () =>
-          s3.send(new GetObjectCommand({ Bucket: bucket, Key: key })),
+          s3.send(
+            new GetObjectCommand({
+              Bucket: bucket,
+              Key: key,
+              ...(versionId ? { VersionId: versionId } : {}),
+            }),
+          ),
         );
         if (!out.Body) throw new NotFoundError(`s3://${bucket}/${key} has no body`);
         yield* out.Body as AsyncIterable<Uint8Array>;

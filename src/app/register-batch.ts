@@ -115,7 +115,20 @@ export const registerBatch = async (deps: BatchDeps, request: BatchRequest): Pro
   };
   if (!existing) await deps.store.createBatch(received);
 
-  const written = await writeRows(deps, request, checked, batchId, caCertificateId, now);
+  let written: Awaited<ReturnType<typeof writeRows>>;
+  try {
+    written = await writeRows(deps, request, checked, batchId, caCertificateId, now);
+  } catch (error) {
+    if (!(error instanceof ManifestChangedError)) throw error;
+    const message = `manifest changed after it was checked (${error.message}): registration stopped there; rows before it were written as checked`;
+    await deps.store.finishBatch({
+      ...received,
+      state: "FAILED",
+      error: message,
+      updatedAt: deps.clock.now().toISOString(),
+    });
+    throw new ValidationError(message);
+  }
   const conflicts = written.conflicts;
   const pre =
     request.preRegister && written.certificates.length > 0
@@ -154,6 +167,8 @@ const checkCa = (caCertificateId: string): CaCertificateId => {
 
 interface CheckedManifest {
   readonly manifestSha256: string;
+  /** SHA-256 of each SEGMENT_BYTES of the manifest, in order: pass two checks its bytes against them. */
+  readonly segments: readonly Buffer[];
   readonly rows: number;
   readonly valid: number;
   readonly invalid: number;
@@ -169,11 +184,13 @@ const idHash = (deviceId: string): number => createHash("sha1").update(deviceId)
 const checkManifest = async (deps: BatchDeps, request: BatchRequest): Promise<CheckedManifest> => {
   const digest = createHash("sha256");
   const verifier = deps.factoryKeys ? manifestVerifier(deps.factoryKeys) : undefined;
+  const segments: Buffer[] = [];
   async function* tapped() {
-    for await (const chunk of request.open()) {
-      digest.update(chunk);
-      verifier?.update(chunk);
-      yield chunk;
+    for await (const segment of segmentsOf(request.open())) {
+      digest.update(segment);
+      verifier?.update(segment);
+      segments.push(sha256(segment));
+      yield segment;
     }
   }
   const firstLine = new FirstSeenIndex();
@@ -223,8 +240,65 @@ const checkManifest = async (deps: BatchDeps, request: BatchRequest): Promise<Ch
       throw new ValidationError("manifest signature does not verify under any configured factory key");
     }
   }
-  return { manifestSha256: digest.digest("hex"), rows, valid, invalid, duplicates, issues, firstLine };
+  return {
+    manifestSha256: digest.digest("hex"),
+    segments,
+    rows,
+    valid,
+    invalid,
+    duplicates,
+    issues,
+    firstLine,
+  };
 };
+
+// Pass two holds one segment before parsing it; pass one keeps 32 bytes per segment.
+const SEGMENT_BYTES = 64 * 1024;
+
+const sha256 = (bytes: Uint8Array): Buffer => createHash("sha256").update(bytes).digest();
+
+/** Re-cuts a byte stream into pieces of exactly SEGMENT_BYTES, the last one shorter. */
+async function* segmentsOf(source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>): AsyncGenerator<Buffer> {
+  let parts: Uint8Array[] = [];
+  let size = 0;
+  for await (const chunk of source) {
+    for (let offset = 0; offset < chunk.length; ) {
+      const take = Math.min(chunk.length - offset, SEGMENT_BYTES - size);
+      parts.push(chunk.subarray(offset, offset + take));
+      size += take;
+      offset += take;
+      if (size === SEGMENT_BYTES) {
+        yield Buffer.concat(parts, size);
+        parts = [];
+        size = 0;
+      }
+    }
+  }
+  if (size > 0) yield Buffer.concat(parts, size);
+}
+
+/** The bytes of a second read differ from those the first read checked. */
+class ManifestChangedError extends Error {}
+
+/**
+ * The manifest again, each segment compared with pass one's digest of it before it is parsed: a
+ * manifest replaced between the reads (an upload URL can be used again until it expires) is
+ * refused at the first segment that differs, and nothing after it is written.
+ */
+async function* asChecked(
+  source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
+  expected: readonly Buffer[],
+): AsyncGenerator<Buffer> {
+  let index = 0;
+  for await (const segment of segmentsOf(source)) {
+    if (!expected[index]?.equals(sha256(segment)))
+      throw new ManifestChangedError(`from byte ${index * SEGMENT_BYTES}`);
+    index += 1;
+    yield segment;
+  }
+  // A shorter manifest ends only once this is known, so its last line is never parsed cut short.
+  if (index !== expected.length) throw new ManifestChangedError(`it ends at byte ${index * SEGMENT_BYTES}`);
+}
 
 type RowResult = { ok: true; row: ManifestRow } | { ok: false; problem: RowIssue };
 
@@ -292,17 +366,32 @@ const writeRows = async (
     tracked.catch(() => undefined);
     return tracked;
   };
-  await readRows(request.open(), deps.manifestRules, async (result) => {
-    if (!result.ok || checked.firstLine.get(idHash(result.row.deviceId)) !== result.row.line) return;
-    if (result.row.certificatePem && request.preRegister) {
-      supplied.push({ line: result.row.line, deviceId: result.row.deviceId, pem: result.row.certificatePem });
-    }
-    chunk.push(result.row);
-    if (chunk.length < WRITE_CHUNK) return;
-    void flush(chunk);
-    chunk = [];
-    if (inFlight.size >= WRITES_IN_FLIGHT) await Promise.race(inFlight);
-  });
+  const reading = readRows(
+    asChecked(request.open(), checked.segments),
+    deps.manifestRules,
+    async (result) => {
+      if (!result.ok || checked.firstLine.get(idHash(result.row.deviceId)) !== result.row.line) return;
+      if (result.row.certificatePem && request.preRegister) {
+        supplied.push({
+          line: result.row.line,
+          deviceId: result.row.deviceId,
+          pem: result.row.certificatePem,
+        });
+      }
+      chunk.push(result.row);
+      if (chunk.length < WRITE_CHUNK) return;
+      void flush(chunk);
+      chunk = [];
+      if (inFlight.size >= WRITES_IN_FLIGHT) await Promise.race(inFlight);
+    },
+  );
+  try {
+    await reading;
+  } catch (error) {
+    // Settle the writes under way before the caller records what happened.
+    await Promise.allSettled(inFlight);
+    throw error;
+  }
   if (chunk.length > 0) void flush(chunk);
   await Promise.all(inFlight);
   // A conflicting row's certificate belongs to someone else's entry: it is not pre-registered.

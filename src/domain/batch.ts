@@ -29,7 +29,10 @@ export interface BatchRecord {
   readonly registeredAt: string;
   readonly updatedAt: string;
   readonly recall?: Recall;
-  /** Why a FAILED batch registered nothing, when the manifest itself was refused. */
+  /**
+   * Why a FAILED batch stopped: its manifest was refused whole (nothing registered), or changed
+   * between its check and its registration (the rows before the change were registered as checked).
+   */
   readonly error?: string;
 }
 

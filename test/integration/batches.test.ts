@@ -126,6 +126,45 @@ describe("batches: large manifests through S3", () => {
   });
 });
 
+describe("batches: an upload replaced between its two reads", () => {
+  it("is refused, leaving a FAILED batch saying why, when the bucket keeps no versions", async () => {
+    const ticket = await w.client("POST", "/batches/uploads", {
+      body: { caCertificateId: w.world.caCertificateId },
+    });
+    const { uploadUrl, key, headers, batchId } = ticket.body as {
+      uploadUrl: string;
+      key: string;
+      headers: Record<string, string>;
+      batchId: string;
+    };
+    const deviceId = w.world.id("swapped");
+    await fetch(uploadUrl, { method: "PUT", headers, body: `deviceId,model\n${deviceId},m1\n` });
+    const { s3Client } = await import("#adapters/aws-clients.js");
+    let reads = 0;
+    const swap = "swap-between-passes";
+    s3Client().middlewareStack.add(
+      (next, context) => async (args) => {
+        if ((context as { commandName?: string }).commandName === "GetObjectCommand" && ++reads === 2)
+          await fetch(uploadUrl, { method: "PUT", headers, body: `deviceId,model\n${deviceId},m6\n` });
+        return next(args);
+      },
+      { step: "initialize", name: swap },
+    );
+    const { handler: ingest } = await import("#functions/ingest-manifest.js");
+    try {
+      await ingest(s3Event(w.world.bucket, key), context);
+    } finally {
+      s3Client().middlewareStack.remove(swap);
+    }
+
+    expect((await w.client("GET", `/batches/${batchId}`)).body).toMatchObject({
+      state: "FAILED",
+      error: expect.stringMatching(/^manifest changed after it was checked/),
+    });
+    expect((await w.client("GET", `/devices/${deviceId}`)).status).toBe(404);
+  });
+});
+
 describe("batches: recall", () => {
   it("revokes every device of a batch through the queue, with visible progress, counting redeliveries once", async () => {
     const ids = Array.from({ length: 30 }, (_, i) => w.world.id(`rc-${i}`));

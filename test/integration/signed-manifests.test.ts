@@ -1,6 +1,8 @@
 import { createSign, generateKeyPairSync } from "node:crypto";
+import { PutBucketVersioningCommand } from "@aws-sdk/client-s3";
 import type { Context, S3Event } from "aws-lambda";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { s3Client } from "#adapters/aws-clients.js";
 import { type ApiWorld, createApiWorld } from "#test/support/api-world.js";
 
 /** A deployment that requires signed manifests: someone who can write to the bucket cannot add devices. */
@@ -89,5 +91,60 @@ describe("signed manifests, through S3", () => {
       error: expect.stringMatching(/does not verify/),
     });
     expect((await w.client("GET", `/devices/${w.world.id("s3-forged")}`)).status).toBe(404);
+  });
+});
+
+describe("signed manifests, through a versioned bucket", () => {
+  it("registers the version whose signature it checked, even when the upload URL is used again between the two reads", async () => {
+    await s3Client().send(
+      new PutBucketVersioningCommand({
+        Bucket: w.world.bucket,
+        VersioningConfiguration: { Status: "Enabled" },
+      }),
+    );
+    const deviceId = w.world.id("s3-swapped");
+    const text = `deviceId,model\n${deviceId},m1\n`;
+    const ticket = await w.client("POST", "/batches/uploads", {
+      body: { caCertificateId: w.world.caCertificateId, signature: sign(factory.privateKey, text) },
+    });
+    const { uploadUrl, key, headers, batchId } = ticket.body as {
+      uploadUrl: string;
+      key: string;
+      headers: Record<string, string>;
+      batchId: string;
+    };
+    const put = await fetch(uploadUrl, { method: "PUT", headers, body: text });
+    const versionId = put.headers.get("x-amz-version-id");
+    expect(versionId).toBeTruthy();
+
+    // The URL is still valid: between the check and the write, someone uploads other rows with it.
+    let reads = 0;
+    const swap = "swap-between-passes";
+    s3Client().middlewareStack.add(
+      (next, context) => async (args) => {
+        if ((context as { commandName?: string }).commandName === "GetObjectCommand" && ++reads === 2)
+          await fetch(uploadUrl, { method: "PUT", headers, body: `deviceId,model\n${deviceId},m6\n` });
+        return next(args);
+      },
+      { step: "initialize", name: swap },
+    );
+    const { handler: ingest } = await import("#functions/ingest-manifest.js");
+    try {
+      await ingest(
+        {
+          Records: [{ s3: { bucket: { name: w.world.bucket }, object: { key, versionId } } }],
+        } as unknown as S3Event,
+        {} as Context,
+      );
+    } finally {
+      s3Client().middlewareStack.remove(swap);
+    }
+
+    expect(reads).toBe(2);
+    expect((await w.client("GET", `/batches/${batchId}`)).body).toMatchObject({
+      state: "REGISTERED",
+      counts: { accepted: 1 },
+    });
+    expect((await w.client("GET", `/devices/${deviceId}`)).body).toMatchObject({ device: { model: "m1" } });
   });
 });

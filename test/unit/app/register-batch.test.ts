@@ -118,6 +118,43 @@ describe("registerBatch", () => {
     expect(store.devices.size + store.batches.size).toBe(0);
   });
 
+  it("writes only the bytes it checked: a manifest that changes between its two reads is refused", async () => {
+    const checked = Buffer.from(`deviceId,certificateSha256\nd-1,${"a".repeat(64)}\n`);
+    const swapped = Buffer.from(`deviceId,certificateSha256\nd-1,${"b".repeat(64)}\n`);
+    let reads = 0;
+    const changing = () => (++reads === 1 ? [checked] : [swapped]);
+
+    await expect(
+      registerBatch(deps, { open: changing, caCertificateId: CA, batchId: "lot-1", actor: "t", source: "t" }),
+    ).rejects.toThrow(/changed after it was checked/);
+    expect(store.devices.has("d-1")).toBe(false);
+    expect(store.batches.get("lot-1")).toMatchObject({
+      state: "FAILED",
+      error: expect.stringMatching(/changed after it was checked/),
+    });
+  });
+
+  it("writes nothing past the point where a large manifest changed between its reads", async () => {
+    const rows = (model: string) =>
+      Buffer.from(
+        `deviceId,model\n${Array.from({ length: 20_000 }, (_, i) => `d-${i},${model}`).join("\n")}\n`,
+      );
+    const checked = rows("m1");
+    // Same length, different bytes from the middle on.
+    const swapped = Buffer.concat([
+      checked.subarray(0, checked.length / 2),
+      rows("m2").subarray(checked.length / 2),
+    ]);
+    let reads = 0;
+    const open = () => [++reads === 1 ? checked : swapped];
+
+    await expect(registerBatch(deps, { open, caCertificateId: CA, actor: "t", source: "t" })).rejects.toThrow(
+      /changed after it was checked/,
+    );
+    expect([...store.devices.values()].filter((device) => device.model !== "m1")).toEqual([]);
+    expect(store.devices.size).toBeLessThan(10_000);
+  });
+
   it("marks a batch with no usable row FAILED", async () => {
     const result = await register("deviceId\nbad id\n");
     expect(result.batch.state).toBe("FAILED");
