@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Packages serverless.yml offline (osls + serverless-esbuild): dummy credentials, no AWS calls.
 // Leaves .serverless/cloudformation-template-update-stack.json and one zip per function.
-//   node scripts/package.mjs [--stage dev] [--region us-east-1]    (or: node scripts/package.mjs <stage>)
+//   node scripts/package.mjs [--stage dev] [--region us-east-1] [--package <dir>]   (or: ... <stage>)
+// --package puts the result in <dir> instead of .serverless (the local stack packages apart).
 import { spawnSync } from "node:child_process";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -9,7 +10,7 @@ import { parseArgs } from "node:util";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const { values, positionals } = parseArgs({
-  options: { stage: { type: "string" }, region: { type: "string" } },
+  options: { stage: { type: "string" }, region: { type: "string" }, package: { type: "string" } },
   allowPositionals: true,
 });
 const stage = values.stage ?? positionals[0] ?? "dev";
@@ -24,7 +25,7 @@ for (const name of ["AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "
 const started = Date.now();
 const result = spawnSync(
   join(root, "node_modules", ".bin", "osls"),
-  ["package", "--stage", stage, "--region", region],
+  ["package", "--stage", stage, "--region", region, ...(values.package ? ["--package", values.package] : [])],
   {
     cwd: root,
     stdio: "inherit",

@@ -2,6 +2,7 @@
 // Makes sure a virtualenv holds the Python tools of a requirements file:
 //   node scripts/python-env.mjs        .venv       <- requirements-dev.txt (moto, cfn-lint, checkov)
 //   node scripts/python-env.mjs fuzz   .venv-fuzz  <- requirements-fuzz.txt (schemathesis)
+//   node scripts/python-env.mjs ministack .venv-ministack <- requirements-ministack.txt (the local AWS)
 // Idempotent and quick when nothing changed; safe when several processes call it at once.
 import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
@@ -11,12 +12,12 @@ import { fileURLToPath } from "node:url";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const flavour = process.argv[2] ?? "dev";
-if (!["dev", "fuzz"].includes(flavour)) {
-  console.error(`python-env: unknown environment ${flavour} (dev or fuzz)`);
+if (!["dev", "fuzz", "ministack"].includes(flavour)) {
+  console.error(`python-env: unknown environment ${flavour} (dev, fuzz or ministack)`);
   process.exit(2);
 }
 const venv =
-  flavour === "dev" ? (process.env.FLEETGATE_VENV ?? join(root, ".venv")) : join(root, ".venv-fuzz");
+  flavour === "dev" ? (process.env.FLEETGATE_VENV ?? join(root, ".venv")) : join(root, `.venv-${flavour}`);
 const requirements = join(root, `requirements-${flavour}.txt`);
 const stampFile = join(venv, ".fleetgate-stamp");
 const lock = `${venv}.lock`;

@@ -31,6 +31,8 @@ export interface CaDescription {
   readonly caCertificateId: CaCertificateId;
   readonly status: "ACTIVE" | "INACTIVE";
   readonly pem: string;
+  /** Whether IoT Core registers certificates it signed on first connection (JITR); when reported. */
+  readonly autoRegistration?: "ENABLE" | "DISABLE";
 }
 
 /** IoT Core's registry, as provisioning sees it. Every write is idempotent. */

@@ -29,6 +29,8 @@ export interface BatchRecord {
   readonly registeredAt: string;
   readonly updatedAt: string;
   readonly recall?: Recall;
+  /** What registration accepted but the operator should know (a CA with auto-registration off). */
+  readonly warnings?: readonly string[];
   /**
    * Why a FAILED batch stopped: its manifest was refused whole (nothing registered), or changed
    * between its check and its registration (the rows before the change were registered as checked).

@@ -1,6 +1,5 @@
-import { type ChildProcess, spawn } from "node:child_process";
-import { createServer } from "node:net";
 import { join } from "node:path";
+import { freePort, startLocalServer } from "./local-server.js";
 
 /**
  * The moto server (IoT, DynamoDB, S3, SQS emulator) on a free loopback port, for the local stack,
@@ -13,20 +12,6 @@ export interface MotoServer {
 }
 
 const ROOT = new URL("../../", import.meta.url).pathname;
-const STARTUP_TIMEOUT_MS = 30_000;
-
-const freePort = (): Promise<number> =>
-  new Promise((resolve, reject) => {
-    const server = createServer();
-    server.unref();
-    server.on("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      server.close(() =>
-        typeof address === "object" && address ? resolve(address.port) : reject(new Error("no port")),
-      );
-    });
-  });
 
 const answers = async (endpoint: string): Promise<boolean> => {
   try {
@@ -42,47 +27,17 @@ export const startMotoServer = async (
 ): Promise<MotoServer> => {
   const port = await freePort();
   const endpoint = `http://127.0.0.1:${port}`;
-  const child: ChildProcess = spawn(
-    join(venv, "bin", "moto_server"),
-    ["-H", "127.0.0.1", "-p", String(port)],
+  const server = await startLocalServer({
+    name: "moto_server",
+    command: join(venv, "bin", "moto_server"),
+    args: ["-H", "127.0.0.1", "-p", String(port)],
     // moto points its own callbacks (Step Functions, CloudFormation custom resources) at MOTO_PORT when set.
-    { stdio: ["ignore", "ignore", "pipe"], env: { ...process.env, MOTO_PORT: String(port) } },
-  );
-  let stderr = "";
-  child.stderr?.on("data", (chunk: Buffer) => {
-    stderr = (stderr + chunk.toString()).slice(-4000);
+    env: { ...process.env, MOTO_PORT: String(port) },
+    ready: () => answers(endpoint),
+    startupTimeoutMs: 30_000,
+    hint: "run: node scripts/python-env.mjs",
   });
-  let exited: string | undefined;
-  child.on("exit", (code, signal) => {
-    exited = `moto_server exited (${code ?? signal})`;
-  });
-  child.on("error", (error) => {
-    exited = `moto_server could not start: ${error.message} (run: node scripts/python-env.mjs)`;
-  });
-  const deadline = Date.now() + STARTUP_TIMEOUT_MS;
-  while (!(await answers(endpoint))) {
-    if (exited || Date.now() > deadline) {
-      child.kill("SIGKILL");
-      throw new Error(
-        `${exited ?? `moto_server did not answer on ${endpoint} within ${STARTUP_TIMEOUT_MS} ms`}\n${stderr}`,
-      );
-    }
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  return {
-    endpoint,
-    port,
-    stop: () =>
-      new Promise<void>((resolve) => {
-        if (child.exitCode !== null || exited) return resolve();
-        const kill = setTimeout(() => child.kill("SIGKILL"), 5000);
-        child.once("exit", () => {
-          clearTimeout(kill);
-          resolve();
-        });
-        child.kill("SIGTERM");
-      }),
-  };
+  return { endpoint, port, stop: server.stop };
 };
 
 /**

@@ -1,0 +1,97 @@
+"""Starts ministack with one correction that makes its IoT Core closer to AWS, and on loopback only.
+
+AWS IoT Core authorises an MQTT session with the policies attached to the certificate *and* the
+policies of the thing groups of the Thing the certificate is attached to (when the client id is
+the Thing name), parent groups included. ministack 1.5 evaluates only the certificate's own
+policies. fleetgate attaches its device policy to a thing group at deployment, so without this
+correction every device would be refused on the emulator while it is accepted by AWS. The
+correction adds exactly AWS's rule and nothing more lenient: no group policy applies unless the
+Thing named by the client id exists, is attached to the certificate, and is in the group.
+
+Two more changes keep the emulator on the ports it is given: its MQTT listener binds BIND_HOST
+instead of every interface, and with USE_SSL it does not also take port 443.
+
+Usage: python launch.py   (ministack's own environment variables configure it)
+"""
+
+import asyncio
+import os
+
+import ministack.app as app
+import ministack.services.iot as iot
+from ministack.core.responses import request_scope
+
+_certificate_policies_allow = iot._mqtt_policy_allows
+
+
+def _group_chain(name):
+    """The group and its ancestors, nearest first."""
+    seen = []
+    while name and name not in seen and name in iot._thing_groups:
+        seen.append(name)
+        name = (iot._thing_groups.get(name) or {}).get("thingGroupMetadata", {}).get("parentGroupName")
+    return seen
+
+
+def _thing_group_policy_documents(account_id, region, certificate_id, thing_name):
+    with request_scope(account_id, region):
+        certificate = iot._certificates.get(certificate_id) or {}
+        thing = iot._things.get(thing_name) if thing_name else None
+        if thing is None or iot._thing_arn(thing_name) not in certificate.get("attachedThings", []):
+            return []
+        targets = {
+            iot._thing_group_arn(group)
+            for direct in thing.get("thingGroupNames", [])
+            for group in _group_chain(direct)
+        }
+        return [
+            policy["versions"][policy["defaultVersionId"]]["document"]
+            for policy in iot._policies.values()
+            if targets.intersection(policy.get("targets", []))
+        ]
+
+
+def _mqtt_policy_allows(account_id, region, certificate_id, context, action, resource, provisioning_template=None):
+    if _certificate_policies_allow(
+        account_id, region, certificate_id, context, action, resource, provisioning_template
+    ):
+        return True
+    if provisioning_template is not None:
+        return False
+    documents = _thing_group_policy_documents(
+        account_id, region, certificate_id, context.get("iot:connection.thing.thingname")
+    )
+    if not documents:
+        return False
+    ctx = iot.EvalContext(
+        principal_arn=f"arn:aws:iot:{region}:{account_id}:cert/{certificate_id}",
+        principal_type="Certificate",
+        principal_account=account_id,
+        action=action,
+        resource_arn=f"arn:aws:iot:{region}:{account_id}:{resource}",
+        region=region,
+        service_context=context,
+    )
+    variables = tuple(sorted(context.items()))
+    statements = [iot._parsed_iot_policy(document, variables) for document in documents]
+    return iot.evaluate(ctx, statements).decision == "Allow"
+
+
+iot._mqtt_policy_allows = _mqtt_policy_allows
+
+_create_server = asyncio.BaseEventLoop.create_server
+
+
+async def _create_server_on_bind_host(self, protocol_factory, host=None, port=None, *args, **kwargs):
+    if protocol_factory is iot._MtlsAcceptor:
+        host = os.environ.get("BIND_HOST", "127.0.0.1")
+    return await _create_server(self, protocol_factory, host, port, *args, **kwargs)
+
+
+asyncio.BaseEventLoop.create_server = _create_server_on_bind_host
+app._port_is_bindable = lambda _host, _port: False
+
+if __name__ == "__main__":
+    from ministack.app import main
+
+    main()
