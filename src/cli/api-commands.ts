@@ -29,11 +29,58 @@ const exitFor = (status: number): number => {
 
 type Row = Record<string, unknown>;
 
+// C0 and C1 controls and DEL (terminal escape sequences, line breaks that forge rows), the
+// bidirectional marks and overrides that reorder what is shown, and the backslash, so an escape
+// cannot be forged either.
+const unprintable = (code: number): boolean =>
+  code < 0x20 ||
+  (code >= 0x7f && code <= 0x9f) ||
+  code === 0x200e ||
+  code === 0x200f ||
+  (code >= 0x2028 && code <= 0x202e) ||
+  (code >= 0x2066 && code <= 0x2069) ||
+  code === 0x5c;
+
+const SHORT_ESCAPES: Record<number, string> = { 9: "\\t", 10: "\\n", 13: "\\r", 92: "\\\\" };
+
+/**
+ * What devices and operators sent, as a terminal may show it: stored as sent, printed with every
+ * character that a terminal would act on escaped (\x1b, \u202e). JSON output has JSON's escaping.
+ */
+export const printable = (text: string): string => {
+  let shown = "";
+  for (const character of text) {
+    const code = character.codePointAt(0) ?? 0;
+    if (!unprintable(code)) shown += character;
+    else if (code in SHORT_ESCAPES) shown += SHORT_ESCAPES[code];
+    else if (code <= 0xff) shown += `\\x${code.toString(16).padStart(2, "0")}`;
+    else shown += `\\u${code.toString(16).padStart(4, "0")}`;
+  }
+  return shown;
+};
+
+/**
+ * The API's JSON as the terminal gets it: JSON escapes C0 controls itself; DEL, C1 controls and
+ * bidirectional marks (only ever inside strings) become \u escapes, and the JSON stays the same.
+ */
+const printableJson = (value: unknown): string => {
+  let shown = "";
+  for (const character of JSON.stringify(value, null, 2)) {
+    const code = character.codePointAt(0) ?? 0;
+    shown += code >= 0x7f && unprintable(code) ? `\\u${code.toString(16).padStart(4, "0")}` : character;
+  }
+  return shown;
+};
+
+/** One value of the readable output: absent as "-", anything else printable. */
+const show = (value: unknown): string =>
+  value === undefined || value === null
+    ? "-"
+    : printable(typeof value === "object" ? JSON.stringify(value) : String(value));
+
 const table = (rows: readonly Row[], columns: readonly string[]): string => {
-  const cell = (row: Row, column: string) => {
-    const value = column.split(".").reduce<unknown>((v, key) => (v as Row | undefined)?.[key], row);
-    return value === undefined || value === null ? "-" : String(value);
-  };
+  const cell = (row: Row, column: string) =>
+    show(column.split(".").reduce<unknown>((v, key) => (v as Row | undefined)?.[key], row));
   const widths = columns.map((c) => Math.max(c.length, ...rows.map((r) => cell(r, c).length)));
   const line = (cells: string[]) =>
     cells
@@ -43,20 +90,23 @@ const table = (rows: readonly Row[], columns: readonly string[]): string => {
   return [line([...columns]), ...rows.map((r) => line(columns.map((c) => cell(r, c))))].join("\n");
 };
 
+const nextPage = (value: Row): string => (value.cursor ? `\nnext page: --cursor ${show(value.cursor)}` : "");
+
+// Every value below comes from the API, so from devices and operators: each is shown through `show`.
 const readable = (path: string, body: unknown): string => {
   const value = body as Row;
   if (Array.isArray(value.devices)) {
-    return `${table(value.devices as Row[], ["deviceId", "state", "batchId", "model", "updatedAt"])}${value.cursor ? `\nnext page: --cursor ${value.cursor}` : ""}`;
+    return `${table(value.devices as Row[], ["deviceId", "state", "batchId", "model", "updatedAt"])}${nextPage(value)}`;
   }
   if (Array.isArray(value.events)) {
-    return `${table(value.events as Row[], ["at", "type", "actor", "from", "to", "reason"])}${value.cursor ? `\nnext page: --cursor ${value.cursor}` : ""}`;
+    return `${table(value.events as Row[], ["at", "type", "actor", "from", "to", "reason"])}${nextPage(value)}`;
   }
   if (Array.isArray(value.batches)) {
-    return `${table(value.batches as Row[], ["batchId", "state", "counts.accepted", "counts.conflicts", "counts.invalid", "registeredAt", "recall.state"])}${value.cursor ? `\nnext page: --cursor ${value.cursor}` : ""}`;
+    return `${table(value.batches as Row[], ["batchId", "state", "counts.accepted", "counts.conflicts", "counts.invalid", "registeredAt", "recall.state"])}${nextPage(value)}`;
   }
   if (value.recall && value.batchId && !value.state) {
     const recall = value.recall as Row;
-    return `batch ${value.batchId}: recall ${recall.state}, ${recall.pagesDone} pages of 25 devices done`;
+    return `batch ${show(value.batchId)}: recall ${show(recall.state)}, ${show(recall.pagesDone)} pages of 25 devices done`;
   }
   if (value.batchId && value.state) return readableBatch(value);
   if (value.batch)
@@ -66,33 +116,36 @@ const readable = (path: string, body: unknown): string => {
     // A device view has the certificate as IoT Core sees it; an action's answer only the bound one.
     const certificate = (value.certificate ?? device.certificate) as Row | undefined;
     const lines = [
-      `device       ${device.deviceId}`,
-      `state        ${device.state}`,
-      `batch        ${device.batchId}`,
-      `certificate  ${certificate ? `${certificate.certificateId} (${certificate.status ?? "bound"}, until ${certificate.notAfter})` : "-"}`,
-      `attributes   ${JSON.stringify(device.attributes ?? {})}`,
+      `device       ${show(device.deviceId)}`,
+      `state        ${show(device.state)}`,
+      `batch        ${show(device.batchId)}`,
+      `certificate  ${certificate ? `${show(certificate.certificateId)} (${show(certificate.status ?? "bound")}, until ${show(certificate.notAfter)})` : "-"}`,
+      `attributes   ${show(device.attributes ?? {})}`,
     ];
-    if (value.connection) lines.push(`connection   ${value.connection}`);
+    if (value.connection) lines.push(`connection   ${show(value.connection)}`);
     if (Array.isArray(value.history))
       lines.push("", table(value.history as Row[], ["at", "type", "actor", "reason"]));
     return lines.join("\n");
   }
-  return `${path}: ${JSON.stringify(body)}`;
+  return `${show(path)}: ${show(body)}`;
 };
 
 const readableBatch = (batch: Row, issues?: readonly Row[], replay = false): string => {
   const counts = (batch.counts ?? {}) as Row;
   const recall = batch.recall as Row | undefined;
   const lines = [
-    `batch        ${batch.batchId}${replay ? " (registered before: nothing changed)" : ""}`,
-    `state        ${batch.state}${batch.error ? `: ${batch.error}` : ""}`,
-    `rows         ${counts.rows ?? "-"} (accepted ${counts.accepted ?? 0}, duplicates ${counts.duplicates ?? 0}, conflicts ${counts.conflicts ?? 0}, invalid ${counts.invalid ?? 0})`,
-    `source       ${batch.source} by ${batch.registeredBy} at ${batch.registeredAt}`,
+    `batch        ${show(batch.batchId)}${replay ? " (registered before: nothing changed)" : ""}`,
+    `state        ${show(batch.state)}${batch.error ? `: ${show(batch.error)}` : ""}`,
+    `rows         ${show(counts.rows)} (accepted ${show(counts.accepted ?? 0)}, duplicates ${show(counts.duplicates ?? 0)}, conflicts ${show(counts.conflicts ?? 0)}, invalid ${show(counts.invalid ?? 0)})`,
+    `source       ${show(batch.source)} by ${show(batch.registeredBy)} at ${show(batch.registeredAt)}`,
   ];
-  if (recall)
+  if (recall) {
+    const failures = Array.isArray(recall.failures) ? (recall.failures as Row[]) : [];
     lines.push(
-      `recall       ${recall.state}: ${recall.pagesDone} pages of 25 devices done (${recall.reason})`,
+      `recall       ${show(recall.state)}: ${show(recall.pagesDone)} pages of 25 devices done (${show(recall.reason)})${failures.length > 0 ? `, ${failures.length} devices not revoked` : ""}`,
     );
+    if (failures.length > 0) lines.push("", table(failures, ["deviceId", "page", "reason"]));
+  }
   const shown = issues ?? (batch.issues as Row[] | undefined) ?? [];
   if (shown.length > 0) lines.push("", table(shown, ["line", "kind", "deviceId", "message"]));
   return lines.join("\n");
@@ -103,7 +156,8 @@ const problemLine = (answer: ApiAnswer): string => {
     | { title?: string; detail?: string; errors?: string[]; message?: string }
     | undefined;
   const detail = body?.detail ?? body?.message ?? JSON.stringify(body);
-  return `fleetgate: ${answer.status} ${body?.title ?? ""}: ${detail}${body?.errors ? `\n  ${body.errors.join("\n  ")}` : ""}`;
+  const errors = Array.isArray(body?.errors) ? body.errors.map((e) => `\n  ${show(e)}`).join("") : "";
+  return `fleetgate: ${answer.status} ${show(body?.title ?? "")}: ${show(detail)}${errors}`;
 };
 
 /** The options every API command takes, and the one way they call the API and print the answer. */
@@ -122,7 +176,7 @@ export const apiCommandKit = (io: DeviceCommandIo, err: (text: string) => void) 
     }
     const answer = await run(io.api({ apiUrl: options.apiUrl, region: options.region }));
     if (answer.status >= 300) err(problemLine(answer));
-    else io.out(options.json ? JSON.stringify(answer.body, null, 2) : readable(path, answer.body));
+    else io.out(options.json ? printableJson(answer.body) : readable(path, answer.body));
     io.exit(exitFor(answer.status));
   };
   return { common, call };
