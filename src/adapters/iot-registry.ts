@@ -61,6 +61,9 @@ export const iotRegistry = (iot: IoTClient, limiters?: Record<IotOperation, Rate
         caCertificateId: caCertificateId as CaCertificateId,
         status: description.status === "ACTIVE" ? "ACTIVE" : "INACTIVE",
         pem: description.certificatePem,
+        ...(description.autoRegistrationStatus
+          ? { autoRegistration: description.autoRegistrationStatus }
+          : {}),
       };
       return result;
     },

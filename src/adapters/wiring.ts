@@ -73,11 +73,13 @@ export const operationsApiDeps = (config: OperationsConfig) => {
   };
 };
 
-/** What registering a manifest needs: the table, the clock, the row rules and the trusted factory keys. */
+/** What registering a manifest needs: the table, the clock, the row rules, IoT Core's CAs and the trusted factory keys. */
 export const manifestDeps = (config: ManifestConfig): BatchDeps => ({
   store: lifecycleStore(config),
   clock: systemClock,
   manifestRules: manifestRulesFor(config.THING_TYPE_NAME),
+  // Registration looks the batch's CA up once: a small share of the account quotas is plenty.
+  caRegistry: iotRegistry(iotClient(), iotRateLimiters(OPERATIONS_QUOTA_SHARE)),
   ...(config.FACTORY_PUBLIC_KEYS ? { factoryKeys: config.FACTORY_PUBLIC_KEYS } : {}),
 });
 

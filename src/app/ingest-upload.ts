@@ -1,5 +1,5 @@
 import type { BatchRecord } from "#domain/batch.js";
-import { AlreadyExistsError, ValidationError } from "#domain/errors.js";
+import { AlreadyExistsError, ConflictError, ValidationError } from "#domain/errors.js";
 import { type BatchId, type CaCertificateId, isBatchId } from "#domain/ids.js";
 import { preRegisterCertificates } from "./pre-register.js";
 import type { ProvisioningDeps } from "./provision-certificate.js";
@@ -20,8 +20,10 @@ export type IngestOutcome =
 
 /**
  * Registers a manifest uploaded to S3. A manifest refused whole (unreadable, unsigned, badly
- * signed) leaves a FAILED batch record saying why, under the batch id its upload ticket named,
- * so the uploader finds the reason where it looks for the result.
+ * signed, under a CA that cannot serve) leaves a FAILED batch record saying why, under the batch
+ * id its upload ticket named, so the uploader finds the reason where it looks for the result. One
+ * that contradicts the batch already under that id (another manifest, another CA) is refused
+ * without retries, and the batch stays as it was.
  */
 export const ingestUpload = async (
   deps: BatchDeps & { provisioning: ProvisioningDeps },
@@ -35,7 +37,12 @@ export const ingestUpload = async (
     });
     return { kind: "registered", result };
   } catch (error) {
-    if (!(error instanceof ValidationError) || !isBatchId(upload.batchId)) throw error;
+    // A refusal of the manifest itself ends here: retrying cannot change it. Anything else is retried.
+    const refused =
+      error instanceof ValidationError ||
+      error instanceof ConflictError ||
+      error instanceof AlreadyExistsError;
+    if (!refused || !isBatchId(upload.batchId)) throw error;
     const now = deps.clock.now().toISOString();
     const batch: BatchRecord = {
       batchId: upload.batchId as BatchId,
@@ -46,7 +53,10 @@ export const ingestUpload = async (
       registeredBy: upload.actor,
       registeredAt: now,
       updatedAt: now,
-      error: error.issues.length > 0 ? `${error.message}: ${error.issues.join("; ")}` : error.message,
+      error:
+        error instanceof ValidationError && error.issues.length > 0
+          ? `${error.message}: ${error.issues.join("; ")}`
+          : error.message,
     };
     try {
       await deps.store.createBatch(batch);

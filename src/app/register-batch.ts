@@ -8,7 +8,7 @@ import {
   type RowIssue,
 } from "#domain/batch.js";
 import type { Device } from "#domain/device.js";
-import { AlreadyExistsError, ValidationError } from "#domain/errors.js";
+import { AlreadyExistsError, ConflictError, NotFoundError, ValidationError } from "#domain/errors.js";
 import {
   BATCH_ID_RULE,
   type BatchId,
@@ -26,13 +26,15 @@ import {
 } from "#domain/manifest.js";
 import { manifestVerifier } from "#domain/manifest-signature.js";
 import { FirstSeenIndex } from "./first-seen-index.js";
-import type { Clock, LifecycleStore } from "./ports.js";
+import type { Clock, DeviceRegistry, LifecycleStore } from "./ports.js";
 import type { PreRegistration } from "./pre-register.js";
 
 export interface BatchDeps {
   readonly store: LifecycleStore;
   readonly clock: Clock;
   readonly manifestRules: ManifestRules;
+  /** IoT Core's CAs: a batch is registered only under one its devices can connect through. */
+  readonly caRegistry: Pick<DeviceRegistry, "describeCaCertificate">;
   /** When set, every manifest must carry a valid signature by one of these keys. */
   readonly factoryKeys?: readonly KeyObject[];
 }
@@ -98,9 +100,15 @@ export const registerBatch = async (deps: BatchDeps, request: BatchRequest): Pro
       `batch ${batchId} was registered from a different manifest (sha256 ${existing.manifestSha256})`,
     );
   }
+  if (existing && existing.caCertificateId !== caCertificateId) {
+    throw new ConflictError(
+      `batch ${batchId} was registered under CA ${existing.caCertificateId}, not ${caCertificateId}: a batch keeps its CA; register the manifest under another batch id to use another CA`,
+    );
+  }
   if (existing && existing.state !== "RECEIVED") {
     return { batch: existing, replay: true, issues: existing.issues ?? [] };
   }
+  const warnings = await checkCaStanding(deps, caCertificateId);
 
   const now = deps.clock.now().toISOString();
   const received: BatchRecord = {
@@ -112,6 +120,7 @@ export const registerBatch = async (deps: BatchDeps, request: BatchRequest): Pro
     registeredBy: existing?.registeredBy ?? request.actor,
     registeredAt: existing?.registeredAt ?? now,
     updatedAt: now,
+    ...(warnings.length > 0 ? { warnings } : {}),
   };
   if (!existing) await deps.store.createBatch(received);
 
@@ -163,6 +172,33 @@ const checkCa = (caCertificateId: string): CaCertificateId => {
     );
   }
   return caCertificateId;
+};
+
+/**
+ * The CA must be one IoT Core knows and keeps ACTIVE, or no device of the batch could ever connect
+ * (and each would be refused with nothing in its history). Auto-registration off is accepted with
+ * a warning: pre-registered certificates (and JITP) do not need it.
+ */
+const checkCaStanding = async (deps: BatchDeps, caCertificateId: CaCertificateId): Promise<string[]> => {
+  let ca: Awaited<ReturnType<DeviceRegistry["describeCaCertificate"]>>;
+  try {
+    ca = await deps.caRegistry.describeCaCertificate(caCertificateId);
+  } catch (error) {
+    if (!(error instanceof NotFoundError)) throw error;
+    throw new ValidationError(
+      `CA ${caCertificateId} is not registered with IoT Core: no device of the batch could connect`,
+    );
+  }
+  if (ca.status !== "ACTIVE") {
+    throw new ValidationError(
+      `CA ${caCertificateId} is ${ca.status}: no device of the batch could connect until it is activated`,
+    );
+  }
+  return ca.autoRegistration === "DISABLE"
+    ? [
+        `CA ${caCertificateId}: auto-registration is off, so IoT Core will not register these devices' certificates on first connection; only pre-registered certificates (or JITP) connect`,
+      ]
+    : [];
 };
 
 interface CheckedManifest {

@@ -2,10 +2,14 @@ import { createReadStream } from "node:fs";
 import { readFile, stat } from "node:fs/promises";
 import { basename } from "node:path";
 import { Command, CommanderError } from "commander";
-import type { Clock, LifecycleStore } from "#app/ports.js";
-import { registerBatch } from "#app/register-batch.js";
-import { DomainError, NotFoundError, ValidationError } from "#domain/errors.js";
-import type { ManifestRules } from "#domain/manifest.js";
+import { type BatchDeps, registerBatch } from "#app/register-batch.js";
+import {
+  AlreadyExistsError,
+  ConflictError,
+  DomainError,
+  NotFoundError,
+  ValidationError,
+} from "#domain/errors.js";
 import type { ApiAnswer, ApiClient } from "./api-client.js";
 import {
   addDeviceCommands,
@@ -15,11 +19,7 @@ import {
 } from "./api-commands.js";
 
 /** What the CLI needs from outside: built lazily, so `--help` works without configuration. */
-export interface CliDeps {
-  readonly store: LifecycleStore;
-  readonly clock: Clock;
-  readonly manifestRules: ManifestRules;
-}
+export type CliDeps = BatchDeps;
 
 export interface CliIo {
   readonly deps: () => CliDeps;
@@ -30,7 +30,7 @@ export interface CliIo {
 }
 
 /** Exit codes: scripts on the manufacturing line branch on them. */
-export const EXIT = { ok: 0, failed: 1, invalid: 2, partial: 3, notFound: 4 } as const;
+export const EXIT = { ok: 0, failed: 1, invalid: 2, partial: 3, notFound: 4, conflict: 5 } as const;
 
 const json = (value: unknown): string => JSON.stringify(value, null, 2);
 
@@ -211,6 +211,7 @@ export const runCli = async (
     io.err(`fleetgate: ${describeError(error)}`);
     if (error instanceof ValidationError) return EXIT.invalid;
     if (error instanceof NotFoundError) return EXIT.notFound;
+    if (error instanceof ConflictError || error instanceof AlreadyExistsError) return EXIT.conflict;
     return EXIT.failed;
   }
 };

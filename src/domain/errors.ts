@@ -43,6 +43,11 @@ export class DependencyRejectedError extends DomainError {
   readonly code = "DEPENDENCY_REJECTED";
 }
 
+/** The request contradicts what was recorded before (a batch registered under another CA). */
+export class ConflictError extends DomainError {
+  readonly code = "CONFLICT";
+}
+
 export class IllegalTransitionError extends DomainError {
   readonly code = "ILLEGAL_TRANSITION";
 }

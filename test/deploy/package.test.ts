@@ -172,6 +172,7 @@ describe("packaged CloudFormation", () => {
         "iot:DeleteThing",
         "iot:DescribeEndpoint",
         "iot:DeleteConnection",
+        "iot:DescribeCACertificate",
       ]),
     );
     expect(actions.some((a) => a.endsWith(":*") || a === "*")).toBe(false);

@@ -90,6 +90,27 @@ describe("batches: inline", () => {
   });
 });
 
+describe("batches: the batch's CA", () => {
+  it("answers 400 for a CA IoT Core does not know, and 409 for the same manifest again under another CA", async () => {
+    const text = `deviceId\n${w.world.id("ca-checked")}\n`;
+    const unknown = "f".repeat(64);
+    expect(await postCsv(text, { caCertificateId: unknown })).toMatchObject({
+      status: 400,
+      body: { detail: `CA ${unknown} is not registered with IoT Core: no device of the batch could connect` },
+    });
+    const batchId = `${w.world.prefix}-lot-ca`;
+    expect((await postCsv(text, { caCertificateId: w.world.caCertificateId, batchId })).status).toBe(201);
+    const other = await w.world.anotherCa("Second line");
+    expect(await postCsv(text, { caCertificateId: other.caCertificateId, batchId })).toMatchObject({
+      status: 409,
+      body: { detail: expect.stringContaining(`was registered under CA ${w.world.caCertificateId}`) },
+    });
+    expect((await w.client("GET", `/batches/${batchId}`)).body).toMatchObject({
+      caCertificateId: w.world.caCertificateId,
+    });
+  });
+});
+
 describe("batches: large manifests through S3", () => {
   it("hands out an upload URL; the upload is streamed, checked and registered under the ticket's batch id", async () => {
     const ticket = await w.client("POST", "/batches/uploads", {

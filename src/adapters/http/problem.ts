@@ -1,6 +1,7 @@
 import {
   AlreadyExistsError,
   ConcurrentUpdateError,
+  ConflictError,
   DependencyRejectedError,
   DependencyUnavailableError,
   type DomainError,
@@ -28,6 +29,7 @@ const KNOWN: [new (...args: never[]) => DomainError, number, string][] = [
   [NotFoundError, 404, "not-found"],
   [IllegalTransitionError, 409, "illegal-transition"],
   [AlreadyExistsError, 409, "conflict"],
+  [ConflictError, 409, "conflict"],
   [ConcurrentUpdateError, 409, "concurrent-update"],
   [ThrottledError, 503, "throttled"],
   [DependencyUnavailableError, 503, "dependency-unavailable"],

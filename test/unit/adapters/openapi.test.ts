@@ -36,6 +36,7 @@ const routes = [
     store,
     clock,
     manifestRules: { maxThingAttributes: 3, deviceIdField: "CN" },
+    caRegistry: new FakeRegistry(),
     queue: { enqueue: async () => undefined },
     uploadTicket: async () => ({}),
   }),

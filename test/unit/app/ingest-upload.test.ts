@@ -12,12 +12,17 @@ beforeEach(async () => {
   world = await createProvisioningWorld(() => NOW);
 });
 
-const ingest = (rows: readonly object[], batchId = "lot-2") =>
+const ingest = (
+  rows: readonly object[],
+  batchId = "lot-2",
+  caCertificateId: string = world.caCertificateId,
+) =>
   ingestUpload(
     {
       store: world.store,
       clock: { now: () => NOW },
       manifestRules: DEFAULT_MANIFEST_RULES,
+      caRegistry: world.registry,
       provisioning: world.deps,
     },
     {
@@ -25,7 +30,7 @@ const ingest = (rows: readonly object[], batchId = "lot-2") =>
       open: async function* () {
         yield Buffer.from(rows.map((row) => JSON.stringify(row)).join("\n"));
       },
-      caCertificateId: world.caCertificateId,
+      caCertificateId,
       batchId,
       actor: "factory-7",
     },
@@ -127,5 +132,22 @@ describe("ingestUpload with certificates", () => {
       batch: { state: "REGISTERED", counts: { certificates: { registered: 1, refused: 0 } } },
     });
     expect(world.store.devices.get("d-1")?.state).toBe("ACTIVE");
+  });
+});
+
+describe("ingestUpload refusals", () => {
+  it("refuses, rather than fails for a retry, an upload naming another CA than its batch's", async () => {
+    const rows = [{ deviceId: "d-1" }];
+    await registered(rows);
+    const other = "b".repeat(64);
+    world.registry.cas.set(other, { caCertificateId: other as never, status: "ACTIVE", pem: "" });
+
+    const outcome = await ingest(rows, "lot-2", other);
+
+    expect(outcome).toMatchObject({
+      kind: "refused",
+      batch: { error: expect.stringMatching(/^batch lot-2 was registered under CA [0-9a-f]{64}, not b{64}/) },
+    });
+    expect(world.store.batches.get("lot-2")?.caCertificateId).toBe(world.caCertificateId);
   });
 });

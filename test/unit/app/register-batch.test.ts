@@ -1,21 +1,33 @@
 import { createSign, generateKeyPairSync, type KeyObject } from "node:crypto";
 import { beforeEach, describe, expect, it } from "vitest";
 import { type BatchDeps, registerBatch } from "#app/register-batch.js";
-import { AlreadyExistsError, ValidationError } from "#domain/errors.js";
+import { AlreadyExistsError, ConflictError, ValidationError } from "#domain/errors.js";
 import { DEFAULT_MANIFEST_RULES } from "#domain/manifest.js";
 import { parseFactoryKeys } from "#domain/manifest-signature.js";
+import { FakeRegistry } from "#test/support/fake-registry.js";
 import { InMemoryLifecycleStore } from "#test/support/in-memory-store.js";
 
 const CA = "a".repeat(64);
+const OTHER_CA = "b".repeat(64);
 let store: InMemoryLifecycleStore;
+let registry: FakeRegistry;
 let deps: BatchDeps;
 
 beforeEach(() => {
   store = new InMemoryLifecycleStore();
+  registry = new FakeRegistry();
+  for (const id of [CA, OTHER_CA])
+    registry.cas.set(id, {
+      caCertificateId: id as never,
+      status: "ACTIVE",
+      pem: "",
+      autoRegistration: "ENABLE",
+    });
   deps = {
     store,
     clock: { now: () => new Date("2026-11-25T10:00:00Z") },
     manifestRules: DEFAULT_MANIFEST_RULES,
+    caRegistry: registry,
   };
 });
 
@@ -164,6 +176,49 @@ describe("registerBatch", () => {
     await expect(register("deviceID\nx\n")).rejects.toThrow(/unknown column\(s\) deviceID/);
     await expect(register("deviceId\nx\n", { caCertificateId: "nope" })).rejects.toThrow(ValidationError);
     expect(store.devices.size + store.batches.size).toBe(0);
+  });
+});
+
+describe("registerBatch checks the batch's CA", () => {
+  it("refuses a CA IoT Core does not know, and one that is not ACTIVE, writing nothing", async () => {
+    const unknown = "c".repeat(64);
+    await expect(register("deviceId\nd-1\n", { caCertificateId: unknown })).rejects.toThrow(
+      new ValidationError(
+        `CA ${unknown} is not registered with IoT Core: no device of the batch could connect`,
+      ),
+    );
+    registry.setCaStatus(OTHER_CA, "INACTIVE");
+    await expect(register("deviceId\nd-1\n", { caCertificateId: OTHER_CA })).rejects.toThrow(
+      new ValidationError(
+        `CA ${OTHER_CA} is INACTIVE: no device of the batch could connect until it is activated`,
+      ),
+    );
+    expect(store.devices.size + store.batches.size).toBe(0);
+  });
+
+  it("registers under a CA with auto-registration off, and says so in a warning", async () => {
+    registry.cas.set(OTHER_CA, {
+      caCertificateId: OTHER_CA as never,
+      status: "ACTIVE",
+      pem: "",
+      autoRegistration: "DISABLE",
+    });
+    const result = await register("deviceId\nd-1\n", { caCertificateId: OTHER_CA });
+    expect(result.batch).toMatchObject({
+      state: "REGISTERED",
+      warnings: [expect.stringMatching(/auto-registration is off.*pre-registered/)],
+    });
+    expect((await register("deviceId\nd-2\n")).batch.warnings).toBeUndefined();
+  });
+
+  it("answers a conflict when the same manifest comes again naming another CA, and keeps the batch as it was", async () => {
+    const first = await register("deviceId\nd-1\n", { caCertificateId: OTHER_CA });
+    await expect(register("deviceId\nd-1\n")).rejects.toThrow(ConflictError);
+    await expect(register("deviceId\nd-1\n")).rejects.toThrow(
+      `batch ${first.batch.batchId} was registered under CA ${OTHER_CA}, not ${CA}`,
+    );
+    expect(store.batches.get(first.batch.batchId)).toEqual(first.batch);
+    expect(store.devices.get("d-1")?.caCertificateId).toBe(OTHER_CA);
   });
 });
 

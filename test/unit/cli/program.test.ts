@@ -5,9 +5,14 @@ import { beforeEach, describe, expect, it } from "vitest";
 import type { ApiAnswer } from "#cli/api-client.js";
 import { EXIT, runCli } from "#cli/program.js";
 import { DEFAULT_MANIFEST_RULES } from "#domain/manifest.js";
+import { FakeRegistry } from "#test/support/fake-registry.js";
 import { InMemoryLifecycleStore } from "#test/support/in-memory-store.js";
 
 const CA = "a".repeat(64);
+const OTHER_CA = "b".repeat(64);
+const registry = new FakeRegistry();
+for (const id of [CA, OTHER_CA])
+  registry.cas.set(id, { caCertificateId: id as never, status: "ACTIVE", pem: "" });
 let store: InMemoryLifecycleStore;
 let out: string[];
 let err: string[];
@@ -31,6 +36,7 @@ const run = (...argv: string[]) =>
       store,
       clock: { now: () => new Date("2026-11-25T10:00:00Z") },
       manifestRules: DEFAULT_MANIFEST_RULES,
+      caRegistry: registry,
     }),
     out: (text) => out.push(text),
     err: (text) => err.push(text),
@@ -80,6 +86,13 @@ describe("fleetgate batch register", () => {
       [3, "invalid"],
       [4, "duplicate"],
     ]);
+  });
+
+  it("exits with the conflict code when the same manifest comes again under another CA", async () => {
+    const path = manifest("lot.csv", "deviceId\nd-1\n");
+    expect(await run("batch", "register", path, "--ca", CA, "--batch-id", "lot-1")).toBe(EXIT.ok);
+    expect(await run("batch", "register", path, "--ca", OTHER_CA, "--batch-id", "lot-1")).toBe(EXIT.conflict);
+    expect(err.join("")).toMatch(/batch lot-1 was registered under CA a{64}, not b{64}/);
   });
 
   it("says clearly what is wrong with the command, the file or the CA id", async () => {
