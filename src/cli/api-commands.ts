@@ -168,7 +168,13 @@ export const apiCommandKit = (io: DeviceCommandIo, err: (text: string) => void) 
       .option("--region <region>", "region the API is signed for", io.defaultRegion)
       .option("--json", "print the API's JSON answer");
 
-  const call = async (options: CommonOptions, run: (api: ApiClient) => Promise<ApiAnswer>, path: string) => {
+  /** Calls the API and prints its answer; `exitOf` may give a code the status alone cannot tell. */
+  const call = async (
+    options: CommonOptions,
+    run: (api: ApiClient) => Promise<ApiAnswer>,
+    path: string,
+    exitOf?: (answer: ApiAnswer) => number | undefined,
+  ) => {
     if (!options.apiUrl) {
       err("fleetgate: no API URL: give --api-url or set FLEETGATE_API_URL");
       io.exit(API_EXIT.invalid);
@@ -177,7 +183,7 @@ export const apiCommandKit = (io: DeviceCommandIo, err: (text: string) => void) 
     const answer = await run(io.api({ apiUrl: options.apiUrl, region: options.region }));
     if (answer.status >= 300) err(problemLine(answer));
     else io.out(options.json ? printableJson(answer.body) : readable(path, answer.body));
-    io.exit(exitFor(answer.status));
+    io.exit(exitOf?.(answer) ?? exitFor(answer.status));
   };
   return { common, call };
 };

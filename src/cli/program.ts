@@ -69,6 +69,7 @@ export const buildProgram = (io: CliIo): Command => {
             options,
             (api) => registerThroughApi(api, manifestPath, size, { ...options, signature }),
             "register",
+            registrationExit,
           );
           return;
         }
@@ -81,8 +82,7 @@ export const buildProgram = (io: CliIo): Command => {
           source: `file:${basename(manifestPath)}`,
         });
         io.out(json(result));
-        if (result.batch.state === "PARTIAL" || result.batch.state === "FAILED")
-          program.setOptionValue("exitCode", EXIT.partial);
+        program.setOptionValue("exitCode", batchExit(result.batch));
       },
     );
   kit
@@ -129,6 +129,23 @@ export const buildProgram = (io: CliIo): Command => {
   addDeviceCommands(program, kit);
 
   return program;
+};
+
+/** A batch with rejected rows exits 3; one whose manifest was refused whole (a FAILED batch saying why), 2. */
+const batchExit = (batch: { readonly state?: unknown; readonly error?: unknown }): number => {
+  if (batch.state === "FAILED" && batch.error) return EXIT.invalid;
+  return batch.state === "PARTIAL" || batch.state === "FAILED" ? EXIT.partial : EXIT.ok;
+};
+
+/**
+ * The exit code of a registration through the API, as without it: the answer is the batch (inline,
+ * or an upload's outcome), or a 422 when no row could be registered.
+ */
+const registrationExit = (answer: ApiAnswer): number | undefined => {
+  if (answer.status === 422) return EXIT.partial;
+  if (answer.status >= 300) return undefined;
+  const body = answer.body as { readonly batch?: object } | undefined;
+  return batchExit(body?.batch ?? body ?? {});
 };
 
 // `openssl dgst -sha256 -sign key.pem` writes DER; `| base64` makes it text: accept either.

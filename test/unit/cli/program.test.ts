@@ -1,7 +1,7 @@
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { beforeEach, describe, expect, it } from "vitest";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import type { ApiAnswer } from "#cli/api-client.js";
 import { EXIT, runCli } from "#cli/program.js";
 import { DEFAULT_MANIFEST_RULES } from "#domain/manifest.js";
@@ -17,7 +17,8 @@ let store: InMemoryLifecycleStore;
 let out: string[];
 let err: string[];
 let requests: Record<string, unknown>[];
-let answer: ApiAnswer;
+/** The API's answer, or one per request. */
+let answer: ApiAnswer | ((method: string, path: string) => ApiAnswer);
 const dir = mkdtempSync(join(tmpdir(), "fleetgate-cli-"));
 
 const run = (...argv: string[]) =>
@@ -27,7 +28,7 @@ const run = (...argv: string[]) =>
         ({ apiUrl }) =>
         async (method, path, options = {}) => {
           requests.push({ apiUrl, method, path, ...options });
-          return answer;
+          return typeof answer === "function" ? answer(method, path) : answer;
         },
       out: (text) => out.push(text),
       defaultRegion: "eu-west-1",
@@ -106,6 +107,96 @@ describe("fleetgate batch register", () => {
       EXIT.invalid,
     );
     expect(err.join("")).toMatch(/CA certificate id "zz" is not 64 hex characters/);
+  });
+});
+
+describe("fleetgate batch register through the API", () => {
+  const batch = (state: string, extra: Record<string, unknown> = {}) => ({
+    batchId: "lot-1",
+    state,
+    source: "inline",
+    registeredBy: "ops",
+    registeredAt: "2026-11-25T10:00:00Z",
+    ...extra,
+  });
+  const inline = () =>
+    run(
+      "batch",
+      "register",
+      manifest("api.csv", "deviceId\nd-1\nd 2\n"),
+      "--ca",
+      CA,
+      "--api-url",
+      "http://api",
+    );
+
+  it("exits 0 for a batch registered whole, and with the partial code when rows were rejected", async () => {
+    answer = { status: 201, body: { batch: batch("REGISTERED"), replay: false, issues: [] } };
+    expect(await inline()).toBe(EXIT.ok);
+    answer = {
+      status: 201,
+      body: {
+        batch: batch("PARTIAL"),
+        replay: false,
+        issues: [{ kind: "invalid", line: 3, message: "bad" }],
+      },
+    };
+    expect(await inline()).toBe(EXIT.partial);
+    expect(out.at(-1)).toMatch(/state +PARTIAL/);
+  });
+
+  it("exits with the partial code when the API rejects every row", async () => {
+    answer = {
+      status: 422,
+      body: {
+        title: "manifest rejected",
+        detail: "no row of batch lot-1 could be registered",
+        errors: ["line 2: bad"],
+      },
+    };
+    expect(await inline()).toBe(EXIT.partial);
+    expect(err.join("")).toMatch(/422 manifest rejected/);
+  });
+
+  describe("uploaded", () => {
+    afterEach(() => {
+      vi.unstubAllGlobals();
+    });
+    const upload = async (outcome: Record<string, unknown>) => {
+      vi.stubGlobal("fetch", async () => new Response(null, { status: 200 }));
+      answer = (method) =>
+        method === "POST"
+          ? {
+              status: 201,
+              body: {
+                batchId: "lot-1",
+                uploadUrl: "http://s3/put",
+                key: "k",
+                headers: {},
+                expiresInSeconds: 900,
+              },
+            }
+          : { status: 200, body: outcome };
+      const large = manifest("large.csv", `deviceId\n${"d-1\n".repeat(1_400_000)}`);
+      return run("batch", "register", large, "--ca", CA, "--api-url", "http://api");
+    };
+
+    it("exits with the partial code when the ingested batch rejected rows", async () => {
+      expect(await upload(batch("PARTIAL", { counts: { rows: 2, accepted: 1, invalid: 1 } }))).toBe(
+        EXIT.partial,
+      );
+      expect(requests.map((r) => `${r.method} ${r.path}`)).toEqual([
+        "POST /batches/uploads",
+        "GET /batches/lot-1",
+      ]);
+    });
+
+    it("exits as for bad input when the ingest refused the manifest whole", async () => {
+      expect(await upload(batch("FAILED", { error: "manifest signature is required and missing" }))).toBe(
+        EXIT.invalid,
+      );
+      expect(out.at(-1)).toMatch(/state +FAILED: manifest signature is required and missing/);
+    });
   });
 });
 
