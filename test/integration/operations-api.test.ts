@@ -1,4 +1,10 @@
-import { DescribeCertificateCommand, DescribeThingCommand } from "@aws-sdk/client-iot";
+import {
+  DeleteCertificateCommand,
+  DescribeCertificateCommand,
+  DescribeThingCommand,
+  DetachThingPrincipalCommand,
+  UpdateCertificateCommand,
+} from "@aws-sdk/client-iot";
 import type { Context, SQSBatchResponse, SQSEvent } from "aws-lambda";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { type ApiClient, createApiClient } from "#cli/api-client.js";
@@ -94,6 +100,44 @@ describe("operations API: reading", () => {
       JSON.stringify({ gsi2pk: "BATCH#other", pk: "x", sk: "y", gsi2sk: "z" }),
     ).toString("base64url");
     expect((await client("GET", "/devices", { query: { batchId, cursor: forged } })).status).toBe(400);
+  });
+});
+
+describe("operations API: a certificate deleted from IoT Core", () => {
+  const deleteCertificate = async (deviceId: string, certificateId: string) => {
+    const certificateArn = (await world.iot.send(new DescribeCertificateCommand({ certificateId })))
+      .certificateDescription?.certificateArn;
+    await world.iot.send(new UpdateCertificateCommand({ certificateId, newStatus: "INACTIVE" }));
+    await world.iot.send(new DetachThingPrincipalCommand({ thingName: deviceId, principal: certificateArn }));
+    await world.iot.send(new DeleteCertificateCommand({ certificateId, forceDelete: true }));
+  };
+
+  it.each([
+    ["revoke", "REVOKED"],
+    ["suspend", "SUSPENDED"],
+    ["decommission", "DECOMMISSIONED"],
+  ])("lets an operator %s the device: a missing certificate is a finished step", async (action, state) => {
+    const { deviceId, message } = await provisioned(`deleted-${action}`);
+    await deleteCertificate(deviceId, message.certificateId);
+    const answer = await client("POST", `/devices/${deviceId}/${action}`, {
+      body: { reason: "deleted by hand" },
+    });
+    expect(answer).toMatchObject({ status: 200, body: { device: { state } } });
+  });
+
+  it("answers a reactivation 409, naming the certificate in fleetgate's words, not AWS's", async () => {
+    const { deviceId, message } = await provisioned("deleted-reactivate");
+    expect((await client("POST", `/devices/${deviceId}/suspend`, { body: { reason: "x" } })).status).toBe(
+      200,
+    );
+    await deleteCertificate(deviceId, message.certificateId);
+    const answer = await client("POST", `/devices/${deviceId}/reactivate`, { body: {} });
+    expect(answer).toMatchObject({
+      status: 409,
+      body: {
+        detail: `cannot reactivate device ${deviceId}: its certificate ${message.certificateId} no longer exists in IoT Core`,
+      },
+    });
   });
 });
 
