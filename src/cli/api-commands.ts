@@ -138,6 +138,9 @@ const readableBatch = (batch: Row, issues?: readonly Row[], replay = false): str
     `state        ${show(batch.state)}${batch.error ? `: ${show(batch.error)}` : ""}`,
     `rows         ${show(counts.rows)} (accepted ${show(counts.accepted ?? 0)}, duplicates ${show(counts.duplicates ?? 0)}, conflicts ${show(counts.conflicts ?? 0)}, invalid ${show(counts.invalid ?? 0)})`,
     `source       ${show(batch.source)} by ${show(batch.registeredBy)} at ${show(batch.registeredAt)}`,
+    ...(Array.isArray(batch.warnings)
+      ? batch.warnings.map((warning) => `warning      ${show(warning)}`)
+      : []),
   ];
   if (recall) {
     const failures = Array.isArray(recall.failures) ? (recall.failures as Row[]) : [];

@@ -145,6 +145,19 @@ describe("fleetgate batch register through the API", () => {
     expect(out.at(-1)).toMatch(/state +PARTIAL/);
   });
 
+  it("shows the warnings the API gave with the batch", async () => {
+    answer = {
+      status: 201,
+      body: {
+        batch: batch("REGISTERED", { warnings: ["CA aaaa: auto-registration is off"] }),
+        replay: false,
+        issues: [],
+      },
+    };
+    expect(await inline()).toBe(EXIT.ok);
+    expect(out.at(-1)).toMatch(/^warning +CA aaaa: auto-registration is off$/m);
+  });
+
   it("exits with the partial code when the API rejects every row", async () => {
     answer = {
       status: 422,
