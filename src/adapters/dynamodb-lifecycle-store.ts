@@ -186,7 +186,7 @@ export const dynamoDbLifecycleStore = (db: DynamoDBDocumentClient, tableName: st
             ExpressionAttributeValues: { ":pk": pk, ":prefix": EVENT_PREFIX },
             ScanIndexForward: !newestFirst,
             Limit: limit,
-            ExclusiveStartKey: decodeCursor(cursor, { pk }),
+            ExclusiveStartKey: decodeCursor(cursor, { pk, sk: new RegExp(`^${EVENT_PREFIX}`) }),
           }),
         ),
       );
@@ -197,10 +197,10 @@ export const dynamoDbLifecycleStore = (db: DynamoDBDocumentClient, tableName: st
     },
 
     async pageDevices(query, { limit, cursor }) {
-      const [index, attribute, value] =
+      const [index, attribute, value, sortAttribute] =
         "state" in query
-          ? [STATE_INDEX, "gsi1pk", `STATE#${query.state}`]
-          : [BATCH_INDEX, "gsi2pk", `BATCH#${query.batchId}`];
+          ? [STATE_INDEX, "gsi1pk", `STATE#${query.state}`, "gsi1sk"]
+          : [BATCH_INDEX, "gsi2pk", `BATCH#${query.batchId}`, "gsi2sk"];
       const out = await call("Query", () =>
         db.send(
           new QueryCommand({
@@ -209,7 +209,12 @@ export const dynamoDbLifecycleStore = (db: DynamoDBDocumentClient, tableName: st
             KeyConditionExpression: `${attribute} = :value`,
             ExpressionAttributeValues: { ":value": value },
             Limit: limit,
-            ExclusiveStartKey: decodeCursor(cursor, { [attribute]: value }),
+            ExclusiveStartKey: decodeCursor(cursor, {
+              [attribute]: value,
+              [sortAttribute]: ANY,
+              pk: /^DEVICE#/,
+              sk: "STATE",
+            }),
           }),
         ),
       );
@@ -447,7 +452,12 @@ export const dynamoDbLifecycleStore = (db: DynamoDBDocumentClient, tableName: st
             ExpressionAttributeValues: { ":batches": BATCHES_KEY },
             ScanIndexForward: false,
             Limit: limit,
-            ExclusiveStartKey: decodeCursor(cursor, { gsi1pk: BATCHES_KEY }),
+            ExclusiveStartKey: decodeCursor(cursor, {
+              gsi1pk: BATCHES_KEY,
+              gsi1sk: ANY,
+              pk: /^BATCH#/,
+              sk: "META",
+            }),
           }),
         ),
       );
@@ -551,28 +561,44 @@ const page = <T>(items: T[], lastKey: Item | undefined): Page<T> => ({
   ...(lastKey ? { cursor: Buffer.from(JSON.stringify(lastKey)).toString("base64url") } : {}),
 });
 
+/** What each key attribute of a cursor must be: exactly a value, or of a pattern. */
+type CursorShape = Readonly<Record<string, string | RegExp>>;
+const ANY = /^/;
+
 /**
- * Cursors are the table's own keys, base64url-encoded. A cursor is only accepted back for the
- * query that made it, and only with string key attributes, so it cannot steer a read elsewhere.
+ * Cursors are the table's own keys, base64url-encoded. One is accepted back only for the query that
+ * made it: exactly the key attributes of its table or index, non-empty strings shaped like its
+ * items' keys, in the query's own partition. Anything else is the caller's mistake, answered as
+ * one naming the cursor (a cursor comes back through the API's query), and never reaches DynamoDB.
  */
-const decodeCursor = (cursor: string | undefined, expected: Record<string, string>): Item | undefined => {
+const decodeCursor = (cursor: string | undefined, shape: CursorShape): Item | undefined => {
   if (cursor === undefined) return undefined;
   let key: unknown;
   try {
     key = JSON.parse(Buffer.from(cursor, "base64url").toString("utf8"));
   } catch {
-    throw new ValidationError("cursor is not valid");
+    throw invalidCursor("is not a cursor");
   }
-  const valid =
-    typeof key === "object" &&
-    key !== null &&
-    Object.entries(key).every(([name, value]) => CURSOR_ATTRIBUTES.has(name) && typeof value === "string") &&
-    Object.entries(expected).every(([name, value]) => (key as Item)[name] === value);
-  if (!valid) throw new ValidationError("cursor is not valid for this query");
+  if (typeof key !== "object" || key === null || Array.isArray(key)) throw invalidCursor("is not a cursor");
+  const fits =
+    Object.keys(key).length === Object.keys(shape).length &&
+    Object.entries(shape).every(([name, rule]) => {
+      const value = (key as Item)[name];
+      return (
+        typeof value === "string" &&
+        value.length > 0 &&
+        value.length <= MAX_KEY_LENGTH &&
+        (typeof rule === "string" ? value === rule : rule.test(value))
+      );
+    });
+  if (!fits) throw invalidCursor("is not a cursor of this query");
   return key as Item;
 };
 
-const CURSOR_ATTRIBUTES = new Set(["pk", "sk", "gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk"]);
+// DynamoDB's limit for a sort key, the tighter of the two.
+const MAX_KEY_LENGTH = 1024;
+
+const invalidCursor = (why: string) => new ValidationError("invalid query", [`query.cursor: ${why}`]);
 
 const cancellationCodes = (error: unknown): string[] =>
   error instanceof TransactionCanceledException ||

@@ -103,6 +103,51 @@ describe("operations API: reading", () => {
   });
 });
 
+describe("operations API: paging with hostile cursors", () => {
+  const cursorOf = (key: object) => Buffer.from(JSON.stringify(key)).toString("base64url");
+
+  it("answers 400 naming the cursor, on every paged route, for a cursor that lacks key attributes", async () => {
+    const { deviceId } = await provisioned("cursor-keys");
+    const batchId = ((await client("GET", `/devices/${deviceId}`)).body as { device: { batchId: string } })
+      .device.batchId;
+    const routes: [string, Record<string, string>, object][] = [
+      ["/devices", { batchId }, { gsi2pk: `BATCH#${batchId}` }],
+      ["/devices", { state: "ACTIVE" }, { gsi1pk: "STATE#ACTIVE" }],
+      [`/devices/${deviceId}/events`, {}, { pk: `DEVICE#${deviceId}` }],
+      ["/batches", {}, { gsi1pk: "BATCHES" }],
+    ];
+    for (const [path, query, key] of routes) {
+      const answer = await client("GET", path, { query: { ...query, cursor: cursorOf(key) } });
+      expect({ path, ...answer }).toMatchObject({
+        path,
+        status: 400,
+        body: { errors: [expect.stringMatching(/^query\.cursor: /)] },
+      });
+    }
+  });
+
+  it("answers 400 naming the cursor for another query's cursor, a cursor of another device, and garbage", async () => {
+    const a = await provisioned("cursor-a");
+    const b = await provisioned("cursor-b");
+    const page = (await client("GET", `/devices/${a.deviceId}/events`, { query: { limit: "1" } })).body as {
+      cursor: string;
+    };
+    const batches = (await client("GET", "/batches", { query: { limit: "1" } })).body as { cursor: string };
+    const answers = [
+      await client("GET", `/devices/${b.deviceId}/events`, { query: { cursor: page.cursor } }),
+      await client("GET", "/devices", { query: { state: "ACTIVE", cursor: batches.cursor } }),
+      await client("GET", "/batches", { query: { cursor: page.cursor } }),
+      await client("GET", "/batches", { query: { cursor: "bm90IGpzb24" } }),
+      await client("GET", "/batches", { query: { cursor: cursorOf(["pk", "sk"]) } }),
+    ];
+    for (const answer of answers)
+      expect(answer).toMatchObject({
+        status: 400,
+        body: { errors: [expect.stringMatching(/^query\.cursor: /)] },
+      });
+  });
+});
+
 describe("operations API: a certificate deleted from IoT Core", () => {
   const deleteCertificate = async (deviceId: string, certificateId: string) => {
     const certificateArn = (await world.iot.send(new DescribeCertificateCommand({ certificateId })))
