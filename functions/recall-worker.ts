@@ -17,10 +17,11 @@ const processRecord = async (record: SQSRecord): Promise<void> => {
     logger.error("dropping malformed recall message", { messageId: record.messageId });
     return;
   }
-  const redelivered = Number(record.attributes.ApproximateReceiveCount) > 1;
-  const outcome = await recallPage(deps, message, redelivered);
+  const receiveCount = Number(record.attributes.ApproximateReceiveCount) || 1;
+  const outcome = await recallPage(deps, message, { receiveCount });
   logger.info("recall page done", { batchId: message.batchId, page: message.page, ...outcome });
   metrics.addMetric("DevicesRecalled", MetricUnit.Count, outcome.revoked);
+  if (outcome.failed > 0) metrics.addMetric("DevicesRecallFailed", MetricUnit.Count, outcome.failed);
 };
 
 export const handler = sqsHandler(processRecord);

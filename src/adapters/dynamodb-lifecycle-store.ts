@@ -12,7 +12,7 @@ import {
 } from "@aws-sdk/lib-dynamodb";
 import { unmarshall } from "@aws-sdk/util-dynamodb";
 import type { AddDeviceResult, LifecycleStore, Page, ProvisioningState } from "#app/ports.js";
-import type { BatchRecord } from "#domain/batch.js";
+import type { BatchRecord, RecallFailure } from "#domain/batch.js";
 import type { CertificateRecord, Device, DeviceEvent } from "#domain/device.js";
 import {
   AlreadyExistsError,
@@ -65,7 +65,7 @@ const batchItem = (batch: BatchRecord): Item => ({
 
 /** A stored batch; a recall's progress comes from its sets of finished pages. */
 const toBatch = (item: Item): BatchRecord => {
-  const { recallPagesDone, recallPagesQueued: _queued, recallLastPage, ...rest } = item;
+  const { recallPagesDone, recallPagesQueued: _queued, recallLastPage, recallFailures, ...rest } = item;
   const batch = stripKeys<BatchRecord>(rest);
   if (!batch.recall) return batch;
   const pagesDone = (recallPagesDone as Set<number> | undefined)?.size ?? 0;
@@ -75,6 +75,7 @@ const toBatch = (item: Item): BatchRecord => {
       ...batch.recall,
       pagesDone,
       ...(typeof recallLastPage === "number" ? { lastPage: recallLastPage } : {}),
+      failures: (recallFailures as RecallFailure[] | undefined) ?? [],
     },
   };
 };
@@ -147,6 +148,13 @@ export const dynamoDbLifecycleStore = (db: DynamoDBDocumentClient, tableName: st
   };
 
   const putEvent = (event: DeviceEvent) => ({ Put: { TableName: tableName, Item: eventItem(event) } });
+
+  const readBatch = async (batchId: string) => {
+    const out = await call("GetItem", () =>
+      db.send(new GetCommand({ TableName: tableName, Key: batchKey(batchId), ConsistentRead: true })),
+    );
+    return out.Item ? toBatch(out.Item) : undefined;
+  };
 
   return {
     async getDevice(deviceId) {
@@ -350,12 +358,7 @@ export const dynamoDbLifecycleStore = (db: DynamoDBDocumentClient, tableName: st
       return String(out.Attributes?.firstSeenAt ?? at);
     },
 
-    async getBatch(batchId) {
-      const out = await call("GetItem", () =>
-        db.send(new GetCommand({ TableName: tableName, Key: batchKey(batchId), ConsistentRead: true })),
-      );
-      return out.Item ? toBatch(out.Item) : undefined;
-    },
+    getBatch: readBatch,
 
     async createBatch(batch) {
       try {
@@ -426,20 +429,30 @@ export const dynamoDbLifecycleStore = (db: DynamoDBDocumentClient, tableName: st
       }
     },
 
-    async recallPageDone(batchId, page, last) {
-      // A number set: counting a page twice leaves it counted once.
-      await call("UpdateItem", () =>
-        db.send(
+    async recallPageDone(batchId, page, last, failures) {
+      // A page is counted, and its failures added, once: a redelivered page finds itself in the set.
+      try {
+        await db.send(
           new UpdateCommand({
             TableName: tableName,
             Key: batchKey(batchId),
-            UpdateExpression: `ADD recallPagesDone :page${last ? " SET recallLastPage = :number" : ""}`,
-            ConditionExpression: "attribute_exists(#recall)",
+            UpdateExpression: `ADD recallPagesDone :page SET recallFailures = list_append(if_not_exists(recallFailures, :none), :failures)${last ? ", recallLastPage = :number" : ""}`,
+            ConditionExpression: "attribute_exists(#recall) AND NOT contains(recallPagesDone, :number)",
             ExpressionAttributeNames: { "#recall": "recall" },
-            ExpressionAttributeValues: { ":page": new Set([page]), ...(last ? { ":number": page } : {}) },
+            ExpressionAttributeValues: {
+              ":page": new Set([page]),
+              ":number": page,
+              ":none": [],
+              ":failures": failures,
+            },
           }),
-        ),
-      );
+        );
+      } catch (error) {
+        const mapped = toDomainError(error, "recallPageDone");
+        if (!(mapped instanceof ConcurrentUpdateError)) throw mapped;
+        // Counted before: nothing to add. A batch without a recall is another matter.
+        if (!(await readBatch(batchId))?.recall) throw mapped;
+      }
     },
 
     async pageBatches({ limit, cursor }) {

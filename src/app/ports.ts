@@ -1,4 +1,4 @@
-import type { BatchRecord, Recall } from "#domain/batch.js";
+import type { BatchRecord, Recall, RecallFailure } from "#domain/batch.js";
 import type {
   BoundCertificate,
   CertificateRecord,
@@ -163,8 +163,16 @@ export interface LifecycleStore {
   startRecall(batchId: BatchId, recall: Recall): Promise<void>;
   /** Marks a recall page as queued; false if it was queued before (the next page is queued once). */
   claimRecallPage(batchId: BatchId, page: number): Promise<boolean>;
-  /** Counts a recall page done, and notes when it was the last; counting a page again changes nothing. */
-  recallPageDone(batchId: BatchId, page: number, last: boolean): Promise<void>;
+  /**
+   * Counts a recall page done with the devices it could not revoke, and notes when it was the last;
+   * counting a page again changes nothing.
+   */
+  recallPageDone(
+    batchId: BatchId,
+    page: number,
+    last: boolean,
+    failures: readonly RecallFailure[],
+  ): Promise<void>;
   /** Batches, most recent first. */
   pageBatches(options: { limit: number; cursor?: string }): Promise<Page<BatchRecord>>;
   /** Adds allowlist entries; an existing entry is never overwritten. Results match `devices` by index. */

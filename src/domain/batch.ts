@@ -1,4 +1,4 @@
-import type { BatchId, CaCertificateId } from "./ids.js";
+import type { BatchId, CaCertificateId, DeviceId } from "./ids.js";
 import type { RowProblem } from "./manifest.js";
 
 /** A manifest row that was not registered, and why. */
@@ -49,6 +49,14 @@ export interface Recall {
   readonly pagesDone: number;
   /** The number of the batch's last page, once a worker reached it. */
   readonly lastPage?: number;
+  /** Devices the recall could not revoke; they keep their state, so the batch's device list shows them too. */
+  readonly failures?: readonly RecallFailure[];
+}
+
+export interface RecallFailure {
+  readonly deviceId: DeviceId;
+  readonly page: number;
+  readonly reason: string;
 }
 
 export const recallState = (recall: Recall): "RECALLING" | "RECALLED" =>

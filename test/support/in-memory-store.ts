@@ -1,5 +1,5 @@
 import type { AddDeviceResult, DeviceQuery, LifecycleStore, Page, WaitingSighting } from "#app/ports.js";
-import type { BatchRecord, Recall } from "#domain/batch.js";
+import type { BatchRecord, Recall, RecallFailure } from "#domain/batch.js";
 import type { CertificateRecord, Device, DeviceEvent } from "#domain/device.js";
 import { AlreadyExistsError, ConcurrentUpdateError, NotFoundError, ValidationError } from "#domain/errors.js";
 import type { BatchId } from "#domain/ids.js";
@@ -156,15 +156,21 @@ export class InMemoryLifecycleStore implements LifecycleStore {
     return true;
   }
 
-  async recallPageDone(batchId: BatchId, page: number, last: boolean) {
+  async recallPageDone(batchId: BatchId, page: number, last: boolean, failures: readonly RecallFailure[]) {
     const batch = this.batches.get(batchId);
     if (!batch?.recall) throw new NotFoundError(`batch ${batchId} has no recall`);
     const pages = this.recallPages.get(batchId) ?? { queued: new Set<number>(), done: new Set<number>() };
+    if (pages.done.has(page)) return;
     pages.done.add(page);
     this.recallPages.set(batchId, pages);
     this.batches.set(batchId, {
       ...batch,
-      recall: { ...batch.recall, pagesDone: pages.done.size, ...(last ? { lastPage: page } : {}) },
+      recall: {
+        ...batch.recall,
+        pagesDone: pages.done.size,
+        ...(last ? { lastPage: page } : {}),
+        failures: [...(batch.recall.failures ?? []), ...failures],
+      },
     });
   }
 
