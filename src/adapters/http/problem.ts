@@ -36,7 +36,17 @@ const KNOWN: [new (...args: never[]) => DomainError, number, string][] = [
   [DependencyRejectedError, 502, "dependency-rejected"],
 ];
 
+const INTERNAL: Problem = {
+  type: `${TYPE_BASE}internal`,
+  title: "internal error",
+  status: 500,
+  detail: "an unexpected error occurred",
+};
+
 export const problemFor = (error: unknown): Problem => {
+  // A dependency's own not-found (it carries the AWS error as its cause: a missing table, a
+  // resource the use case did not expect to lose) is not the caller's 404, and its words are AWS's.
+  if (error instanceof NotFoundError && error.cause !== undefined) return INTERNAL;
   for (const [kind, status, slug] of KNOWN) {
     if (error instanceof kind) {
       return {
@@ -49,10 +59,5 @@ export const problemFor = (error: unknown): Problem => {
       };
     }
   }
-  return {
-    type: `${TYPE_BASE}internal`,
-    title: "internal error",
-    status: 500,
-    detail: "an unexpected error occurred",
-  };
+  return INTERNAL;
 };
