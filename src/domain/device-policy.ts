@@ -32,7 +32,12 @@ export const renderDevicePolicy = (template: string, context: PolicyContext): st
       throw new ValidationError(`policy template uses unknown placeholder {{${name}}}`);
     return context[name as keyof PolicyContext];
   });
-  const document = JSON.stringify(JSON.parse(rendered));
+  let document: string;
+  try {
+    document = JSON.stringify(JSON.parse(rendered));
+  } catch {
+    throw new ValidationError("device policy template is not JSON");
+  }
   const findings = lintDevicePolicy(document);
   if (findings.length > 0) throw new ValidationError("device policy is not least-privilege", findings);
   return document;

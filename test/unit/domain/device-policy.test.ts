@@ -27,6 +27,10 @@ describe("renderDevicePolicy", () => {
     expect(() => renderDevicePolicy(template, { ...context, topicPrefix: "a/*" })).toThrow(/topicPrefix/);
   });
 
+  it("refuses a template that is not JSON with a validation error, not a crash", () => {
+    expect(() => renderDevicePolicy('{"Statement": [', context)).toThrow(ValidationError);
+  });
+
   it("refuses a template with an unknown placeholder", () => {
     expect(() => renderDevicePolicy('{"Statement":[],"x":"{{nope}}"}', context)).toThrow(/nope/);
   });
