@@ -252,7 +252,7 @@ async function* readJsonLines(source: AsyncIterable<Uint8Array | string>): Async
         continue;
       }
       const unknown = unknownKeys(Object.keys(record), JSON_FIELDS);
-      const repeated = unknown.length > 0 ? undefined : repeatedKey(text);
+      const repeated = unknown.length > 0 ? undefined : repeatedJsonKey(text);
       if (unknown.length > 0) yield { line, error: `unknown field(s) ${unknown.join(", ")}` };
       else if (repeated) yield { line, error: `field ${repeated} appears twice` };
       else yield { line, record: record as Record<string, unknown> };
@@ -266,27 +266,36 @@ async function* readJsonLines(source: AsyncIterable<Uint8Array | string>): Async
  * The first key that a valid JSON text names twice in one object, as a dotted path: JSON.parse
  * keeps the last one silently. Jumps from quote to quote, so long values cost little.
  */
-const repeatedKey = (text: string): string | undefined => {
-  const objects: { keys: Set<string>; path: string }[] = [];
+export const repeatedJsonKey = (text: string): string | undefined => {
+  // Open objects and arrays; an array has no keys. A value's path is its container's and its key.
+  const open: { keys?: Set<string>; path: string }[] = [];
   let lastKey = "";
+  const pathInside = () => {
+    const parent = open.at(-1);
+    if (!parent) return "";
+    return parent.keys ? `${parent.path}${lastKey}.` : parent.path;
+  };
   for (let i = 0; i < text.length; i += 1) {
     const code = text.charCodeAt(i);
     if (code === 0x7b /* { */) {
-      const parent = objects.at(-1);
-      objects.push({ keys: new Set(), path: parent ? `${parent.path}${lastKey}.` : "" });
-    } else if (code === 0x7d /* } */) {
-      objects.pop();
+      open.push({ keys: new Set(), path: pathInside() });
+    } else if (code === 0x5b /* [ */) {
+      open.push({ path: pathInside() });
+    } else if (code === 0x7d /* } */ || code === 0x5d /* ] */) {
+      open.pop();
     } else if (code === 0x22 /* " */) {
       let end = text.indexOf('"', i + 1);
-      while (isEscaped(text, end)) end = text.indexOf('"', end + 1);
+      while (end > 0 && isEscaped(text, end)) end = text.indexOf('"', end + 1);
+      // Not JSON (an unterminated string): JSON.parse refuses it on its own.
+      if (end < 0) return undefined;
       let next = end + 1;
       while (/\s/.test(text.charAt(next))) next += 1;
       if (text.charAt(next) === ":") {
         const token = text.slice(i + 1, end);
         const key = token.includes("\\") ? (JSON.parse(`"${token}"`) as string) : token;
-        const object = objects.at(-1);
-        if (object?.keys.has(key)) return `${object.path}${key}`;
-        object?.keys.add(key);
+        const object = open.at(-1);
+        if (object?.keys?.has(key)) return `${object.path}${key}`;
+        object?.keys?.add(key);
         lastKey = key;
       }
       i = end;

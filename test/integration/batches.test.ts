@@ -76,6 +76,17 @@ describe("batches: inline", () => {
     });
   });
 
+  it("refuses a JSON body naming a device's field twice, instead of keeping the last", async () => {
+    const [kept, dropped] = [w.world.id("dup-key-1"), w.world.id("dup-key-2")];
+    const text = `{"caCertificateId":"${w.world.caCertificateId}","devices":[{"deviceId":"${w.world.id("dup-key-0")}"},{"deviceId":"${dropped}","deviceId":"${kept}"}]}`;
+    const answer = await w.client("POST", "/batches", { raw: { contentType: "application/json", text } });
+    expect(answer).toMatchObject({
+      status: 400,
+      body: { errors: ["body: field devices.deviceId appears twice in one object"] },
+    });
+    expect((await w.client("GET", `/devices/${kept}`)).status).toBe(404);
+  });
+
   it("answers 422 with the bad lines when no row can be registered, and 400 for a malformed request", async () => {
     const rejected = await w.client("POST", "/batches", {
       body: { caCertificateId: w.world.caCertificateId, devices: [{ deviceId: "a/b" }] },

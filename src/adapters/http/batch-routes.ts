@@ -4,6 +4,7 @@ import { type BatchDeps, registerBatch } from "#app/register-batch.js";
 import { type BatchRecord, recallState } from "#domain/batch.js";
 import { NotFoundError, ValidationError } from "#domain/errors.js";
 import { type BatchId, isBatchId, isCaCertificateId } from "#domain/ids.js";
+import { repeatedJsonKey } from "#domain/manifest.js";
 import { type ApiEvent, callerOf, header, json, jsonBody, parse, problem, z } from "./api-event.js";
 import type { Route } from "./operations-routes.js";
 
@@ -64,7 +65,12 @@ const inlineManifest = (event: ApiEvent) => {
       throw new ValidationError(
         "a signed manifest must be sent as the signed bytes: text/csv or application/x-ndjson",
       );
-    const body = parse(jsonManifest, jsonBody(event), "body");
+    const raw = jsonBody(event);
+    // JSON.parse keeps the last of two same-named fields: a device's row would lose the other silently.
+    const repeated = repeatedJsonKey(bodyBytes(event).toString("utf8"));
+    if (repeated)
+      throw new ValidationError("invalid body", [`body: field ${repeated} appears twice in one object`]);
+    const body = parse(jsonManifest, raw, "body");
     const bytes = Buffer.from(body.devices.map((device) => JSON.stringify(device)).join("\n"));
     return { bytes, caCertificateId: body.caCertificateId, batchId: body.batchId, signature: undefined };
   }

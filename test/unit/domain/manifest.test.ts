@@ -5,6 +5,7 @@ import {
   ManifestFormatError,
   type ManifestRecord,
   readManifestRecords,
+  repeatedJsonKey,
   validateManifestRecord,
 } from "#domain/manifest.js";
 import { createCa, type Issuer, issueDeviceCertificate } from "#local/dev-pki.js";
@@ -85,6 +86,14 @@ describe("readManifestRecords", () => {
     expect(await read('{"deviceId":"a", "device\\u0049d" :"b"}\n')).toEqual([
       { line: 1, error: "field deviceId appears twice" },
     ]);
+  });
+
+  it.each([
+    ['{"devices":[{"deviceId":"a"},{"deviceId":"b","deviceId":"c"}]}', "devices.deviceId"],
+    ['{"a":[[{"x":1}],{"y":{"z":1,"z":2}}]}', "a.y.z"],
+    ['{"a":{"x":1},"b":{"x":1},"c":[{"x":1},{"x":1}]}', undefined],
+  ])("names the repeated key of %s by its path", (text, path) => {
+    expect(repeatedJsonKey(text)).toBe(path);
   });
 
   it("never takes distinct JSON keys for repeated ones, whatever they and their values hold", async () => {
