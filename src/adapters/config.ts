@@ -1,7 +1,6 @@
 import { z } from "zod";
 import { SUBJECT_FIELDS, type SubjectField } from "#domain/certificate.js";
 import { ConfigurationError } from "#domain/errors.js";
-import { isPolicyName } from "#domain/ids.js";
 import { parseFactoryKeys } from "#domain/manifest-signature.js";
 
 /**
@@ -23,8 +22,6 @@ const thingTypeName = z.preprocess(
 const storeSchema = z.object({
   DEVICES_TABLE: z.string({ error: "is required" }).min(3, "must name the DynamoDB table"),
 });
-
-const policyName = z.string({ error: "is required" }).refine(isPolicyName, "must be 1-128 of [\\w+=,.@-]");
 
 const provisioningSchema = storeSchema.extend({
   // The devices' thing group: the device policy is attached to it, so joining it is all a device needs.
@@ -79,7 +76,6 @@ const ingestSchema = manifestSchema.extend({
 });
 
 const recallWorkerSchema = storeSchema.extend({
-  DEVICE_POLICY_NAME: policyName,
   RECALL_QUEUE_URL: z.string().url(),
   // Set when the SDK talks to an emulator (moto); then the IoT data endpoint is not looked up.
   AWS_ENDPOINT_URL: z.string().url().optional(),

@@ -6,7 +6,6 @@ import {
   DeleteThingCommand,
   DescribeCACertificateCommand,
   DescribeCertificateCommand,
-  DetachPolicyCommand,
   DetachThingPrincipalCommand,
   type IoTClient,
   RegisterCertificateCommand,
@@ -108,12 +107,6 @@ export const iotRegistry = (iot: IoTClient, limiters?: Record<IotOperation, Rate
         // IoT Core's certificate id is the SHA-256 of the certificate's DER encoding.
         return derSha256(certificatePem) as CertificateId;
       }
-    },
-
-    async detachPolicy(policyName, target) {
-      await ignoreNotFound(
-        send("DetachPolicy", () => iot.send(new DetachPolicyCommand({ policyName, target }))),
-      );
     },
 
     async detachThingPrincipal(thingName, principal) {

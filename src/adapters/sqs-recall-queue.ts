@@ -1,35 +1,16 @@
-import { SendMessageBatchCommand, type SQSClient } from "@aws-sdk/client-sqs";
+import { SendMessageCommand, type SQSClient } from "@aws-sdk/client-sqs";
 import type { RecallMessage, RecallQueue } from "#app/ports.js";
-import { DependencyUnavailableError } from "#domain/errors.js";
 import { call } from "./aws-errors.js";
 
-const SQS_BATCH = 10;
-const MAX_ATTEMPTS = 5;
-
-/** The recall queue over SQS: messages go out ten at a time, failed entries are sent again. */
+/**
+ * The recall queue over SQS. One message at a time: a recall queues its first page, and each page
+ * the next, so there is never a batch to send.
+ */
 export const sqsRecallQueue = (sqs: SQSClient, queueUrl: string): RecallQueue => ({
-  async enqueue(messages) {
-    for (let start = 0; start < messages.length; start += SQS_BATCH) {
-      let pending = messages
-        .slice(start, start + SQS_BATCH)
-        .map((message, index) => ({ id: String(index), message }));
-      for (let attempt = 1; pending.length > 0; attempt += 1) {
-        if (attempt > MAX_ATTEMPTS)
-          throw new DependencyUnavailableError(
-            `SendMessageBatch: ${pending.length} recall messages not sent`,
-          );
-        const out = await call("SendMessageBatch", () =>
-          sqs.send(
-            new SendMessageBatchCommand({
-              QueueUrl: queueUrl,
-              Entries: pending.map(({ id, message }) => ({ Id: id, MessageBody: JSON.stringify(message) })),
-            }),
-          ),
-        );
-        const failed = new Set((out.Failed ?? []).map((entry) => entry.Id));
-        pending = pending.filter(({ id }) => failed.has(id));
-      }
-    }
+  async enqueue(message) {
+    await call("SendMessage", () =>
+      sqs.send(new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: JSON.stringify(message) })),
+    );
   },
 });
 

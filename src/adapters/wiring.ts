@@ -53,7 +53,6 @@ export const operationDeps = (config: RecallWorkerConfig): OperationDeps & ShowD
     connections: iotConnections(iot, { endpointOverridden: config.AWS_ENDPOINT_URL !== undefined }),
     store: lifecycleStore(config),
     clock: systemClock,
-    policyName: config.DEVICE_POLICY_NAME,
   };
 };
 

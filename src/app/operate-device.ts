@@ -24,7 +24,6 @@ export interface OperationDeps {
   readonly connections: ConnectionControl;
   readonly store: LifecycleStore;
   readonly clock: Clock;
-  readonly policyName: string;
 }
 
 export interface OperationResult {
@@ -111,10 +110,8 @@ const applyToIot = async (
       return hasConnected(device.state) ? deps.connections.disconnect(device.deviceId) : "not-attempted";
     case "decommission": {
       await setCertificateStatus(deps, device, "REVOKED");
-      if (certificate) {
-        await deps.registry.detachPolicy(deps.policyName, certificate.certificateArn);
-        await deps.registry.detachThingPrincipal(device.deviceId, certificate.certificateArn);
-      }
+      // The device policy is the group's: deleting the Thing takes it out of the group.
+      if (certificate) await deps.registry.detachThingPrincipal(device.deviceId, certificate.certificateArn);
       await deps.registry.deleteThing(device.deviceId);
       return hasConnected(device.state) ? deps.connections.disconnect(device.deviceId) : "not-attempted";
     }

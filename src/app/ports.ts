@@ -58,8 +58,6 @@ export interface DeviceRegistry {
    * Registering it again answers with the same id.
    */
   registerCertificate(certificatePem: string, caCertificatePem: string): Promise<CertificateId>;
-  /** Idempotent: a policy that is not attached counts as detached. */
-  detachPolicy(policyName: string, certificateArn: string): Promise<void>;
   /** Idempotent: a principal that is not attached counts as detached. */
   detachThingPrincipal(thingName: DeviceId, certificateArn: string): Promise<void>;
   /** Idempotent: a Thing that does not exist counts as deleted. */
@@ -83,7 +81,7 @@ export interface PolicyRegistry {
 
 /** The queue that paces a recall: each message names a few devices to revoke. */
 export interface RecallQueue {
-  enqueue(messages: readonly RecallMessage[]): Promise<void>;
+  enqueue(message: RecallMessage): Promise<void>;
 }
 
 export interface RecallMessage {

@@ -157,5 +157,5 @@ const describe = (error: unknown): string =>
 // claimed it and crashed before sending. A duplicate page is harmless; a lost one stalls the recall.
 const queuePage = async (deps: RecallDeps, message: RecallMessage, again: boolean): Promise<void> => {
   const claimed = await deps.store.claimRecallPage(message.batchId, message.page);
-  if (claimed || again) await deps.queue.enqueue([message]);
+  if (claimed || again) await deps.queue.enqueue(message);
 };

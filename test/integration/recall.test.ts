@@ -66,7 +66,7 @@ describe("recall through the queue", () => {
   it("queues the first page when asked again after the queue refused it, and finishes", async () => {
     const ids = [w.world.id("rq-1"), w.world.id("rq-2")];
     const batchId = await w.world.allow(`deviceId\n${ids.join("\n")}\n`);
-    const stop = injectFailure(sqsClient(), { command: "SendMessageBatchCommand", mode: "instead" });
+    const stop = injectFailure(sqsClient(), { command: "SendMessageCommand", mode: "instead" });
     const first = await w.client("POST", `/batches/${batchId}/recall`, {
       body: { reason: "lot compromised" },
     });

@@ -19,7 +19,7 @@ export class FakeRegistry implements DeviceRegistry {
   readonly things = new Map<string, Record<string, string>>();
   /** Thing name -> the groups it is in. */
   readonly groups = new Map<string, Set<string>>();
-  readonly policyAttachments = new Set<string>();
+
   readonly thingAttachments = new Set<string>();
   readonly calls: Method[] = [];
   private readonly failures: { method: Method; error: Error }[] = [];
@@ -111,11 +111,6 @@ export class FakeRegistry implements DeviceRegistry {
     return certificateId;
   }
 
-  async detachPolicy(policyName: string, certificateArn: string): Promise<void> {
-    this.enter("detachPolicy");
-    this.policyAttachments.delete(`${policyName}|${certificateArn}`);
-  }
-
   async detachThingPrincipal(thingName: string, certificateArn: string): Promise<void> {
     this.enter("detachThingPrincipal");
     this.thingAttachments.delete(`${thingName}|${certificateArn}`);
@@ -127,6 +122,7 @@ export class FakeRegistry implements DeviceRegistry {
       throw new DependencyRejectedError("InvalidRequestException: the Thing still has principals attached");
     }
     this.things.delete(thingName);
+    this.groups.delete(thingName);
   }
 
   async updateCertificateStatus(

@@ -20,7 +20,6 @@ export interface MotoWorld {
   readonly bucket: string;
   readonly recallQueueUrl: string;
   readonly tableName: string;
-  readonly policyName: string;
   /** The devices' thing group (the deployment makes it; here each file has its own). */
   readonly thingGroupName: string;
   readonly prefix: string;
@@ -37,15 +36,9 @@ export interface MotoWorld {
 }
 
 /** Sets the environment the handler and adapters read; call before importing them. */
-export const motoEnvironment = (
-  endpoint: string,
-  tableName: string,
-  policyName: string,
-  thingGroupName: string,
-): void => {
+export const motoEnvironment = (endpoint: string, tableName: string, thingGroupName: string): void => {
   useMotoEnvironment(endpoint, {
     DEVICES_TABLE: tableName,
-    DEVICE_POLICY_NAME: policyName,
     DEVICE_THING_GROUP: thingGroupName,
     // Pacing is tested on its own; here it would only slow the suite down.
     IOT_QUOTA_SHARE: "100",
@@ -55,9 +48,8 @@ export const motoEnvironment = (
 export const createMotoWorld = async (endpoint: string): Promise<MotoWorld> => {
   const suffix = randomUUID().slice(0, 8);
   const tableName = `devices-${suffix}`;
-  const policyName = `fleetgate-device-${suffix}`;
   const thingGroupName = `fleetgate-devices-${suffix}`;
-  motoEnvironment(endpoint, tableName, policyName, thingGroupName);
+  motoEnvironment(endpoint, tableName, thingGroupName);
   const iot = new IoTClient({});
   await iot.send(new CreateThingGroupCommand({ thingGroupName }));
   await new DynamoDBClient({}).send(new CreateTableCommand(lifecycleTableDefinition(tableName)));
@@ -73,7 +65,6 @@ export const createMotoWorld = async (endpoint: string): Promise<MotoWorld> => {
     bucket,
     recallQueueUrl: queue.QueueUrl ?? "",
     tableName,
-    policyName,
     thingGroupName,
     prefix,
     ca,

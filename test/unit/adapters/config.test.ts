@@ -5,7 +5,6 @@ import { ConfigurationError } from "#domain/errors.js";
 describe("configuration", () => {
   const base = {
     DEVICES_TABLE: "devices",
-    DEVICE_POLICY_NAME: "fleetgate-device",
     DEVICE_THING_GROUP: "fleetgate-devices",
   };
 

@@ -30,7 +30,6 @@ const routes = [
     connections: { disconnect: async () => "not-connected" },
     store,
     clock,
-    policyName: "p",
   }),
   ...batchRoutes({
     store,

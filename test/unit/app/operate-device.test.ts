@@ -4,11 +4,7 @@ import type { ConnectionControl, DisconnectOutcome } from "#app/ports.js";
 import { provisionCertificate } from "#app/provision-certificate.js";
 import { IllegalTransitionError, NotFoundError, ValidationError } from "#domain/errors.js";
 import type { CertificateId } from "#domain/ids.js";
-import {
-  createProvisioningWorld,
-  POLICY_NAME,
-  type ProvisioningWorld,
-} from "#test/support/provisioning-world.js";
+import { createProvisioningWorld, type ProvisioningWorld } from "#test/support/provisioning-world.js";
 
 let world: ProvisioningWorld;
 let deps: OperationDeps;
@@ -48,7 +44,6 @@ beforeEach(async () => {
     connections,
     store: world.store,
     clock: world.deps.clock,
-    policyName: POLICY_NAME,
   };
 });
 
@@ -99,14 +94,15 @@ describe("operateDevice", () => {
     expect(world.registry.calls.length).toBe(calls);
   });
 
-  it("decommissions: detaches policy and principal, deletes the Thing, revokes, keeps the history", async () => {
+  it("decommissions: detaches the certificate, deletes the Thing (and so its group membership), revokes, keeps the history", async () => {
     const certificateId = await provisioned("sensor-1");
 
     const result = await act("sensor-1", "decommission", "end of life");
 
     expect(result.device.state).toBe("DECOMMISSIONED");
     expect(world.registry.things.has("sensor-1")).toBe(false);
-    expect(world.registry.policyAttachments.size + world.registry.thingAttachments.size).toBe(0);
+    expect(world.registry.thingAttachments.size).toBe(0);
+    expect(world.registry.groups.has("sensor-1")).toBe(false);
     expect(world.registry.certificates.get(certificateId)?.status).toBe("REVOKED");
     expect(world.store.events.filter((e) => e.deviceId === "sensor-1").map((e) => e.type)).toEqual([
       "PROVISIONING_STARTED",

@@ -41,7 +41,6 @@ describe("provisionCertificate: an allowed device", () => {
     const arn = FakeRegistry.arn(event.certificateId);
     expect(world.registry.things.get("sensor-1")).toEqual({ color: "red", batch: "batch-1", model: "m1" });
     expect(world.registry.groups.get("sensor-1")).toEqual(new Set([THING_GROUP]));
-    expect(world.registry.policyAttachments.size).toBe(0);
     expect(world.registry.thingAttachments).toEqual(new Set([`sensor-1|${arn}`]));
     expect(world.registry.certificates.get(event.certificateId)?.status).toBe("ACTIVE");
     expect(world.registry.calls.at(-1)).toBe("updateCertificateStatus");

@@ -5,11 +5,7 @@ import { recallState } from "#domain/batch.js";
 import type { BoundCertificate } from "#domain/device.js";
 import { ConfigurationError, DependencyRejectedError, ThrottledError } from "#domain/errors.js";
 import type { BatchId, CertificateId } from "#domain/ids.js";
-import {
-  createProvisioningWorld,
-  POLICY_NAME,
-  type ProvisioningWorld,
-} from "#test/support/provisioning-world.js";
+import { createProvisioningWorld, type ProvisioningWorld } from "#test/support/provisioning-world.js";
 
 let world: ProvisioningWorld;
 let queued: RecallMessage[];
@@ -31,11 +27,10 @@ const deps = () => ({
   connections: { disconnect: async () => "not-connected" as const },
   store: world.store,
   clock: world.deps.clock,
-  policyName: POLICY_NAME,
   queue: {
-    enqueue: async (messages: readonly RecallMessage[]) => {
+    enqueue: async (message: RecallMessage) => {
       if (failSend) throw new Error("SQS unavailable");
-      queued.push(...messages);
+      queued.push(message);
     },
   },
 });
