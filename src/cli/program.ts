@@ -55,12 +55,16 @@ export const buildProgram = (io: CliIo): Command => {
           "id of the registered CA that issued the batch's device certificates",
         )
         .option("--batch-id <batchId>", "batch id (default: derived from the manifest's SHA-256)")
-        .option("--signature <file>", "detached ECDSA P-256 signature of the manifest (DER, or its base64)"),
+        .option("--signature <file>", "detached ECDSA P-256 signature of the manifest (DER, or its base64)")
+        .option(
+          "--upload",
+          "upload the manifest to S3 whatever its size (a manifest that carries certificates must be uploaded)",
+        ),
     )
     .action(
       async (
         manifestPath: string,
-        options: CommonOptions & { ca: string; batchId?: string; signature?: string },
+        options: CommonOptions & { ca: string; batchId?: string; signature?: string; upload?: boolean },
       ) => {
         const size = (await stat(manifestPath)).size;
         const signature = options.signature ? signatureText(await readFile(options.signature)) : undefined;
@@ -164,10 +168,10 @@ const registerThroughApi = async (
   api: ApiClient,
   path: string,
   size: number,
-  options: { ca: string; batchId?: string; signature?: string | undefined },
+  options: { ca: string; batchId?: string; signature?: string | undefined; upload?: boolean },
 ): Promise<ApiAnswer> => {
   const signature = options.signature ? { "x-manifest-signature": options.signature } : undefined;
-  if (size <= INLINE_LIMIT) {
+  if (size <= INLINE_LIMIT && !options.upload) {
     const text = await readFile(path, "utf8");
     const contentType = text.trimStart().startsWith("{") ? "application/x-ndjson" : "text/csv";
     return api("POST", "/batches", {
@@ -196,11 +200,14 @@ const registerThroughApi = async (
     duplex: "half",
   } as RequestInit);
   if (!put.ok) return { status: 502, body: { title: "upload failed", detail: `S3 answered ${put.status}` } };
-  // The ingest runs on the upload's S3 event; its outcome appears on the batch.
-  for (let wait = 0; wait < 900; wait += 5) {
+  // The ingest runs on the upload's S3 event; its outcome appears on the batch. Polled every
+  // second at first (small manifests are done in seconds), then every five.
+  for (let waited = 0; waited < 900_000; ) {
     const batch = await api("GET", `/batches/${encodeURIComponent(batchId)}`);
     if (batch.status === 200 && (batch.body as { state?: string }).state !== "RECEIVED") return batch;
-    await new Promise((resolve) => setTimeout(resolve, 5000));
+    const pause = waited < 30_000 ? 1_000 : 5_000;
+    await new Promise((resolve) => setTimeout(resolve, pause));
+    waited += pause;
   }
   return { status: 504, body: { title: "still ingesting", detail: `see fleetgate batch show ${batchId}` } };
 };
