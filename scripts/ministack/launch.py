@@ -8,6 +8,10 @@ correction every device would be refused on the emulator while it is accepted by
 correction adds exactly AWS's rule and nothing more lenient: no group policy applies unless the
 Thing named by the client id exists, is attached to the certificate, and is in the group.
 
+It also serves iot-data DeleteConnection, which ministack 1.5 lacks and fleetgate calls to drop a
+revoked or suspended device at once: the live session of the client id is closed (404 when there
+is none), authorised on the client's ARN as AWS does.
+
 Two more changes keep the emulator on the ports it is given: its MQTT listener binds BIND_HOST
 instead of every interface, and with USE_SSL it does not also take port 443.
 
@@ -16,9 +20,14 @@ Usage: python launch.py   (ministack's own environment variables configure it)
 
 import asyncio
 import os
+import re
+from urllib.parse import unquote
 
 import ministack.app as app
+import ministack.core.iam_actions as iam_actions
 import ministack.services.iot as iot
+import ministack.services.iot_data as iot_data
+from ministack.core.responses import error_response_json, get_account_id, get_region, json_response
 from ministack.core.responses import request_scope
 
 _certificate_policies_allow = iot._mqtt_policy_allows
@@ -78,6 +87,41 @@ def _mqtt_policy_allows(account_id, region, certificate_id, context, action, res
 
 
 iot._mqtt_policy_allows = _mqtt_policy_allows
+
+_CONNECTION = re.compile(r"^/connections/([^/]+)$")
+_resource_arn = iam_actions.extract_resource_arn
+
+
+def _resource_arn_with_connections(service, method, path, headers, body, query_params, region, account_id):
+    match = _CONNECTION.match(path) if service in ("iot", "iot-data") else None
+    if match:
+        return f"arn:aws:iot:{region}:{account_id}:client/{unquote(match.group(1))}"
+    return _resource_arn(service, method, path, headers, body, query_params, region, account_id)
+
+
+iam_actions.extract_resource_arn = _resource_arn_with_connections
+_handle_data_request = iot_data.handle_request
+
+
+async def _handle_data_request_with_connections(method, path, headers, body, query_params):
+    match = _CONNECTION.match(path)
+    if method != "DELETE" or not match:
+        return await _handle_data_request(method, path, headers, body, query_params)
+    key = (get_account_id(), get_region(), unquote(match.group(1)))
+    session = iot._connected_clients.get(key)
+    if session is None:
+        return error_response_json("ResourceNotFoundException", f"No connection for client id {key[2]}", 404)
+    session._forced_disconnect_reason = "API_INITIATED_DISCONNECT"
+    try:
+        await session._send({"type": "websocket.close", "code": 1000})
+    except Exception:
+        pass
+    await session.cleanup()
+    iot._connected_clients.pop(key, None)
+    return json_response({})
+
+
+iot_data.handle_request = _handle_data_request_with_connections
 
 _create_server = asyncio.BaseEventLoop.create_server
 

@@ -43,7 +43,7 @@ export const packageLocalStage = (directory = LOCAL_PACKAGE_DIR): void => {
 };
 
 export const deployPackagedStack = async (
-  aws: LocalAws,
+  aws: Pick<LocalAws, "endpoint" | "region" | "caBundlePath">,
   directory = LOCAL_PACKAGE_DIR,
   stackName = `fleetgate-${LOCAL_STAGE}`,
 ): Promise<DeployedStack> => {

@@ -88,7 +88,14 @@ const sessionOf = (client: MqttClient): DeviceSession => {
       }),
     closed,
     isConnected: () => client.connected,
-    end: () => client.endAsync(),
+    // Ending a session the broker already closed must not wait for a broker that is gone.
+    end: () =>
+      client.disconnected || client.disconnecting
+        ? Promise.resolve()
+        : new Promise<void>((resolve) => {
+            client.end(false, {}, () => resolve());
+            setTimeout(() => client.end(true, {}, () => resolve()), 2_000).unref();
+          }),
   };
 };
 

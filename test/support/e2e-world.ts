@@ -1,0 +1,184 @@
+import { execFile } from "node:child_process";
+import { createHash, randomUUID } from "node:crypto";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import { DescribeCertificateCommand, IoTClient } from "@aws-sdk/client-iot";
+import { DynamoDBDocumentClient, GetCommand, QueryCommand } from "@aws-sdk/lib-dynamodb";
+import { inject } from "vitest";
+import {
+  createCa,
+  type DeviceOptions,
+  exportPrivateKeyPem,
+  type Issuer,
+  issueDeviceCertificate,
+} from "#local/dev-pki.js";
+import type { DeviceIdentity } from "#local/device.js";
+import type { LocalStack } from "#local/local-stack.js";
+import { localClientConfig } from "#local/ministack.js";
+import { registerCaForJitr } from "#local/register-ca.js";
+
+/**
+ * What an end-to-end test works with: the deployed local stack, root clients to look at it (the
+ * functions themselves run under their own roles), a CA of the file's own, devices, and the CLI
+ * run as the operator runs it, a process talking to the deployed API.
+ */
+const ROOT = new URL("../../", import.meta.url).pathname;
+const run = promisify(execFile);
+
+export interface TestDevice {
+  readonly deviceId: string;
+  readonly identity: DeviceIdentity;
+  readonly certificateId: string;
+}
+
+export interface CliResult {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+export const createE2eWorld = async (name: string) => {
+  const stack: LocalStack = inject("localStack");
+  const config = localClientConfig(stack.aws);
+  const iot = new IoTClient(config);
+  const db = DynamoDBDocumentClient.from(new DynamoDBClient(config));
+  const table = stack.stack.outputs.DevicesTableName ?? "";
+  const suffix = randomUUID().slice(0, 8);
+  // CA names must differ: a TLS stack looks issuers up by name.
+  const ca = await createCa({ name: `${name} line ${suffix}` });
+  const caCertificateId = await registerCaForJitr(iot, ca);
+  const files = mkdtempSync(join(tmpdir(), "fleetgate-e2e-"));
+
+  const cli = async (args: readonly string[]): Promise<CliResult> => {
+    try {
+      const { stdout, stderr } = await run(process.execPath, [join(ROOT, "bin", "fleetgate.mjs"), ...args], {
+        cwd: ROOT,
+        env: {
+          PATH: process.env.PATH,
+          HOME: process.env.HOME,
+          AWS_ACCESS_KEY_ID: stack.aws.rootCredentials.accessKeyId,
+          AWS_SECRET_ACCESS_KEY: stack.aws.rootCredentials.secretAccessKey,
+          AWS_REGION: stack.aws.region,
+          NODE_EXTRA_CA_CERTS: stack.aws.caBundlePath,
+          FLEETGATE_API_URL: stack.apiUrl,
+          AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true",
+        },
+      });
+      return { code: 0, stdout, stderr };
+    } catch (error) {
+      const failed = error as { code?: number; stdout?: string; stderr?: string };
+      return { code: failed.code ?? 1, stdout: failed.stdout ?? "", stderr: failed.stderr ?? "" };
+    }
+  };
+
+  const world = {
+    stack,
+    iot,
+    db,
+    ca,
+    caCertificateId,
+    id: (device: string) => `${name}-${suffix}-${device}`,
+
+    /** A device with a fresh key and a certificate from `issuer` (this file's CA by default). */
+    async device(deviceId: string, options: DeviceOptions = {}, issuer: Issuer = ca): Promise<TestDevice> {
+      const certificate = await issueDeviceCertificate(issuer, { deviceId, ...options });
+      return {
+        deviceId,
+        certificateId: certificateIdOf(certificate.pem),
+        identity: {
+          clientId: deviceId,
+          certificateChainPem: `${certificate.pem}\n${issuer.pem}\n`,
+          privateKeyPem: await exportPrivateKeyPem(certificate.keys.privateKey),
+        },
+      };
+    },
+
+    /** Another product line: a CA of its own, registered for JITR too. */
+    async anotherCa(line: string) {
+      const other = await createCa({ name: `${name} ${line} ${suffix}` });
+      return { ca: other, caCertificateId: await registerCaForJitr(iot, other) };
+    },
+
+    cli,
+
+    /** Registers a manifest through the deployed API with the CLI; answers the batch id. */
+    async registerBatch(manifest: string, caId: string = caCertificateId): Promise<string> {
+      const path = join(files, `${randomUUID()}.csv`);
+      writeFileSync(path, manifest);
+      const result = await cli(["batch", "register", path, "--ca", caId, "--json"]);
+      if (result.code !== 0)
+        throw new Error(`batch register exited ${result.code}: ${result.stderr}${result.stdout}`);
+      return (JSON.parse(result.stdout) as { batch: { batchId: string } }).batch.batchId;
+    },
+
+    async certificateStatus(certificateId: string): Promise<string | undefined> {
+      try {
+        const out = await iot.send(new DescribeCertificateCommand({ certificateId }));
+        return out.certificateDescription?.status;
+      } catch {
+        return undefined;
+      }
+    },
+
+    async certificateRecord(certificateId: string): Promise<Record<string, unknown> | undefined> {
+      const out = await db.send(
+        new GetCommand({
+          TableName: table,
+          Key: { pk: `CERT#${certificateId}`, sk: "CERT" },
+          ConsistentRead: true,
+        }),
+      );
+      return out.Item;
+    },
+
+    async deviceRecord(deviceId: string): Promise<Record<string, unknown> | undefined> {
+      const out = await db.send(
+        new GetCommand({
+          TableName: table,
+          Key: { pk: `DEVICE#${deviceId}`, sk: "STATE" },
+          ConsistentRead: true,
+        }),
+      );
+      return out.Item;
+    },
+
+    async history(deviceId: string): Promise<string[]> {
+      const out = await db.send(
+        new QueryCommand({
+          TableName: table,
+          KeyConditionExpression: "pk = :pk AND begins_with(sk, :events)",
+          ExpressionAttributeValues: { ":pk": `DEVICE#${deviceId}`, ":events": "EVENT#" },
+        }),
+      );
+      return (out.Items ?? []).map((item) => String(item.type));
+    },
+  };
+  return world;
+};
+
+export type E2eWorld = Awaited<ReturnType<typeof createE2eWorld>>;
+
+/** IoT Core's certificate id: the SHA-256 of the certificate's DER encoding. */
+export const certificateIdOf = (pem: string): string =>
+  createHash("sha256")
+    .update(Buffer.from(pem.replace(/-----[A-Z ]+-----|\s/g, ""), "base64"))
+    .digest("hex");
+
+/** Polls until `accept` holds, or fails with the last value seen. */
+export const eventually = async <T>(
+  probe: () => Promise<T>,
+  accept: (value: T) => boolean,
+  { timeoutMs = 30_000, intervalMs = 250, what = "condition" } = {},
+): Promise<T> => {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (accept(value)) return value;
+    if (Date.now() > deadline)
+      throw new Error(`${what} not reached within ${timeoutMs} ms; last seen: ${JSON.stringify(value)}`);
+    await new Promise((resolve) => setTimeout(resolve, intervalMs));
+  }
+};
