@@ -36,6 +36,7 @@ const result = spawnSync(
       AWS_REGION: region,
       AWS_DEFAULT_REGION: region,
       AWS_EC2_METADATA_DISABLED: "true",
+      FLEETGATE_ESBUILD_DIR: `.esbuild/${stage}-${process.pid}`,
       // osls has no telemetry or update checks (checked: `package` opens no sockets); these
       // switches only keep it that way should a later version add some.
       SLS_TELEMETRY_DISABLED: "1",
