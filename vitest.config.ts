@@ -11,10 +11,20 @@ export default defineConfig({
         extends: true,
         test: {
           name: "integration",
-          include: ["test/integration/**/*.test.ts", "test/deploy/**/*.test.ts"],
+          include: ["test/integration/**/*.test.ts"],
           globalSetup: ["test/support/global-setup.ts"],
           testTimeout: 60_000,
           hookTimeout: 240_000,
+        },
+      },
+      {
+        extends: true,
+        test: {
+          // The packaged CloudFormation and function bundles, checked offline.
+          name: "deploy",
+          include: ["test/deploy/**/*.test.ts"],
+          globalSetup: ["test/support/packaging-setup.ts"],
+          testTimeout: 120_000,
         },
       },
       {

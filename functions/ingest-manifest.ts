@@ -32,7 +32,7 @@ export const handler = middy(async (event: S3Event): Promise<void> => {
     const outcome = await ingestUpload(deps, {
       ...parameters,
       source: `s3://${deps.bucket}/${key}`,
-      open: () => deps.manifests.open(key, versionId),
+      open: () => deps.manifests.readObject(key, versionId),
     });
     if (outcome.kind === "refused") {
       logger.warn("manifest refused", {

@@ -85,7 +85,7 @@ export const s3Manifests = (s3: S3Client, bucket: string) => ({
    * Streams the object; each call is a new GET, so the manifest can be read twice without holding
    * it. Given a version, every read gets that version, whatever was uploaded over it since.
    */
-  open(key: string, versionId?: string): AsyncIterable<Uint8Array> {
+  readObject(key: string, versionId?: string): AsyncIterable<Uint8Array> {
     return {
       async *[Symbol.asyncIterator]() {
         const out = await call("GetObject", () =>

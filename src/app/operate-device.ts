@@ -51,9 +51,22 @@ const MAX_ATTEMPTS = 3;
  * makes IoT Core refuse a reactivation; the write finds another version), the device is read again
  * and the action decided again: an illegal transition now, or another try.
  */
-export const operateDevice = async (
+export const operateDevice = (deps: OperationDeps, command: OperatorCommand): Promise<OperationResult> =>
+  act(deps, command, IOT_STEPS[command.action]);
+
+/**
+ * Revokes one device by the same rules, for the recall worker: only revocation's IoT step is
+ * reachable from here, so the worker's code (and role) holds nothing of the other actions.
+ */
+export const revokeDevice = (
+  deps: OperationDeps,
+  command: Omit<OperatorCommand, "action">,
+): Promise<OperationResult> => act(deps, { ...command, action: "revoke" }, revoke);
+
+const act = async (
   deps: OperationDeps,
   command: OperatorCommand,
+  step: IotStep,
 ): Promise<OperationResult> => {
   if (!isDeviceId(command.deviceId))
     throw new ValidationError(`deviceId ${JSON.stringify(command.deviceId)} is not a valid Thing name`);
@@ -65,7 +78,7 @@ export const operateDevice = async (
     if (!device) throw new NotFoundError(`device ${command.deviceId} does not exist`);
     const to = transition(device.state, command.action);
     try {
-      const connection = await applyToIot(deps, device, command.action);
+      const connection = await step(deps, device);
       const event: DeviceEvent = {
         deviceId: device.deviceId,
         at: deps.clock.now().toISOString(),
@@ -92,31 +105,34 @@ const movedSince = async (deps: OperationDeps, read: Device, error: unknown): Pr
   }
 };
 
-const applyToIot = async (
-  deps: OperationDeps,
-  device: Device,
-  action: OperatorAction,
-): Promise<OperationResult["connection"]> => {
-  const certificate = device.certificate;
-  switch (action) {
-    case "reactivate":
-      await setCertificateStatus(deps, device, "ACTIVE");
-      return "not-attempted";
-    case "suspend":
-      await setCertificateStatus(deps, device, "INACTIVE");
-      return deps.connections.disconnect(device.deviceId);
-    case "revoke":
-      await setCertificateStatus(deps, device, "REVOKED");
-      return hasConnected(device.state) ? deps.connections.disconnect(device.deviceId) : "not-attempted";
-    case "decommission": {
-      await setCertificateStatus(deps, device, "REVOKED");
-      // The device policy is the group's: deleting the Thing takes it out of the group.
-      if (certificate) await deps.registry.detachThingPrincipal(device.deviceId, certificate.certificateArn);
-      await deps.registry.deleteThing(device.deviceId);
-      return hasConnected(device.state) ? deps.connections.disconnect(device.deviceId) : "not-attempted";
-    }
-  }
+/** What an action changes in IoT Core, and whether it dropped a live connection. */
+type IotStep = (deps: OperationDeps, device: Device) => Promise<OperationResult["connection"]>;
+
+const reactivate: IotStep = async (deps, device) => {
+  await setCertificateStatus(deps, device, "ACTIVE");
+  return "not-attempted";
 };
+
+const suspend: IotStep = async (deps, device) => {
+  await setCertificateStatus(deps, device, "INACTIVE");
+  return deps.connections.disconnect(device.deviceId);
+};
+
+const revoke: IotStep = async (deps, device) => {
+  await setCertificateStatus(deps, device, "REVOKED");
+  return hasConnected(device.state) ? deps.connections.disconnect(device.deviceId) : "not-attempted";
+};
+
+const decommission: IotStep = async (deps, device) => {
+  await setCertificateStatus(deps, device, "REVOKED");
+  const certificate = device.certificate;
+  // The device policy is the group's: deleting the Thing takes it out of the group.
+  if (certificate) await deps.registry.detachThingPrincipal(device.deviceId, certificate.certificateArn);
+  await deps.registry.deleteThing(device.deviceId);
+  return hasConnected(device.state) ? deps.connections.disconnect(device.deviceId) : "not-attempted";
+};
+
+const IOT_STEPS: Record<OperatorAction, IotStep> = { reactivate, suspend, revoke, decommission };
 
 /**
  * Sets the bound certificate's status in IoT Core. A certificate IoT Core no longer has cannot

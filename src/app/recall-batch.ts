@@ -10,7 +10,7 @@ import {
 } from "#domain/errors.js";
 import { type BatchId, isBatchId } from "#domain/ids.js";
 import { canTransition } from "#domain/lifecycle.js";
-import { type OperationDeps, operateDevice } from "./operate-device.js";
+import { type OperationDeps, revokeDevice } from "./operate-device.js";
 import type { Clock, LifecycleStore, RecallMessage, RecallQueue } from "./ports.js";
 
 export interface RecallDeps {
@@ -131,9 +131,8 @@ const revokeForRecall = async (
 ): Promise<"revoked" | "skipped" | { error: unknown }> => {
   if (!canTransition(device.state, "revoke")) return "skipped";
   try {
-    await operateDevice(deps, {
+    await revokeDevice(deps, {
       deviceId: device.deviceId,
-      action: "revoke",
       reason: `batch ${message.batchId} recalled: ${message.reason}`,
       actor: message.actor,
     });
