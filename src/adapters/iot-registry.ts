@@ -1,4 +1,3 @@
-import { createHash } from "node:crypto";
 import {
   AddThingToThingGroupCommand,
   AttachThingPrincipalCommand,
@@ -12,6 +11,7 @@ import {
   UpdateCertificateCommand,
 } from "@aws-sdk/client-iot";
 import type { CaDescription, CertificateDescription, DeviceRegistry } from "#app/ports.js";
+import { certificateIdOf } from "#domain/certificate.js";
 import { AlreadyExistsError, DependencyUnavailableError, NotFoundError } from "#domain/errors.js";
 import { type CaCertificateId, type CertificateId, isCaCertificateId } from "#domain/ids.js";
 import type { CertificateStatus } from "#domain/provisioning-decision.js";
@@ -105,7 +105,7 @@ export const iotRegistry = (iot: IoTClient, limiters?: Record<IotOperation, Rate
       } catch (error) {
         if (!(error instanceof AlreadyExistsError)) throw error;
         // IoT Core's certificate id is the SHA-256 of the certificate's DER encoding.
-        return derSha256(certificatePem) as CertificateId;
+        return certificateIdOf(certificatePem);
       }
     },
 
@@ -128,11 +128,6 @@ export const iotRegistry = (iot: IoTClient, limiters?: Record<IotOperation, Rate
     },
   };
 };
-
-const derSha256 = (pem: string): string =>
-  createHash("sha256")
-    .update(Buffer.from(pem.replace(/-----[A-Z ]+-----|\s/g, ""), "base64"))
-    .digest("hex");
 
 // Detaching or deleting what is already gone is done.
 export const ignoreNotFound = async (work: Promise<unknown>): Promise<void> => {

@@ -2,6 +2,7 @@
 import "reflect-metadata";
 import { createHash } from "node:crypto";
 import * as x509 from "@peculiar/x509";
+import type { CertificateId } from "./ids.js";
 
 /** What the checks need to know about an X.509 certificate, read once. */
 export interface CertificateFacts {
@@ -90,8 +91,12 @@ const OID = {
 export type SubjectField = keyof typeof OID;
 export const SUBJECT_FIELDS = Object.keys(OID) as SubjectField[];
 
-const sha256Hex = (data: ArrayBuffer): string =>
+const sha256Hex = (data: ArrayBuffer | Uint8Array): string =>
   createHash("sha256").update(new Uint8Array(data)).digest("hex");
+
+/** IoT Core's id of a certificate: the SHA-256 of its DER encoding, in lower-case hex. */
+export const certificateIdOf = (pem: string): CertificateId =>
+  sha256Hex(Buffer.from(pem.replace(/-----[A-Z ]+-----|\s/g, ""), "base64")) as CertificateId;
 
 const PEM_BLOCK = /^-----BEGIN CERTIFICATE-----\r?\n[A-Za-z0-9+/=\r\n]+-----END CERTIFICATE-----\s*$/;
 

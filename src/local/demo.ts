@@ -1,12 +1,9 @@
-import { spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { CreateTableCommand, DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { DescribeCertificateCommand, IoTClient } from "@aws-sdk/client-iot";
-import { CreateBucketCommand, S3Client } from "@aws-sdk/client-s3";
-import { CreateQueueCommand, SQSClient } from "@aws-sdk/client-sqs";
-import type { Context } from "aws-lambda";
-import { startLocalApi } from "./api-server.js";
+import { DynamoDBDocumentClient, GetCommand } from "@aws-sdk/lib-dynamodb";
+import { certificateIdOf } from "#domain/certificate.js";
 import {
   createCa,
   type DeviceOptions,
@@ -16,37 +13,20 @@ import {
   loadIssuer,
   SERVER_AUTH,
 } from "./dev-pki.js";
-import { firstConnect, type JitrMessage, registerCa, sqsEvent } from "./iot-simulator.js";
-import { startMotoServer, useMotoEnvironment } from "./moto-server.js";
+import { connectOnce, connectWithRetries, type DeviceSession, type FirstConnection } from "./device.js";
+import { localCli } from "./local-cli.js";
+import type { LocalStack } from "./local-stack.js";
+import { localClientConfig } from "./ministack.js";
+import { registerCaForJitr } from "./register-ca.js";
 
 /**
- * The main job, locally: a moto-backed IoT Core and DynamoDB, a development CA, a demo batch, and
- * devices connecting for the first time, some of them bad. Prints what happened to each.
+ * The main job on the deployed stack: the development CA registered, a batch registered through the
+ * deployed API with the CLI, good and hostile devices connecting over mutual TLS as firmware does,
+ * then a table of what each device saw beside what fleetgate recorded, a revocation and a recall.
  */
 const ROOT = new URL("../../", import.meta.url).pathname;
 const STATE_DIR = join(ROOT, ".local");
-const TABLE = "fleetgate-local";
-// The one identity the local API accepts, as API Gateway would report it.
-const LOCAL_OPERATOR = {
-  accessKeyId: "AKIALOCALOPERATOR000",
-  secretAccessKey: "local-operator-secret",
-  userArn: "arn:aws:iam::123456789012:user/local-operator",
-};
-const POLICY = "fleetgate-device-local";
-const BUCKET = "fleetgate-local-manifests";
-
-const loadOrCreateCa = async (name: string, file: string): Promise<Issuer> => {
-  const certPath = join(STATE_DIR, `${file}.pem`);
-  const keyPath = join(STATE_DIR, `${file}.key`);
-  if (existsSync(certPath) && existsSync(keyPath)) {
-    return loadIssuer(readFileSync(certPath, "utf8"), readFileSync(keyPath, "utf8"));
-  }
-  const ca = await createCa({ name });
-  mkdirSync(STATE_DIR, { recursive: true });
-  writeFileSync(certPath, ca.pem);
-  writeFileSync(keyPath, await exportPrivateKeyPem(ca.keys.privateKey), { mode: 0o600 });
-  return ca;
-};
+const DAY = 86_400_000;
 
 interface DemoDevice {
   readonly label: string;
@@ -55,8 +35,9 @@ interface DemoDevice {
   readonly issuer?: "impostor" | "other-line";
 }
 
-const DAY = 86_400_000;
-const DEMO_DEVICES: readonly DemoDevice[] = [
+const LINE = "demo-line-1";
+const LOT = "demo-lot-9";
+const DEVICES: readonly DemoDevice[] = [
   { label: "good EC P-256", deviceId: "demo-sensor-001", options: {} },
   { label: "good RSA 2048", deviceId: "demo-sensor-002", options: { key: { type: "RSA", bits: 2048 } } },
   {
@@ -75,156 +56,235 @@ const DEMO_DEVICES: readonly DemoDevice[] = [
   { label: "server-auth only", deviceId: "demo-sensor-006", options: { extendedKeyUsages: [SERVER_AUTH] } },
   { label: "forged CA signature", deviceId: "demo-sensor-007", options: {}, issuer: "impostor" },
   { label: "other product line", deviceId: "demo-sensor-008", options: {}, issuer: "other-line" },
-  { label: "wildcard in CN", deviceId: "demo-sensor-#", options: {} },
+  { label: "a CA certificate", deviceId: "demo-sensor-009", options: { isCa: true } },
 ];
+const LOT_DEVICES = ["demo-lot-9-a", "demo-lot-9-b"];
 
-const MANIFEST = `deviceId,model,attr.color
-${["001", "002", "003", "004", "005", "006", "007", "008"].map((n) => `demo-sensor-${n},thermo-2,blue`).join("\n")}
-`;
+export interface DemoRow {
+  readonly device: string;
+  readonly certificate: string;
+  readonly deviceSaw: string;
+  readonly recorded: string;
+  readonly certificateStatus: string;
+}
 
-const main = async (): Promise<void> => {
-  const pythonEnv = spawnSync(process.execPath, [join(ROOT, "scripts/python-env.mjs")], { stdio: "inherit" });
-  if (pythonEnv.status !== 0) throw new Error("could not prepare the Python environment for moto");
-  const moto = await startMotoServer();
-  try {
-    useMotoEnvironment(moto.endpoint, { DEVICES_TABLE: TABLE, DEVICE_POLICY_NAME: POLICY });
-    await run(moto.endpoint);
-  } finally {
-    await moto.stop();
-  }
+export interface DemoReport {
+  readonly rows: readonly DemoRow[];
+  /** Milliseconds from a good device's first CONNECT to its first acknowledged publish. */
+  readonly firstPublishMs: readonly number[];
+}
+
+const loadOrCreateCa = async (name: string, file: string): Promise<Issuer> => {
+  const certificatePath = join(STATE_DIR, `${file}.pem`);
+  const keyPath = join(STATE_DIR, `${file}.key`);
+  if (existsSync(certificatePath) && existsSync(keyPath))
+    return loadIssuer(readFileSync(certificatePath, "utf8"), readFileSync(keyPath, "utf8"));
+  const ca = await createCa({ name });
+  mkdirSync(STATE_DIR, { recursive: true });
+  writeFileSync(certificatePath, ca.pem);
+  writeFileSync(keyPath, await exportPrivateKeyPem(ca.keys.privateKey), { mode: 0o600 });
+  return ca;
 };
 
-const run = async (endpoint: string): Promise<void> => {
-  console.log(`moto server on ${endpoint}`);
-  const iot = new IoTClient({});
-  await new DynamoDBClient({}).send(
-    new CreateTableCommand((await import("#adapters/table-definition.js")).lifecycleTableDefinition(TABLE)),
-  );
-  // The operations API hands out manifest uploads and queues recalls.
-  await new S3Client({ forcePathStyle: true }).send(new CreateBucketCommand({ Bucket: BUCKET }));
-  const queue = await new SQSClient({}).send(new CreateQueueCommand({ QueueName: "fleetgate-local-recall" }));
-  Object.assign(process.env, { MANIFEST_BUCKET: BUCKET, RECALL_QUEUE_URL: queue.QueueUrl });
+export const runDemo = async (stack: LocalStack, say: (line: string) => void): Promise<DemoReport> => {
+  const config = localClientConfig(stack.aws);
+  const iot = new IoTClient(config);
+  const db = DynamoDBDocumentClient.from(new DynamoDBClient(config));
+  const table = stack.stack.outputs.DevicesTableName ?? "";
+  const cli = localCli(stack);
+  const sessions: DeviceSession[] = [];
 
   const ca = await loadOrCreateCa("Fleetgate Development CA", "dev-ca");
   const otherLine = await loadOrCreateCa("Fleetgate Other Line CA", "other-line-ca");
   const impostor = await createCa({ name: "Fleetgate Development CA" });
-  const caCertificateId = await registerCa(iot, ca);
-  const otherLineId = await registerCa(iot, otherLine);
-  console.log(`development CA ${caCertificateId} registered (kept in .local/)`);
+  const caCertificateId = await registerCaForJitr(iot, ca);
+  await registerCaForJitr(iot, otherLine);
+  say(`development CA ${caCertificateId} registered for JITR (kept in .local/)`);
 
-  const { registerBatch } = await import("#app/register-batch.js");
-  const { manifestDeps } = await import("#adapters/wiring.js");
-  const deps = manifestDeps({
-    DEVICES_TABLE: TABLE,
-    THING_TYPE_NAME: undefined,
-    FACTORY_PUBLIC_KEYS: undefined,
-  });
-  const batch = await registerBatch(deps, {
-    open: () => [Buffer.from(MANIFEST)],
-    caCertificateId,
-    actor: "demo",
-    source: "demo",
-  });
-  const replay = await registerBatch(deps, {
-    open: () => [Buffer.from(MANIFEST)],
-    caCertificateId,
-    actor: "demo",
-    source: "demo",
-  });
-  console.log(
-    `batch ${batch.batch.batchId}: ${batch.batch.state}, ${batch.batch.counts?.accepted} devices allowed; sent again: replay=${replay.replay}`,
+  const register = async (batchId: string, deviceIds: readonly string[]) => {
+    const manifest = join(STATE_DIR, `${batchId}.csv`);
+    writeFileSync(
+      manifest,
+      `deviceId,model,attr.color\n${deviceIds.map((id) => `${id},thermo-2,blue`).join("\n")}\n`,
+    );
+    say(`$ fleetgate batch register ${manifest} --ca ${caCertificateId.slice(0, 12)}… --batch-id ${batchId}`);
+    const result = await cli([
+      "batch",
+      "register",
+      manifest,
+      "--ca",
+      caCertificateId,
+      "--batch-id",
+      batchId,
+      "--json",
+    ]);
+    if (result.code !== 0) throw new Error(`batch register failed (${result.code}): ${result.stderr}`);
+    const batch = (JSON.parse(result.stdout) as { batch: { state: string; counts?: { accepted?: number } } })
+      .batch;
+    say(`  ${batch.state}, ${batch.counts?.accepted ?? 0} devices on the allowlist`);
+  };
+  const listed = [
+    ...new Set(DEVICES.filter((d) => d.deviceId.startsWith("demo-sensor")).map((d) => d.deviceId)),
+  ];
+  await register(LINE, listed);
+  await register(LOT, LOT_DEVICES);
+
+  say(
+    `\n${DEVICES.length + LOT_DEVICES.length} devices connect to ${stack.mqtt.serverName}:${stack.mqtt.port} (mutual TLS, SNI) and retry with backoff…`,
   );
+  const identityOf = async (deviceId: string, options: DeviceOptions, issuer: Issuer) => {
+    const certificate = await issueDeviceCertificate(issuer, { deviceId, ...options });
+    return {
+      certificatePem: certificate.pem,
+      identity: {
+        clientId: deviceId,
+        certificateChainPem: `${certificate.pem}\n${issuer.pem}\n`,
+        privateKeyPem: await exportPrivateKeyPem(certificate.keys.privateKey),
+      },
+    };
+  };
+  const issuerOf = (device: DemoDevice) =>
+    device.issuer === "impostor" ? impostor : device.issuer === "other-line" ? otherLine : ca;
+  const prepared = await Promise.all(
+    [...DEVICES, ...LOT_DEVICES.map((deviceId) => ({ label: "recall lot", deviceId, options: {} }))].map(
+      async (device) => ({
+        device,
+        ...(await identityOf(device.deviceId, device.options, issuerOf(device))),
+      }),
+    ),
+  );
+  // The clone connects once its original holds the identity.
+  const connectAll = async (devices: typeof prepared) =>
+    Promise.all(
+      devices.map(async (entry) => {
+        const connection = await connectWithRetries(entry.identity, stack.mqtt, { maxAttempts: 7 });
+        say(`  ${entry.device.deviceId.padEnd(18)} ${describeConnection(connection)}`);
+        let published = false;
+        let firstPublishMs = 0;
+        if (connection.session) {
+          sessions.push(connection.session);
+          const publishing = Date.now();
+          await connection.session.publish(`devices/${entry.device.deviceId}/telemetry`, '{"celsius":21.5}');
+          published = true;
+          firstPublishMs = connection.elapsedMs + (Date.now() - publishing);
+        }
+        return { ...entry, connection, published, firstPublishMs };
+      }),
+    );
+  const clone = prepared.find((p) => p.device.label === "clone of 001");
+  const connected = [
+    ...(await connectAll(prepared.filter((p) => p !== clone))),
+    ...(await connectAll(clone ? [clone] : [])),
+  ];
 
-  const messages: { device: DemoDevice; message: JitrMessage }[] = [];
-  for (const device of DEMO_DEVICES) {
-    const issuer = device.issuer === "impostor" ? impostor : device.issuer === "other-line" ? otherLine : ca;
-    const issuerId = device.issuer === "other-line" ? otherLineId : caCertificateId;
-    const certificate = await issueDeviceCertificate(issuer, {
-      deviceId: device.deviceId,
-      ...device.options,
-    });
-    messages.push({
-      device,
-      message: await firstConnect(iot, certificate, { pem: issuer.pem, caCertificateId: issuerId }),
+  const rows: DemoRow[] = [];
+  for (const entry of connected) {
+    const certificateId = certificateIdOf(entry.certificatePem);
+    const record = (
+      await db.send(new GetCommand({ TableName: table, Key: { pk: `CERT#${certificateId}`, sk: "CERT" } }))
+    ).Item;
+    const device = (
+      await db.send(
+        new GetCommand({ TableName: table, Key: { pk: `DEVICE#${entry.device.deviceId}`, sk: "STATE" } }),
+      )
+    ).Item;
+    rows.push({
+      device: entry.device.deviceId,
+      certificate: entry.device.label,
+      deviceSaw: entry.connection.session
+        ? `accepted on connect ${entry.connection.attempts.length}${entry.published ? ", published" : ""}`
+        : `refused ${entry.connection.attempts.length} times`,
+      recorded: describeRecord(record, device),
+      certificateStatus: await certificateStatus(iot, certificateId),
     });
   }
+  printTable(say, ["device", "certificate", "device saw", "fleetgate recorded", "cert status"], rows);
 
-  const { handler } = await import("#functions/jitr.js");
-  const context = { functionName: "jitr-local", awsRequestId: "local" } as Context;
-  // The good devices connect first, then the rest in one SQS batch, then everything once more: events repeat.
-  await handler(sqsEvent(messages.slice(0, 3).map((m) => m.message)), context);
-  const response = await handler(sqsEvent(messages.slice(3).map((m) => m.message)), context);
-  const again = await handler(sqsEvent(messages.map((m) => m.message)), context);
-  const { lifecycleStore } = await import("#adapters/wiring.js");
-  const store = lifecycleStore({ DEVICES_TABLE: TABLE });
-
-  const rows: string[][] = [];
-  for (const { device, message } of messages) {
-    const status =
-      (await iot.send(new DescribeCertificateCommand({ certificateId: message.certificateId })))
-        .certificateDescription?.status ?? "?";
-    const { record } = await store.readProvisioningState(message.certificateId as never, undefined);
-    const outcome =
-      record?.outcome === "ASSIGNED" ? "PROVISIONED" : record?.outcome === "REJECTED" ? "REFUSED" : "-";
-    const reason = record?.outcome === "REJECTED" ? `${record.refusal.code}: ${record.refusal.detail}` : "";
-    rows.push([device.deviceId, device.label, outcome, status, reason]);
-  }
-  printTable(["device", "certificate", "outcome", "cert status", "reason"], rows);
-  console.log(
-    `failed records: ${response.batchItemFailures.length} (first pass), ${again.batchItemFailures.length} (repeated events)`,
+  say(`$ fleetgate device revoke demo-sensor-003 --reason "demo: reported stolen"`);
+  const revoked = await cli([
+    "device",
+    "revoke",
+    "demo-sensor-003",
+    "--reason",
+    "demo: reported stolen",
+    "--json",
+  ]);
+  const revokedAnswer = JSON.parse(revoked.stdout || "{}") as {
+    device?: { state?: string };
+    connection?: string;
+  };
+  say(
+    `  ${revokedAnswer.device?.state ?? `exit ${revoked.code}`}, live connection ${revokedAnswer.connection ?? "?"}`,
   );
-  await serveApi();
+  const reconnect = connected.find((c) => c.device.label === "good EC P-384");
+  if (reconnect) {
+    const outcome = await connectOnce(reconnect.identity, stack.mqtt);
+    if (outcome.kind === "accepted") sessions.push(outcome.session);
+    say(`  demo-sensor-003 connects again: ${outcome.kind}`);
+  }
+
+  say(`$ fleetgate batch recall ${LOT} --reason "demo: lot recalled"`);
+  await cli(["batch", "recall", LOT, "--reason", "demo: lot recalled"]);
+  const recall = await waitForRecall(cli, LOT);
+  say(`  recall ${recall}: ${LOT_DEVICES.join(", ")} revoked by the recall worker`);
+
+  await Promise.all(sessions.map((session) => session.end()));
+  const firstPublishMs = connected
+    .filter((c) => c.published && c.device.label.startsWith("good"))
+    .map((c) => c.firstPublishMs);
+  return { rows, firstPublishMs };
 };
 
-/** The operations API on a loopback port, and the CLI talking to it over SigV4 like it would to AWS. */
-const serveApi = async (): Promise<void> => {
-  const { handler } = await import("#functions/operations-api.js");
-  const api = await startLocalApi(handler, [LOCAL_OPERATOR]);
-  const cliEnv = {
-    ...process.env,
-    FLEETGATE_API_URL: api.url,
-    AWS_ACCESS_KEY_ID: LOCAL_OPERATOR.accessKeyId,
-    AWS_SECRET_ACCESS_KEY: LOCAL_OPERATOR.secretAccessKey,
-  };
-  // Asynchronous: the API answering the CLI runs in this very process.
-  const cli = async (...args: string[]) => {
-    console.log(`$ fleetgate ${args.join(" ")}`);
-    const child = spawn(process.execPath, [join(ROOT, "bin/fleetgate.mjs"), ...args], {
-      stdio: "inherit",
-      env: cliEnv,
-    });
-    await new Promise((resolve) => child.once("close", resolve));
-    console.log("");
-  };
-  console.log(`operations API on ${api.url} (SigV4, key ${LOCAL_OPERATOR.accessKeyId})\n`);
-  await cli("device", "show", "demo-sensor-001");
-  await cli("device", "suspend", "demo-sensor-002", "--reason", "demo: suspected tampering");
-  await cli("device", "reactivate", "demo-sensor-002", "--idempotency-key", "demo-1");
-  await cli("device", "list", "--state", "ACTIVE");
-  await cli("batch", "list");
-  if (!process.stdin.isTTY) {
-    await api.close();
-    return;
+const describeConnection = (connection: FirstConnection): string =>
+  connection.session
+    ? `accepted after ${connection.attempts.length - 1} closed CONNECT(s), ${connection.elapsedMs} ms`
+    : `never accepted (${connection.attempts.length} CONNECTs)`;
+
+const describeRecord = (
+  record: Record<string, unknown> | undefined,
+  device: Record<string, unknown> | undefined,
+): string => {
+  const refusal = record?.refusal as { code?: string; detail?: string } | undefined;
+  switch (record?.outcome) {
+    case "ASSIGNED":
+      return `${String(device?.state ?? "?")} (provisioned)`;
+    case "REJECTED":
+      return `REFUSED ${refusal?.code}: ${refusal?.detail}`;
+    case "WAITING":
+      return `WAITING ${refusal?.code}: ${refusal?.detail}`;
+    default:
+      return "nothing: IoT Core refused the TLS handshake, no certificate was registered";
   }
-  console.log("The API keeps serving; in another shell:");
-  console.log(
-    `  export FLEETGATE_API_URL=${api.url} AWS_ACCESS_KEY_ID=${LOCAL_OPERATOR.accessKeyId} AWS_SECRET_ACCESS_KEY=${LOCAL_OPERATOR.secretAccessKey}`,
-  );
-  console.log("  npx fleetgate device events demo-sensor-001");
-  console.log("Ctrl-C stops it.");
-  await new Promise<void>((resolve) => process.once("SIGINT", () => resolve()));
-  await api.close();
 };
 
-const printTable = (header: string[], rows: string[][]): void => {
+const certificateStatus = async (iot: IoTClient, certificateId: string): Promise<string> => {
+  try {
+    return (
+      (await iot.send(new DescribeCertificateCommand({ certificateId }))).certificateDescription?.status ??
+      "?"
+    );
+  } catch {
+    return "not registered";
+  }
+};
+
+const waitForRecall = async (cli: ReturnType<typeof localCli>, batchId: string): Promise<string> => {
+  for (let waited = 0; waited < 60_000; waited += 500) {
+    const shown = await cli(["batch", "show", batchId, "--json"]);
+    const state = (JSON.parse(shown.stdout || "{}") as { recall?: { state?: string } }).recall?.state;
+    if (state === "RECALLED") return state;
+    await new Promise((resolve) => setTimeout(resolve, 500));
+  }
+  return "still RECALLING";
+};
+
+const printTable = (say: (line: string) => void, header: string[], rows: DemoRow[]): void => {
+  const cells = rows.map((r) => [r.device, r.certificate, r.deviceSaw, r.recorded, r.certificateStatus]);
   const widths = header.map((h, i) =>
-    Math.min(120, Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length))),
+    Math.min(90, Math.max(h.length, ...cells.map((r) => (r[i] ?? "").length))),
   );
-  const line = (cells: string[]) =>
-    cells.map((c, i) => c.slice(0, widths[i]).padEnd(widths[i] ?? 0)).join("  ");
-  console.log(`\n${line(header)}\n${widths.map((w) => "-".repeat(w)).join("  ")}`);
-  for (const row of rows) console.log(line(row));
-  console.log("");
+  const line = (row: string[]) => row.map((c, i) => c.slice(0, widths[i]).padEnd(widths[i] ?? 0)).join("  ");
+  say(`\n${line(header)}\n${widths.map((w) => "-".repeat(w)).join("  ")}`);
+  for (const row of cells) say(line(row));
+  say("");
 };
-
-await main();

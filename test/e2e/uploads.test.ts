@@ -2,9 +2,10 @@ import { writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { certificateIdOf } from "#domain/certificate.js";
 import { issueDeviceCertificate } from "#local/dev-pki.js";
 import { connectOnce, type DeviceSession } from "#local/device.js";
-import { certificateIdOf, createE2eWorld, type E2eWorld } from "#test/support/e2e-world.js";
+import { createE2eWorld, type E2eWorld } from "#test/support/e2e-world.js";
 
 /**
  * A manifest uploaded through a presigned URL (signed with the operations function's role) lands in

@@ -1,13 +1,12 @@
-import { execFile } from "node:child_process";
-import { createHash, randomUUID } from "node:crypto";
+import { randomUUID } from "node:crypto";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { promisify } from "node:util";
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { DescribeCertificateCommand, IoTClient } from "@aws-sdk/client-iot";
 import { DynamoDBDocumentClient, GetCommand, QueryCommand } from "@aws-sdk/lib-dynamodb";
 import { inject } from "vitest";
+import { certificateIdOf } from "#domain/certificate.js";
 import {
   createCa,
   type DeviceOptions,
@@ -16,6 +15,7 @@ import {
   issueDeviceCertificate,
 } from "#local/dev-pki.js";
 import type { DeviceIdentity } from "#local/device.js";
+import { localCli } from "#local/local-cli.js";
 import type { LocalStack } from "#local/local-stack.js";
 import { localClientConfig } from "#local/ministack.js";
 import { registerCaForJitr } from "#local/register-ca.js";
@@ -25,19 +25,10 @@ import { registerCaForJitr } from "#local/register-ca.js";
  * functions themselves run under their own roles), a CA of the file's own, devices, and the CLI
  * run as the operator runs it, a process talking to the deployed API.
  */
-const ROOT = new URL("../../", import.meta.url).pathname;
-const run = promisify(execFile);
-
 export interface TestDevice {
   readonly deviceId: string;
   readonly identity: DeviceIdentity;
   readonly certificateId: string;
-}
-
-export interface CliResult {
-  readonly code: number;
-  readonly stdout: string;
-  readonly stderr: string;
 }
 
 export const createE2eWorld = async (name: string) => {
@@ -52,27 +43,7 @@ export const createE2eWorld = async (name: string) => {
   const caCertificateId = await registerCaForJitr(iot, ca);
   const files = mkdtempSync(join(tmpdir(), "fleetgate-e2e-"));
 
-  const cli = async (args: readonly string[]): Promise<CliResult> => {
-    try {
-      const { stdout, stderr } = await run(process.execPath, [join(ROOT, "bin", "fleetgate.mjs"), ...args], {
-        cwd: ROOT,
-        env: {
-          PATH: process.env.PATH,
-          HOME: process.env.HOME,
-          AWS_ACCESS_KEY_ID: stack.aws.rootCredentials.accessKeyId,
-          AWS_SECRET_ACCESS_KEY: stack.aws.rootCredentials.secretAccessKey,
-          AWS_REGION: stack.aws.region,
-          NODE_EXTRA_CA_CERTS: stack.aws.caBundlePath,
-          FLEETGATE_API_URL: stack.apiUrl,
-          AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true",
-        },
-      });
-      return { code: 0, stdout, stderr };
-    } catch (error) {
-      const failed = error as { code?: number; stdout?: string; stderr?: string };
-      return { code: failed.code ?? 1, stdout: failed.stdout ?? "", stderr: failed.stderr ?? "" };
-    }
-  };
+  const cli = localCli(stack);
 
   const world = {
     stack,
@@ -160,12 +131,6 @@ export const createE2eWorld = async (name: string) => {
 };
 
 export type E2eWorld = Awaited<ReturnType<typeof createE2eWorld>>;
-
-/** IoT Core's certificate id: the SHA-256 of the certificate's DER encoding. */
-export const certificateIdOf = (pem: string): string =>
-  createHash("sha256")
-    .update(Buffer.from(pem.replace(/-----[A-Z ]+-----|\s/g, ""), "base64"))
-    .digest("hex");
 
 /** Polls until `accept` holds, or fails with the last value seen. */
 export const eventually = async <T>(

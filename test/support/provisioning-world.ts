@@ -1,6 +1,6 @@
-import { createHash } from "node:crypto";
 import { createCaDirectory } from "#app/ca-directory.js";
 import type { ProvisioningDeps } from "#app/provision-certificate.js";
+import { certificateIdOf } from "#domain/certificate.js";
 import { DEFAULT_CERTIFICATE_POLICY } from "#domain/certificate-checks.js";
 import type { Device } from "#domain/device.js";
 import type { BatchId, CaCertificateId, CertificateId, DeviceId } from "#domain/ids.js";
@@ -28,10 +28,8 @@ export interface ProvisioningWorld {
   ): Promise<{ certificateId: CertificateId; caCertificateId: CaCertificateId; pem: string }>;
 }
 
-export const idOf = (pem: string): string => {
-  const der = Buffer.from(pem.replace(/-----[A-Z ]+-----|\s/g, ""), "base64");
-  return createHash("sha256").update(der).digest("hex");
-};
+/** IoT Core's id of a certificate (a CA's too). */
+export const idOf = (pem: string): string => certificateIdOf(pem);
 
 export const createProvisioningWorld = async (
   now: () => Date = () => new Date(),
