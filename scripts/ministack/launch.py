@@ -8,6 +8,9 @@ correction every device would be refused on the emulator while it is accepted by
 correction adds exactly AWS's rule and nothing more lenient: no group policy applies unless the
 Thing named by the client id exists, is attached to the certificate, and is in the group.
 
+It refuses what IoT Core refuses and ministack lets through: a REVOKED certificate stays REVOKED
+(UpdateCertificate answers CertificateStateException), so no test can pass by reviving one.
+
 It also serves iot-data DeleteConnection, which ministack 1.5 lacks and fleetgate calls to drop a
 revoked or suspended device at once: the live session of the client id is closed (404 when there
 is none), authorised on the client's ARN as AWS does.
@@ -87,6 +90,22 @@ def _mqtt_policy_allows(account_id, region, certificate_id, context, action, res
 
 
 iot._mqtt_policy_allows = _mqtt_policy_allows
+
+_handle_certificate = iot._handle_certificate
+
+
+def _handle_certificate_keeping_revocations(method, path, body, qp):
+    if method == "PUT":
+        record = iot._certificates.get(path[len("/certificates/"):]) or {}
+        target = iot._parse_body(body).get("newStatus") or qp.get("newStatus")
+        if record.get("status") == "REVOKED" and target != "REVOKED":
+            return error_response_json(
+                "CertificateStateException", "Certificate is revoked and cannot change status", 406
+            )
+    return _handle_certificate(method, path, body, qp)
+
+
+iot._handle_certificate = _handle_certificate_keeping_revocations
 
 _CONNECTION = re.compile(r"^/connections/([^/]+)$")
 _resource_arn = iam_actions.extract_resource_arn

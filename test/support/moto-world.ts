@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { CreateTableCommand, DynamoDBClient } from "@aws-sdk/client-dynamodb";
-import { CreateThingGroupCommand, IoTClient } from "@aws-sdk/client-iot";
+import { CreateThingGroupCommand, DescribeCertificateCommand, IoTClient } from "@aws-sdk/client-iot";
 import { CreateBucketCommand, S3Client } from "@aws-sdk/client-s3";
 import { CreateQueueCommand, SQSClient } from "@aws-sdk/client-sqs";
 import type { MiddlewareStack } from "@smithy/types";
@@ -51,6 +51,8 @@ export const createMotoWorld = async (endpoint: string): Promise<MotoWorld> => {
   const thingGroupName = `fleetgate-devices-${suffix}`;
   motoEnvironment(endpoint, tableName, thingGroupName);
   const iot = new IoTClient({});
+  // The functions' own IoT client (made once per process) refuses to revive a revoked certificate.
+  keepRevocationsFinal((await import("#adapters/aws-clients.js")).iotClient());
   await iot.send(new CreateThingGroupCommand({ thingGroupName }));
   await new DynamoDBClient({}).send(new CreateTableCommand(lifecycleTableDefinition(tableName)));
   const bucket = `manifests-${suffix}`;
@@ -134,4 +136,31 @@ export const injectFailure = (client: { middlewareStack: unknown }, failure: Fai
     { step: "initialize", name },
   );
   return () => stack.remove(name);
+};
+
+/**
+ * IoT Core keeps a REVOKED certificate REVOKED; moto lets it become ACTIVE again. This guard on a
+ * client makes moto refuse it as IoT Core does, so no test passes by reviving a certificate.
+ */
+export const keepRevocationsFinal = (client: IoTClient): void => {
+  const stack = client.middlewareStack as unknown as AnyStack;
+  stack.add(
+    (next, context) => async (args) => {
+      const input = (args as { input?: { certificateId?: string; newStatus?: string } }).input;
+      if (
+        (context as { commandName?: string }).commandName === "UpdateCertificateCommand" &&
+        input?.certificateId
+      ) {
+        const current = await new IoTClient({}).send(
+          new DescribeCertificateCommand({ certificateId: input.certificateId }),
+        );
+        if (current.certificateDescription?.status === "REVOKED" && input.newStatus !== "REVOKED")
+          throw Object.assign(new Error("Certificate is revoked and cannot change status"), {
+            name: "CertificateStateException",
+          });
+      }
+      return next(args);
+    },
+    { step: "initialize", name: "keep-revocations-final", override: true },
+  );
 };
