@@ -1,14 +1,14 @@
 #!/usr/bin/env node
 // Lints the packaged CloudFormation with cfn-lint and checkov, offline; any finding fails.
 // Deliberate exceptions live in .cfnlintrc.yaml and .checkov.yaml, each with its reason.
-// Run `npm run package` first.
+// Run `npm run package` first, or name another packaged template: lint-cfn.mjs [template.json]
 import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
-const template = join(root, ".serverless", "cloudformation-template-update-stack.json");
+const template = process.argv[2] ?? join(root, ".serverless", "cloudformation-template-update-stack.json");
 const venv = process.env.FLEETGATE_VENV ?? join(root, ".venv");
 if (!existsSync(template)) {
   console.error(`lint-cfn: ${template} is missing; run npm run package first`);

@@ -4,11 +4,10 @@ import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { lifecycleTableDefinition } from "#adapters/table-definition.js";
+import { PRODUCTION_PACKAGE } from "#test/support/packaging-setup.js";
 
 /** `npm run package` must work offline, and what it produces must be what we mean to deploy. */
 const root = join(import.meta.dirname, "..", "..");
-const run = (script: string) =>
-  spawnSync(process.execPath, [join(root, "scripts", script)], { cwd: root, encoding: "utf8" });
 
 type Resource = { Type: string; Properties: Record<string, unknown> };
 let resources: Record<string, Resource>;
@@ -22,7 +21,7 @@ const only = (type: string): Resource => {
 beforeAll(() => {
   // test/support/packaging-setup.ts packaged it.
   const template = JSON.parse(
-    readFileSync(join(root, ".serverless", "cloudformation-template-update-stack.json"), "utf8"),
+    readFileSync(join(PRODUCTION_PACKAGE, "cloudformation-template-update-stack.json"), "utf8"),
   );
   resources = template.Resources;
 });
@@ -167,15 +166,22 @@ describe("packaged CloudFormation", () => {
   });
 
   it("bundles the handler as an ES module", () => {
-    expect(existsSync(join(root, ".serverless", "jitr.zip"))).toBe(true);
-    const listing = spawnSync("python3", ["-m", "zipfile", "-l", join(root, ".serverless", "jitr.zip")], {
+    expect(existsSync(join(PRODUCTION_PACKAGE, "jitr.zip"))).toBe(true);
+    const listing = spawnSync("python3", ["-m", "zipfile", "-l", join(PRODUCTION_PACKAGE, "jitr.zip")], {
       encoding: "utf8",
     });
     expect(listing.stdout).toMatch(/functions\/jitr\.mjs/);
   });
 
   it("passes cfn-lint and checkov", () => {
-    const lint = run("lint-cfn.mjs");
+    const lint = spawnSync(
+      process.execPath,
+      [
+        join(root, "scripts", "lint-cfn.mjs"),
+        join(PRODUCTION_PACKAGE, "cloudformation-template-update-stack.json"),
+      ],
+      { cwd: root, encoding: "utf8" },
+    );
     expect(lint.status, lint.stdout + lint.stderr).toBe(0);
   }, 120_000);
 });

@@ -3,16 +3,19 @@ import { join } from "node:path";
 
 /**
  * Packages the service once for the deployment tests, offline: the production template (stage dev,
- * into .serverless, as `npm run package` does) and the local stage's (the one deployed on the local
- * AWS), which those tests compare with it.
+ * as `npm run package` makes it) and the local stage's (the one deployed on the local AWS), which
+ * those tests compare with it. Both go to folders of their own: packaging clears .serverless, and
+ * the end-to-end tests package at the same time.
  */
 export const ROOT = join(import.meta.dirname, "..", "..");
-export const PRODUCTION_PACKAGE = join(ROOT, ".serverless");
+export const PRODUCTION_PACKAGE = join(ROOT, ".local", "package-production");
 export const LOCAL_PACKAGE = join(ROOT, ".local", "package-check");
 
 export default function setup(): void {
-  // The local stage first: packaging clears .serverless, wherever its result goes.
-  for (const args of [["--stage", "local", "--package", LOCAL_PACKAGE], []]) {
+  for (const args of [
+    ["--package", PRODUCTION_PACKAGE],
+    ["--stage", "local", "--package", LOCAL_PACKAGE],
+  ]) {
     const result = spawnSync(process.execPath, [join(ROOT, "scripts", "package.mjs"), ...args], {
       cwd: ROOT,
       encoding: "utf8",
