@@ -1,6 +1,7 @@
 import { spawnSync } from "node:child_process";
 import { benchAwsCalls } from "./aws-calls.js";
 import { benchDecisionCpu } from "./decision-cpu.js";
+import { benchFirstConnect } from "./first-connect.js";
 
 /** `npm run bench`: prints the numbers the issues ask for. Not a test: nothing here passes or fails. */
 console.log("Provisioning decision, CPU per device (parse + verify against CA + checks + decide)");
@@ -25,3 +26,8 @@ const ingest = spawnSync(process.execPath, ["--import", "tsx", "bench/manifest-i
 });
 if (ingest.status !== 0) throw new Error(`manifest bench failed: ${ingest.stderr}`);
 console.table([JSON.parse(ingest.stdout.trim().split("\n").at(-1) ?? "{}")]);
+
+console.log(
+  "\nFirst CONNECT to first publish, one device after the other, on the packaged stack deployed on the local AWS",
+);
+console.table([await benchFirstConnect()]);
