@@ -154,6 +154,24 @@ describe("packaged CloudFormation", () => {
     });
   });
 
+  it("alarms on every dead-letter queue, notifying the alarm topic (and its optional email subscriber)", () => {
+    const queues = Object.entries(resources)
+      .filter(([id, r]) => r.Type === "AWS::SQS::Queue" && id.endsWith("DeadLetterQueue"))
+      .map(([id]) => id);
+    expect(queues).toHaveLength(3);
+    const alarms = ofType("AWS::CloudWatch::Alarm").map(([, r]) => r.Properties);
+    for (const queue of queues)
+      expect(alarms).toContainEqual(
+        expect.objectContaining({
+          MetricName: "ApproximateNumberOfMessagesVisible",
+          Dimensions: [{ Name: "QueueName", Value: { "Fn::GetAtt": [queue, "QueueName"] } }],
+          Threshold: 1,
+          AlarmActions: [{ Ref: "AlarmTopic" }],
+        }),
+      );
+    expect(resources.AlarmEmailSubscription).toMatchObject({ Condition: "HasAlarmEmail" });
+  });
+
   it("paces recalls through a queue with a dead-letter queue", () => {
     const queue = resources.RecallQueue?.Properties as Record<string, unknown>;
     expect(queue.RedrivePolicy).toMatchObject({
