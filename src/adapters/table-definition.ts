@@ -1,5 +1,5 @@
 import type { CreateTableCommandInput } from "@aws-sdk/client-dynamodb";
-import { BATCH_INDEX, STATE_INDEX } from "./dynamodb-lifecycle-store.js";
+import { BATCH_INDEX, STATE_INDEX } from "./dynamodb/table.js";
 
 /**
  * The lifecycle table's keys and indexes, for the local stack and the tests. serverless.yml

@@ -23,6 +23,10 @@ import { s3Manifests } from "./s3-manifests.js";
 import { sqsRecallQueue } from "./sqs-recall-queue.js";
 
 /** Builds the real adapters for the use cases; called once per container. */
+
+// The wiring hands every use case the whole table, whatever role its port names, so deps built
+// for one use case can be spread into another's.
+type WithTable<T> = Omit<T, "store"> & { readonly store: LifecycleStore };
 export const systemClock: Clock = { now: () => new Date() };
 
 export const lifecycleStore = (config: StoreConfig): LifecycleStore =>
@@ -46,7 +50,7 @@ export const provisioningDeps = (config: ProvisioningConfig, cas?: CaDirectory):
 };
 
 /** What changing a device's lifecycle needs: the operations API and the recall worker share it. */
-export const operationDeps = (config: RecallWorkerConfig): OperationDeps & ShowDeviceDeps => {
+export const operationDeps = (config: RecallWorkerConfig): WithTable<OperationDeps & ShowDeviceDeps> => {
   const iot = iotClient();
   return {
     registry: iotRegistry(iot, iotRateLimiters(OPERATIONS_QUOTA_SHARE)),
@@ -73,7 +77,7 @@ export const operationsApiDeps = (config: OperationsConfig) => {
 };
 
 /** What registering a manifest needs: the table, the clock, the row rules, IoT Core's CAs and the trusted factory keys. */
-export const manifestDeps = (config: ManifestConfig): BatchDeps => ({
+export const manifestDeps = (config: ManifestConfig): WithTable<BatchDeps> => ({
   store: lifecycleStore(config),
   clock: systemClock,
   manifestRules: manifestRulesFor(config.THING_TYPE_NAME),

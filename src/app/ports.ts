@@ -119,8 +119,13 @@ export type AddDeviceResult =
   | { readonly kind: "unchanged" }
   | { readonly kind: "conflict"; readonly reason: string };
 
-/** The lifecycle table. Every state change is conditional on the version it read. */
-export interface LifecycleStore {
+/**
+ * The lifecycle table, by role: each use case depends on the roles it needs. Every state change
+ * is conditional on the version it read.
+ */
+
+/** Devices and their history, as operators see and change them. */
+export interface DeviceLedger {
   getDevice(deviceId: DeviceId): Promise<Device | undefined>;
   /** The device's history, oldest first. */
   listEvents(deviceId: DeviceId): Promise<DeviceEvent[]>;
@@ -133,6 +138,10 @@ export interface LifecycleStore {
   pageDevices(query: DeviceQuery, options: { limit: number; cursor?: string }): Promise<Page<Device>>;
   /** Moves a device from the state and version it was read in, with its event. ConcurrentUpdateError if it moved. */
   transition(device: Device, to: DeviceState, event: DeviceEvent): Promise<Device>;
+}
+
+/** What provisioning reads and writes: the allowlist entry and the certificate's record. */
+export interface ProvisioningLedger {
   /** One read for the provisioning decision: the allowlist entry and the certificate's record. */
   readProvisioningState(
     certificateId: CertificateId,
@@ -151,12 +160,27 @@ export interface LifecycleStore {
    * since when it has been waiting.
    */
   recordWaiting(record: WaitingSighting): Promise<string>;
+}
 
+/** The allowlist, as the manufacturing line writes it. */
+export interface AllowlistWriter {
+  /** Adds allowlist entries; an existing entry is never overwritten. Results match `devices` by index. */
+  addDevices(devices: readonly Device[]): Promise<AddDeviceResult[]>;
+}
+
+/** Batch records. */
+export interface BatchRecords {
   getBatch(batchId: BatchId): Promise<BatchRecord | undefined>;
   /** Creates the batch record in RECEIVED; AlreadyExistsError if the id is taken. */
   createBatch(batch: BatchRecord): Promise<void>;
   /** Records a batch's outcome: state, counts, first issues. */
   finishBatch(batch: BatchRecord): Promise<void>;
+  /** Batches, most recent first. */
+  pageBatches(options: { limit: number; cursor?: string }): Promise<Page<BatchRecord>>;
+}
+
+/** A recall's progress, kept on its batch's record. */
+export interface RecallProgress {
   /** Marks a batch as being recalled; AlreadyExistsError if a recall was started before. */
   startRecall(batchId: BatchId, recall: Recall): Promise<void>;
   /** Marks a recall page as queued; false if it was queued before (the next page is queued once). */
@@ -171,11 +195,14 @@ export interface LifecycleStore {
     last: boolean,
     failures: readonly RecallFailure[],
   ): Promise<void>;
-  /** Batches, most recent first. */
-  pageBatches(options: { limit: number; cursor?: string }): Promise<Page<BatchRecord>>;
-  /** Adds allowlist entries; an existing entry is never overwritten. Results match `devices` by index. */
-  addDevices(devices: readonly Device[]): Promise<AddDeviceResult[]>;
 }
+
+/** Every role of the table, for the wiring that builds them together and for in-memory tests. */
+export type LifecycleStore = DeviceLedger &
+  ProvisioningLedger &
+  AllowlistWriter &
+  BatchRecords &
+  RecallProgress;
 
 /** One more sighting of a waiting certificate; the store keeps the first time and counts them. */
 export type WaitingSighting = Omit<WaitingRecord, "firstSeenAt" | "lastSeenAt" | "attempts"> & {

@@ -73,7 +73,7 @@ const preRegisterOne = async (
   }
   const outcome = await provisionCertificate(deps, { certificateId, caCertificateId, origin: "manifest" });
   if ("refusal" in outcome) return describeRefusal(outcome.refusal);
-  const device = await deps.store.getDevice(certificate.deviceId);
+  const { device } = await deps.store.readProvisioningState(certificateId, certificate.deviceId);
   if (device?.state === "ACTIVE" && device.certificate?.certificateId === certificateId) return undefined;
   if ("why" in outcome) return `not provisioned: ${outcome.why}`;
   return `not provisioned: device ${certificate.deviceId} is ${device?.state ?? "not on the allowlist"}`;

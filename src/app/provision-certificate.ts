@@ -10,11 +10,11 @@ import {
 } from "#domain/provisioning-decision.js";
 import { isSecurityRefusal, type Refusal, refuse } from "#domain/refusal.js";
 import type { CaDirectory } from "./ca-directory.js";
-import type { CertificateDescription, Clock, DeviceRegistry, LifecycleStore } from "./ports.js";
+import type { CertificateDescription, Clock, DeviceRegistry, ProvisioningLedger } from "./ports.js";
 
 export interface ProvisioningDeps {
   readonly registry: DeviceRegistry;
-  readonly store: LifecycleStore;
+  readonly store: ProvisioningLedger;
   readonly clock: Clock;
   readonly cas: CaDirectory;
   /** The devices' thing group: the device policy is attached to it at deployment. */

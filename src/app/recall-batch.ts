@@ -8,13 +8,20 @@ import {
   NotFoundError,
   ValidationError,
 } from "#domain/errors.js";
-import { type BatchId, isBatchId } from "#domain/ids.js";
+import type { BatchId } from "#domain/ids.js";
 import { canTransition } from "#domain/lifecycle.js";
 import { type OperationDeps, revokeDevice } from "./operate-device.js";
-import type { Clock, LifecycleStore, RecallMessage, RecallQueue } from "./ports.js";
+import type {
+  BatchRecords,
+  Clock,
+  DeviceLedger,
+  RecallMessage,
+  RecallProgress,
+  RecallQueue,
+} from "./ports.js";
 
 export interface RecallDeps {
-  readonly store: LifecycleStore;
+  readonly store: RecallProgress & Pick<BatchRecords, "getBatch"> & Pick<DeviceLedger, "pageDevices">;
   readonly queue: RecallQueue;
   readonly clock: Clock;
 }
@@ -30,13 +37,11 @@ const DEVICES_PER_PAGE = 25;
  */
 export const startRecall = async (
   deps: RecallDeps,
-  request: { batchId: string; reason: string; actor: string },
+  request: { batchId: BatchId; reason: string; actor: string },
 ): Promise<Recall> => {
-  if (!isBatchId(request.batchId))
-    throw new ValidationError(`batch id ${JSON.stringify(request.batchId)} is not valid`);
   const reason = request.reason.trim();
   if (!reason) throw new ValidationError("reason is required to recall a batch");
-  const batch = await deps.store.getBatch(request.batchId as BatchId);
+  const batch = await deps.store.getBatch(request.batchId);
   if (!batch) throw new NotFoundError(`batch ${request.batchId} does not exist`);
   const recall = batch.recall ?? (await recordRecall(deps, batch.batchId, reason, request.actor));
   if (recall.pagesDone === 0) {

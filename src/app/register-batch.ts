@@ -26,11 +26,11 @@ import {
 } from "#domain/manifest.js";
 import { manifestVerifier } from "#domain/manifest-signature.js";
 import { FirstSeenIndex } from "./first-seen-index.js";
-import type { Clock, DeviceRegistry, LifecycleStore } from "./ports.js";
+import type { AllowlistWriter, BatchRecords, Clock, DeviceRegistry } from "./ports.js";
 import type { PreRegistration } from "./pre-register.js";
 
 export interface BatchDeps {
-  readonly store: LifecycleStore;
+  readonly store: AllowlistWriter & Pick<BatchRecords, "getBatch" | "createBatch" | "finishBatch">;
   readonly clock: Clock;
   readonly manifestRules: ManifestRules;
   /** IoT Core's CAs: a batch is registered only under one its devices can connect through. */

@@ -1,0 +1,147 @@
+import {
+  BatchGetCommand,
+  type DynamoDBDocumentClient,
+  TransactWriteCommand,
+  UpdateCommand,
+} from "@aws-sdk/lib-dynamodb";
+import type { ProvisioningLedger, ProvisioningState } from "#app/ports.js";
+import type { CertificateRecord, Device } from "#domain/device.js";
+import { ThrottledError } from "#domain/errors.js";
+import { call } from "../aws-errors.js";
+import {
+  backoff,
+  cancellationCodes,
+  certificateKey,
+  deviceKey,
+  type Item,
+  stripKeys,
+  tableWrites,
+  transactionError,
+} from "./table.js";
+
+/** What provisioning reads and writes: the allowlist entry and the certificate's record, together. */
+export const provisioningLedger = (db: DynamoDBDocumentClient, tableName: string): ProvisioningLedger => {
+  const { transact, moveDevice, putEvent } = tableWrites(db, tableName);
+  return {
+    async readProvisioningState(certificateId, deviceId): Promise<ProvisioningState> {
+      const keys: Item[] = [certificateKey(certificateId), ...(deviceId ? [deviceKey(deviceId)] : [])];
+      const items: Item[] = [];
+      let pending: Item[] = keys;
+      for (let attempt = 0; pending.length > 0; attempt += 1) {
+        if (attempt > 0) await backoff(attempt);
+        if (attempt > 5) throw new ThrottledError("BatchGetItem: keys left unprocessed after retries");
+        const out = await call("BatchGetItem", () =>
+          db.send(
+            new BatchGetCommand({ RequestItems: { [tableName]: { Keys: pending, ConsistentRead: true } } }),
+          ),
+        );
+        items.push(...(out.Responses?.[tableName] ?? []));
+        pending = (out.UnprocessedKeys?.[tableName]?.Keys as Item[] | undefined) ?? [];
+      }
+      const device = items.find((item) => item.sk === "STATE");
+      const record = items.find((item) => item.sk === "CERT");
+      return {
+        ...(device ? { device: stripKeys<Device>(device) } : {}),
+        ...(record ? { record: stripKeys<CertificateRecord>(record) } : {}),
+      };
+    },
+
+    async claim(device, certificate, event) {
+      const at = event.at;
+      await transact("claim", [
+        moveDevice(device, "PROVISIONING", { certificate, updatedAt: at }, []),
+        {
+          Put: {
+            TableName: tableName,
+            Item: {
+              ...certificateKey(certificate.certificateId),
+              entity: "certificate",
+              certificateId: certificate.certificateId,
+              outcome: "ASSIGNED",
+              deviceId: device.deviceId,
+              at,
+            },
+            // A certificate that waited for its manifest is claimed like a new one.
+            ConditionExpression: "attribute_not_exists(pk) OR outcome = :waiting",
+            ExpressionAttributeValues: { ":waiting": "WAITING" },
+          },
+        },
+        putEvent(event),
+      ]);
+      return { ...device, state: "PROVISIONING", certificate, version: device.version + 1, updatedAt: at };
+    },
+
+    async activate(device, event) {
+      await transact("activate", [
+        moveDevice(device, "ACTIVE", { updatedAt: event.at }, [], device.certificate?.certificateId),
+        putEvent(event),
+      ]);
+      return { ...device, state: "ACTIVE", version: device.version + 1, updatedAt: event.at };
+    },
+
+    async release(device, record, event) {
+      await transact("release", [
+        moveDevice(device, "ALLOWED", { updatedAt: event.at }, ["certificate"], record.certificateId),
+        {
+          Put: {
+            TableName: tableName,
+            Item: { ...certificateKey(record.certificateId), entity: "certificate", ...record },
+          },
+        },
+        putEvent(event),
+      ]);
+    },
+
+    async recordRefusal(record, event) {
+      try {
+        await db.send(
+          new TransactWriteCommand({
+            TransactItems: [
+              {
+                Put: {
+                  TableName: tableName,
+                  Item: { ...certificateKey(record.certificateId), entity: "certificate", ...record },
+                  ConditionExpression: "attribute_not_exists(pk) OR outcome <> :rejected",
+                  ExpressionAttributeValues: { ":rejected": "REJECTED" },
+                },
+              },
+              ...(event ? [putEvent(event)] : []),
+            ],
+          }),
+        );
+        return true;
+      } catch (error) {
+        // Recorded by an earlier delivery: nothing new to say.
+        if (cancellationCodes(error)[0] === "ConditionalCheckFailed") return false;
+        throw transactionError(error, "recordRefusal");
+      }
+    },
+
+    async recordWaiting(sighting) {
+      const { at, certificateId, deviceId, caCertificateId, refusal } = sighting;
+      // Conditional on still waiting: a claim or a refusal made meanwhile stands (ConcurrentUpdateError).
+      const out = await call("UpdateItem", () =>
+        db.send(
+          new UpdateCommand({
+            TableName: tableName,
+            Key: certificateKey(certificateId),
+            UpdateExpression: `SET entity = :entity, certificateId = :id, outcome = :waiting, refusal = :refusal, caCertificateId = :ca, firstSeenAt = if_not_exists(firstSeenAt, :at), lastSeenAt = :at${deviceId ? ", deviceId = :device" : ""} ADD attempts :one`,
+            ConditionExpression: "attribute_not_exists(pk) OR outcome = :waiting",
+            ExpressionAttributeValues: {
+              ":entity": "certificate",
+              ":id": certificateId,
+              ":waiting": "WAITING",
+              ":refusal": refusal,
+              ":ca": caCertificateId,
+              ":at": at,
+              ":one": 1,
+              ...(deviceId ? { ":device": deviceId } : {}),
+            },
+            ReturnValues: "ALL_NEW",
+          }),
+        ),
+      );
+      return String(out.Attributes?.firstSeenAt ?? at);
+    },
+  };
+};
