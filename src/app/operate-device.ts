@@ -5,14 +5,14 @@ import {
   NotFoundError,
   ValidationError,
 } from "#domain/errors.js";
-import { isDeviceId } from "#domain/ids.js";
+import type { DeviceId } from "#domain/ids.js";
 import { type DeviceState, transition } from "#domain/lifecycle.js";
-import type { Clock, ConnectionControl, DeviceRegistry, DisconnectOutcome, LifecycleStore } from "./ports.js";
+import type { Clock, ConnectionControl, DeviceLedger, DeviceRegistry, DisconnectOutcome } from "./ports.js";
 
 export type OperatorAction = "revoke" | "suspend" | "reactivate" | "decommission";
 
 export interface OperatorCommand {
-  readonly deviceId: string;
+  readonly deviceId: DeviceId;
   readonly action: OperatorAction;
   readonly reason?: string;
   /** The caller's identity, as the API authenticated it. */
@@ -22,7 +22,7 @@ export interface OperatorCommand {
 export interface OperationDeps {
   readonly registry: DeviceRegistry;
   readonly connections: ConnectionControl;
-  readonly store: LifecycleStore;
+  readonly store: Pick<DeviceLedger, "getDevice" | "transition">;
   readonly clock: Clock;
 }
 
@@ -68,8 +68,6 @@ const act = async (
   command: OperatorCommand,
   step: IotStep,
 ): Promise<OperationResult> => {
-  if (!isDeviceId(command.deviceId))
-    throw new ValidationError(`deviceId ${JSON.stringify(command.deviceId)} is not a valid Thing name`);
   const reason = command.reason?.trim();
   if (REASON_REQUIRED.has(command.action) && !reason)
     throw new ValidationError(`reason is required to ${command.action} a device`);

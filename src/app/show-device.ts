@@ -1,8 +1,8 @@
 import type { Device, DeviceEvent } from "#domain/device.js";
-import { NotFoundError, ValidationError } from "#domain/errors.js";
-import { type DeviceId, isDeviceId } from "#domain/ids.js";
+import { NotFoundError } from "#domain/errors.js";
+import type { DeviceId } from "#domain/ids.js";
 import type { CertificateStatus } from "#domain/provisioning-decision.js";
-import type { DeviceRegistry, LifecycleStore } from "./ports.js";
+import type { DeviceLedger, DeviceRegistry, Page } from "./ports.js";
 
 export interface DeviceView {
   readonly device: Device;
@@ -19,19 +19,17 @@ export interface DeviceView {
 }
 
 export interface ShowDeviceDeps {
-  readonly store: LifecycleStore;
+  readonly store: Pick<DeviceLedger, "getDevice" | "listEvents" | "pageEvents">;
   readonly registry: Pick<DeviceRegistry, "describeCertificate">;
 }
 
 /** A device's state, its certificate as IoT Core has it now, and its history. */
 export const showDevice = async (
   deps: ShowDeviceDeps,
-  deviceId: string,
+  deviceId: DeviceId,
   options: { recent?: number } = {},
 ): Promise<DeviceView> => {
-  if (!isDeviceId(deviceId))
-    throw new ValidationError(`device id ${JSON.stringify(deviceId)} is not a valid Thing name`);
-  const device = await deps.store.getDevice(deviceId as DeviceId);
+  const device = await deps.store.getDevice(deviceId);
   if (!device) throw new NotFoundError(`device ${deviceId} does not exist`);
   const history =
     options.recent === undefined
@@ -60,4 +58,14 @@ export const showDevice = async (
     },
     history,
   };
+};
+
+/** One page of a device's history, oldest first; a device that does not exist is not found. */
+export const pageHistory = async (
+  deps: Pick<ShowDeviceDeps, "store">,
+  deviceId: DeviceId,
+  page: { readonly limit: number; readonly cursor?: string },
+): Promise<Page<DeviceEvent>> => {
+  if (!(await deps.store.getDevice(deviceId))) throw new NotFoundError(`device ${deviceId} does not exist`);
+  return deps.store.pageEvents(deviceId, page);
 };

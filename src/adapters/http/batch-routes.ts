@@ -1,8 +1,10 @@
 import { randomUUID } from "node:crypto";
+import type { BatchRecords } from "#app/ports.js";
 import { type RecallDeps, startRecall } from "#app/recall-batch.js";
 import { type BatchDeps, registerBatch } from "#app/register-batch.js";
+import { listBatches, showBatch } from "#app/show-batch.js";
 import { type BatchRecord, recallState } from "#domain/batch.js";
-import { NotFoundError, ValidationError } from "#domain/errors.js";
+import { ValidationError } from "#domain/errors.js";
 import { type BatchId, isBatchId, isCaCertificateId } from "#domain/ids.js";
 import { repeatedJsonKey } from "#domain/manifest.js";
 import { type ApiEvent, callerOf, header, json, jsonBody, parse, problem, z } from "./api-event.js";
@@ -16,7 +18,11 @@ export type UploadTickets = (metadata: {
   actor: string;
 }) => Promise<unknown>;
 
-export type BatchApiDeps = BatchDeps & RecallDeps & { readonly uploadTicket: UploadTickets };
+export type BatchApiDeps = BatchDeps &
+  RecallDeps & {
+    readonly store: Pick<BatchRecords, "pageBatches">;
+    readonly uploadTicket: UploadTickets;
+  };
 
 // Lambda's synchronous payload limit is 6 MB; larger manifests go through an upload.
 const MAX_INLINE_BYTES = 5 * 1024 * 1024;
@@ -24,7 +30,10 @@ const MAX_INLINE_BYTES = 5 * 1024 * 1024;
 const caCertificateId = z
   .string()
   .refine(isCaCertificateId, "must be a CA certificate id (64 hex characters)");
-const batchId = z.string().refine(isBatchId, "must be 1-64 of a-z A-Z 0-9 . _ : -");
+const batchId = z
+  .string()
+  .refine(isBatchId, "must be 1-64 of a-z A-Z 0-9 . _ : -")
+  .transform((id) => id as BatchId);
 const signature = z.string().regex(/^[A-Za-z0-9+/=]{16,400}$/, "must be a base64 signature");
 const manifestQuery = z.object({ caCertificateId, batchId: batchId.optional() });
 const jsonManifest = z.object({
@@ -117,7 +126,7 @@ export const batchRoutes = (deps: BatchApiDeps): Route[] => [
     path: "/batches",
     handler: async (event) => {
       const query = parse(pageQuery, event.queryStringParameters, "query");
-      const page = await deps.store.pageBatches({
+      const page = await listBatches(deps, {
         limit: query.limit,
         ...(query.cursor ? { cursor: query.cursor } : {}),
       });
@@ -129,9 +138,7 @@ export const batchRoutes = (deps: BatchApiDeps): Route[] => [
     path: "/batches/{batchId}",
     handler: async (event) => {
       const { batchId: id } = parse(batchPath, event.pathParameters, "path");
-      const batch = await deps.store.getBatch(id as BatchId);
-      if (!batch) throw new NotFoundError(`batch ${id} does not exist`);
-      return json(200, view(batch));
+      return json(200, view(await showBatch(deps, id)));
     },
   },
   {

@@ -1,9 +1,9 @@
 import { createHash } from "node:crypto";
+import { listDevices } from "#app/list-devices.js";
 import { type OperationDeps, type OperatorAction, operateDevice } from "#app/operate-device.js";
-import type { Page } from "#app/ports.js";
-import { type ShowDeviceDeps, showDevice } from "#app/show-device.js";
+import type { DeviceLedger, Page } from "#app/ports.js";
+import { pageHistory, type ShowDeviceDeps, showDevice } from "#app/show-device.js";
 import type { Device, DeviceEvent } from "#domain/device.js";
-import { NotFoundError } from "#domain/errors.js";
 import { type BatchId, type DeviceId, isBatchId, isDeviceId } from "#domain/ids.js";
 import { DEVICE_STATES } from "#domain/lifecycle.js";
 import { type ApiEvent, type ApiResult, callerOf, header, json, jsonBody, parse, z } from "./api-event.js";
@@ -17,9 +17,17 @@ export interface Route {
 /** Runs an operator command at most once per idempotency key; see functions/operations-api.ts. */
 export type RunOnce = (key: string, command: Parameters<typeof operateDevice>[1]) => Promise<unknown>;
 
-export type OperationsApiDeps = OperationDeps & ShowDeviceDeps & { readonly runOnce?: RunOnce };
+export type OperationsApiDeps = OperationDeps &
+  ShowDeviceDeps & {
+    readonly store: Pick<DeviceLedger, "pageDevices">;
+    readonly runOnce?: RunOnce;
+  };
 
-const deviceIdSchema = z.string().refine(isDeviceId, "must be a Thing name: 1-128 of a-z A-Z 0-9 : _ -");
+// Ids are parsed into their branded types here, once; the use cases take them as they are.
+const deviceIdSchema = z
+  .string()
+  .refine(isDeviceId, "must be a Thing name: 1-128 of a-z A-Z 0-9 : _ -")
+  .transform((id) => id as DeviceId);
 const limit = (fallback: number, max: number) => z.coerce.number().int().min(1).max(max).default(fallback);
 const cursor = z.string().min(1).max(2048).optional();
 
@@ -27,7 +35,11 @@ const devicePath = z.object({ deviceId: deviceIdSchema });
 const listQuery = z
   .object({
     state: z.enum(DEVICE_STATES).optional(),
-    batchId: z.string().refine(isBatchId, "must be a batch id").optional(),
+    batchId: z
+      .string()
+      .refine(isBatchId, "must be a batch id")
+      .transform((id) => id as BatchId)
+      .optional(),
     limit: limit(50, 100),
     cursor,
   })
@@ -76,7 +88,7 @@ export const operationsRoutes = (deps: OperationsApiDeps): Route[] => {
       handler: async (event) => {
         const query = parse(listQuery, event.queryStringParameters, "query");
         const selector = query.state ? { state: query.state } : { batchId: query.batchId as BatchId };
-        const page = await deps.store.pageDevices(selector, {
+        const page = await listDevices(deps, selector, {
           limit: query.limit,
           ...(query.cursor ? { cursor: query.cursor } : {}),
         });
@@ -97,9 +109,7 @@ export const operationsRoutes = (deps: OperationsApiDeps): Route[] => {
       handler: async (event) => {
         const { deviceId } = parse(devicePath, event.pathParameters, "path");
         const query = parse(eventsQuery, event.queryStringParameters, "query");
-        if (!(await deps.store.getDevice(deviceId as DeviceId)))
-          throw new NotFoundError(`device ${deviceId} does not exist`);
-        const page = await deps.store.pageEvents(deviceId as DeviceId, {
+        const page = await pageHistory(deps, deviceId, {
           limit: query.limit,
           ...(query.cursor ? { cursor: query.cursor } : {}),
         });
