@@ -1,5 +1,6 @@
 import { spawnSync } from "node:child_process";
 import { benchAwsCalls } from "./aws-calls.js";
+import { benchColdStart } from "./cold-start.js";
 import { benchDecisionCpu } from "./decision-cpu.js";
 import { benchFirstConnect } from "./first-connect.js";
 
@@ -15,6 +16,13 @@ console.table(calls.rows);
 console.log(`  first device: ${calls.coldDetail}`);
 console.log(`  steady state: ${calls.steadyDetail}`);
 console.log(`  (moto, one process, unpaced: ${calls.motoDevicesPerSecond} devices/s; not a claim about AWS)`);
+
+console.log(
+  "\nCold start: each function's packaged bundle imported in a fresh node process, against a bundle of only its AWS SDK clients (target: ratio <= 1.3)",
+);
+const coldStart = await benchColdStart();
+console.table(coldStart.rows);
+for (const line of coldStart.details) console.log(`  ${line}`);
 
 // In its own process, so the peak memory is the ingest's and nothing else's.
 const MANIFEST_ROWS = process.env.BENCH_MANIFEST_ROWS ?? "1000000";
