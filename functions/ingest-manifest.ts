@@ -5,7 +5,7 @@ import middy from "@middy/core";
 import type { S3Event } from "aws-lambda";
 import { loadIngestConfig } from "#adapters/config.js";
 import { logger, metrics } from "#adapters/telemetry.js";
-import { ingestDeps } from "#adapters/wiring.js";
+import { ingestDeps } from "#adapters/wiring/ingest-manifest.js";
 import { ingestUpload } from "#app/ingest-upload.js";
 
 /**

@@ -8,7 +8,7 @@ import { type ApiEvent, type ApiResult, errorResult, problem } from "#adapters/h
 import { batchRoutes } from "#adapters/http/batch-routes.js";
 import { operationsRoutes, type Route } from "#adapters/http/operations-routes.js";
 import { logger, metrics } from "#adapters/telemetry.js";
-import { operationsApiDeps } from "#adapters/wiring.js";
+import { operationsApiDeps } from "#adapters/wiring/operations-api.js";
 
 /**
  * The operations HTTP API (API Gateway HTTP API, IAM authorisation on every route): device state,

@@ -1,28 +1,23 @@
 import { type CaDirectory, createCaDirectory } from "#app/ca-directory.js";
-import { type OperationDeps, type OperatorCommand, operateDevice } from "#app/operate-device.js";
+import type { OperationDeps } from "#app/operate-device.js";
 import type { Clock, LifecycleStore } from "#app/ports.js";
 import type { ProvisioningDeps } from "#app/provision-certificate.js";
 import type { BatchDeps } from "#app/register-batch.js";
 import type { ShowDeviceDeps } from "#app/show-device.js";
 import { manifestRulesFor } from "#domain/manifest.js";
-import { documentClient, dynamoDbClient, iotClient, s3Client, sqsClient } from "./aws-clients.js";
-import type {
-  IngestConfig,
-  ManifestConfig,
-  OperationsConfig,
-  ProvisioningConfig,
-  RecallWorkerConfig,
-  StoreConfig,
-} from "./config.js";
+import { documentClient, iotClient, sqsClient } from "./aws-clients.js";
+import type { ManifestConfig, ProvisioningConfig, RecallWorkerConfig, StoreConfig } from "./config.js";
 import { dynamoDbLifecycleStore } from "./dynamodb-lifecycle-store.js";
-import { idempotentRunner } from "./idempotency.js";
 import { iotConnections } from "./iot-connections.js";
 import { iotRegistry } from "./iot-registry.js";
 import { iotRateLimiters } from "./rate-limiter.js";
-import { s3Manifests } from "./s3-manifests.js";
 import { sqsRecallQueue } from "./sqs-recall-queue.js";
 
-/** Builds the real adapters for the use cases; called once per container. */
+/**
+ * Builds the real adapters for the use cases; called once per container. What more than one
+ * function uses is here; a function's own composition is in wiring/<function>.ts, so no function
+ * bundles another's libraries (the idempotency library is the operations API's alone).
+ */
 
 // The wiring hands every use case the whole table, whatever role its port names, so deps built
 // for one use case can be spread into another's.
@@ -60,22 +55,6 @@ export const operationDeps = (config: RecallWorkerConfig): WithTable<OperationDe
   };
 };
 
-export const operationsApiDeps = (config: OperationsConfig) => {
-  const deps = operationDeps(config);
-  const idempotency = idempotentRunner(dynamoDbClient(), config.DEVICES_TABLE, (command: OperatorCommand) =>
-    operateDevice(deps, command),
-  );
-  const manifests = s3Manifests(s3Client(), config.MANIFEST_BUCKET);
-  return {
-    ...deps,
-    ...manifestDeps(config),
-    runOnce: idempotency.runOnce,
-    registerContext: idempotency.registerContext,
-    queue: recallQueue(config),
-    uploadTicket: manifests.uploadTicket,
-  };
-};
-
 /** What registering a manifest needs: the table, the clock, the row rules, IoT Core's CAs and the trusted factory keys. */
 export const manifestDeps = (config: ManifestConfig): WithTable<BatchDeps> => ({
   store: lifecycleStore(config),
@@ -88,15 +67,6 @@ export const manifestDeps = (config: ManifestConfig): WithTable<BatchDeps> => ({
 
 export const recallQueue = (config: { RECALL_QUEUE_URL: string }) =>
   sqsRecallQueue(sqsClient(), config.RECALL_QUEUE_URL);
-
-export const ingestDeps = (config: IngestConfig) => ({
-  ...manifestDeps(config),
-  // Rows of uploads may bring certificates: they must name their device as JITR reads it.
-  manifestRules: manifestRulesFor(config.THING_TYPE_NAME, config.DEVICE_ID_FIELD),
-  provisioning: provisioningDeps(config),
-  manifests: s3Manifests(s3Client(), config.MANIFEST_BUCKET),
-  bucket: config.MANIFEST_BUCKET,
-});
 
 // Operator actions are rare next to first connections: a small share of the account quotas.
 const OPERATIONS_QUOTA_SHARE = 0.2;

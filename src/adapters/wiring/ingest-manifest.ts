@@ -1,0 +1,15 @@
+import { manifestRulesFor } from "#domain/manifest.js";
+import { s3Client } from "../aws-clients.js";
+import type { IngestConfig } from "../config.js";
+import { s3Manifests } from "../s3-manifests.js";
+import { manifestDeps, provisioningDeps } from "../wiring.js";
+
+/** The manifest ingest's adapters: registration, and provisioning for the certificates rows bring. */
+export const ingestDeps = (config: IngestConfig) => ({
+  ...manifestDeps(config),
+  // Rows of uploads may bring certificates: they must name their device as JITR reads it.
+  manifestRules: manifestRulesFor(config.THING_TYPE_NAME, config.DEVICE_ID_FIELD),
+  provisioning: provisioningDeps(config),
+  manifests: s3Manifests(s3Client(), config.MANIFEST_BUCKET),
+  bucket: config.MANIFEST_BUCKET,
+});
