@@ -5,12 +5,23 @@ import { AlreadyExistsError, ConcurrentUpdateError, NotFoundError, ValidationErr
 import type { BatchId } from "#domain/ids.js";
 import type { DeviceState } from "#domain/lifecycle.js";
 
-// Cursors are offsets here: opaque to callers all the same.
-const paginate = <T>(all: readonly T[], { limit, cursor }: { limit: number; cursor?: string }): Page<T> => {
-  const start = cursor === undefined ? 0 : Number.parseInt(cursor, 10);
-  if (!Number.isInteger(start) || start < 0) throw new ValidationError("cursor is not valid");
+// Cursors are offsets bound to their query: opaque to callers, and refused for another query, as
+// the DynamoDB store's are.
+const paginate = <T>(
+  all: readonly T[],
+  query: string,
+  { limit, cursor }: { limit: number; cursor?: string },
+): Page<T> => {
+  let start = 0;
+  if (cursor !== undefined) {
+    const [forQuery, offset] = Buffer.from(cursor, "base64url").toString("utf8").split("\n");
+    start = Number.parseInt(offset ?? "", 10);
+    if (forQuery !== query || !Number.isInteger(start) || start < 0)
+      throw new ValidationError("invalid query", ["query.cursor: is not a cursor of this query"]);
+  }
   const items = all.slice(start, start + limit);
-  return { items, ...(start + limit < all.length ? { cursor: String(start + limit) } : {}) };
+  const next = Buffer.from(`${query}\n${start + limit}`).toString("base64url");
+  return { items, ...(start + limit < all.length ? { cursor: next } : {}) };
 };
 
 /** The lifecycle store in memory, with the same conditional semantics as the DynamoDB adapter. */
@@ -30,7 +41,11 @@ export class InMemoryLifecycleStore implements LifecycleStore {
 
   async pageEvents(deviceId: string, options: { limit: number; cursor?: string; newestFirst?: boolean }) {
     const all = this.events.filter((event) => event.deviceId === deviceId);
-    return paginate(options.newestFirst ? [...all].reverse() : all, options);
+    return paginate(
+      options.newestFirst ? [...all].reverse() : all,
+      `events ${deviceId} ${options.newestFirst}`,
+      options,
+    );
   }
 
   async pageDevices(query: DeviceQuery, options: { limit: number; cursor?: string }) {
@@ -39,7 +54,7 @@ export class InMemoryLifecycleStore implements LifecycleStore {
         "state" in query ? device.state === query.state : device.batchId === query.batchId,
       )
       .sort((a, b) => a.deviceId.localeCompare(b.deviceId));
-    return paginate(all, options);
+    return paginate(all, `devices ${JSON.stringify(query)}`, options);
   }
 
   async transition(device: Device, to: DeviceState, event: DeviceEvent) {
@@ -149,6 +164,7 @@ export class InMemoryLifecycleStore implements LifecycleStore {
   private readonly recallPages = new Map<string, { queued: Set<number>; done: Set<number> }>();
 
   async claimRecallPage(batchId: BatchId, page: number) {
+    if (!this.batches.get(batchId)?.recall) return false;
     const pages = this.recallPages.get(batchId) ?? { queued: new Set<number>(), done: new Set<number>() };
     this.recallPages.set(batchId, pages);
     if (pages.queued.has(page)) return false;
@@ -178,7 +194,7 @@ export class InMemoryLifecycleStore implements LifecycleStore {
     const newestFirst = [...this.batches.values()].sort((a, b) =>
       b.registeredAt.localeCompare(a.registeredAt),
     );
-    return paginate(newestFirst, options);
+    return paginate(newestFirst, "batches", options);
   }
 
   async addDevices(devices: readonly Device[]): Promise<AddDeviceResult[]> {
@@ -190,6 +206,8 @@ export class InMemoryLifecycleStore implements LifecycleStore {
       }
       if (existing.batchId !== device.batchId)
         return { kind: "conflict", reason: `already registered in batch ${existing.batchId}` };
+      if (existing.caCertificateId !== device.caCertificateId)
+        return { kind: "conflict", reason: "registered under another CA" };
       if (JSON.stringify(existing.pins) !== JSON.stringify(device.pins))
         return { kind: "conflict", reason: "registered with different pins" };
       return { kind: "unchanged" };
