@@ -1,11 +1,12 @@
 import type { CloudFormationCustomResourceEvent } from "aws-lambda";
-import { z } from "zod";
+import * as z from "zod/mini";
 import { iotClient } from "#adapters/aws-clients.js";
 import { type CustomResourceResult, customResourceHandler } from "#adapters/custom-resource.js";
 import { iotPolicies } from "#adapters/iot-policies.js";
 import { ensureDevicePolicy, removeDevicePolicy } from "#app/device-policy.js";
 import { ValidationError } from "#domain/errors.js";
 import { isPolicyName } from "#domain/ids.js";
+import "#domain/validation.js";
 import devicePolicyTemplate from "../templates/device-policy.json" with { type: "json" };
 
 /**
@@ -14,8 +15,10 @@ import devicePolicyTemplate from "../templates/device-policy.json" with { type: 
  * devices' thing group. The only function allowed to change a policy or attach one.
  */
 const properties = z.object({
-  PolicyName: z.string().refine(isPolicyName, "must be a policy name"),
-  ThingGroupArn: z.string().regex(/^arn:aws[a-z-]*:iot:[a-z0-9-]+:\d{12}:thinggroup\/[a-zA-Z0-9:_-]+$/),
+  PolicyName: z.string().check(z.refine(isPolicyName, "must be a policy name")),
+  ThingGroupArn: z
+    .string()
+    .check(z.regex(/^arn:aws[a-z-]*:iot:[a-z0-9-]+:\d{12}:thinggroup\/[a-zA-Z0-9:_-]+$/)),
   TopicPrefix: z.string(),
 });
 

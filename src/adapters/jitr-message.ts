@@ -1,6 +1,7 @@
-import { z } from "zod";
+import * as z from "zod/mini";
 import type { RegisteredCertificate } from "#app/provision-certificate.js";
 import { isCaCertificateId, isCertificateId } from "#domain/ids.js";
+import "#domain/validation.js";
 
 /**
  * The message IoT Core publishes on $aws/events/certificates/registered/<caCertificateId>. Only
@@ -9,8 +10,8 @@ import { isCaCertificateId, isCertificateId } from "#domain/ids.js";
  * cost a device its provisioning.
  */
 export const jitrMessageSchema = z.object({
-  certificateId: z.string().refine(isCertificateId, "must be 64 lower-case hex characters"),
-  caCertificateId: z.string().refine(isCaCertificateId, "must be 64 lower-case hex characters"),
+  certificateId: z.string().check(z.refine(isCertificateId, "must be 64 lower-case hex characters")),
+  caCertificateId: z.string().check(z.refine(isCaCertificateId, "must be 64 lower-case hex characters")),
 });
 
 export type JitrParse = { ok: true; certificate: RegisteredCertificate } | { ok: false; why: string };

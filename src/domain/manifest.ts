@@ -1,11 +1,12 @@
 import { pipeline, Readable } from "node:stream";
 import { CsvError, parse } from "csv-parse";
-import { z } from "zod";
+import * as z from "zod/mini";
 import { inspectCertificate, type SubjectField } from "./certificate.js";
 import { readDeviceId } from "./certificate-checks.js";
 import type { Pins } from "./device.js";
 import { DEVICE_ID_RULE, type DeviceId, isDeviceId } from "./ids.js";
 import { describeRefusal } from "./refusal.js";
+import "./validation.js";
 
 /** One valid manifest row: a device the manufacturing line made. */
 export interface ManifestRow {
@@ -52,55 +53,70 @@ const CSV_COLUMNS = new Set(["deviceId", "model", "certificateSha256", "publicKe
 // JSON lines may also bring the attributes as one object.
 const JSON_FIELDS = new Set([...CSV_COLUMNS, "attributes"]);
 
-const fingerprint = z
-  .string()
-  .transform((value) => value.replace(/:/g, "").toLowerCase())
-  .pipe(z.string().regex(/^[0-9a-f]{64}$/, "must be a SHA-256 in hex (64 characters, colons allowed)"));
+const fingerprint = z.pipe(
+  z.pipe(
+    z.string(),
+    z.transform((value: string) => value.replace(/:/g, "").toLowerCase()),
+  ),
+  z.string().check(z.regex(/^[0-9a-f]{64}$/, "must be a SHA-256 in hex (64 characters, colons allowed)")),
+);
 
-const emptyToUndefined = (value: unknown) => (value === "" || value === null ? undefined : value);
+// An empty CSV cell or a JSON null is no value.
+const emptyAsUnset = z.transform(
+  (value: unknown) => (value === "" || value === null ? undefined : value) as string | undefined,
+);
 
 const rowSchema = z.object({
-  deviceId: z.string({ error: "is required" }).refine(isDeviceId, `must be ${DEVICE_ID_RULE}`),
-  model: z.preprocess(
-    emptyToUndefined,
-    z.string().regex(ATTRIBUTE_VALUE, "must use IoT attribute value characters").max(128).optional(),
+  deviceId: z.string({ error: "is required" }).check(z.refine(isDeviceId, `must be ${DEVICE_ID_RULE}`)),
+  model: z.pipe(
+    emptyAsUnset,
+    z.optional(
+      z.string().check(z.regex(ATTRIBUTE_VALUE, "must use IoT attribute value characters"), z.maxLength(128)),
+    ),
   ),
-  certificateSha256: z.preprocess(emptyToUndefined, fingerprint.optional()),
-  publicKeySha256: z.preprocess(emptyToUndefined, fingerprint.optional()),
+  certificateSha256: z.pipe(emptyAsUnset, z.optional(fingerprint)),
+  publicKeySha256: z.pipe(emptyAsUnset, z.optional(fingerprint)),
   // A secure-element vendor's certificate, to register with IoT Core ahead of the first connection.
-  certificatePem: z.preprocess(
-    emptyToUndefined,
-    z
-      .string()
-      .max(16 * 1024)
-      .regex(
-        /^\s*-----BEGIN CERTIFICATE-----[\s\S]+-----END CERTIFICATE-----\s*$/,
-        "must be one PEM certificate",
-      )
-      .optional(),
+  certificatePem: z.pipe(
+    emptyAsUnset,
+    z.optional(
+      z
+        .string()
+        .check(
+          z.maxLength(16 * 1024),
+          z.regex(
+            /^\s*-----BEGIN CERTIFICATE-----[\s\S]+-----END CERTIFICATE-----\s*$/,
+            "must be one PEM certificate",
+          ),
+        ),
+    ),
   ),
   attributes: z
     .record(
       z.string(),
-      z.string().regex(ATTRIBUTE_VALUE, "attribute values use IoT attribute value characters (up to 800)"),
+      z
+        .string()
+        .check(z.regex(ATTRIBUTE_VALUE, "attribute values use IoT attribute value characters (up to 800)")),
     )
-    .superRefine((attributes, context) => {
-      for (const name of Object.keys(attributes)) {
-        if (!ATTRIBUTE_NAME.test(name)) {
-          context.addIssue({
-            code: "custom",
-            path: [name],
-            message: "attribute names use IoT attribute name characters",
-          });
-        } else if (RESERVED_ATTRIBUTES.has(name)) {
-          context.addIssue({
-            code: "custom",
-            path: [name],
-            message: "attribute names batch and model are set by fleetgate",
-          });
+    .check(
+      z.superRefine((attributes, context) => {
+        for (const name of Object.keys(attributes)) {
+          if (!ATTRIBUTE_NAME.test(name)) {
+            context.addIssue({
+              code: "custom",
+              path: [name],
+              message: "attribute names use IoT attribute name characters",
+            });
+          } else if (RESERVED_ATTRIBUTES.has(name)) {
+            context.addIssue({
+              code: "custom",
+              path: [name],
+              message: "attribute names batch and model are set by fleetgate",
+            });
+          }
         }
-      }
-    }),
+      }),
+    ),
 });
 
 /** Validates one raw record (a CSV row by header, or a JSON-lines object) into a row or a problem. */

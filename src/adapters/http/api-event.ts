@@ -1,6 +1,7 @@
 import type { APIGatewayProxyEventV2WithIAMAuthorizer, APIGatewayProxyStructuredResultV2 } from "aws-lambda";
-import { z } from "zod";
+import type * as z from "zod/mini";
 import { ValidationError } from "#domain/errors.js";
+import "#domain/validation.js";
 import { type Problem, problemFor } from "./problem.js";
 
 /** What API Gateway's HTTP API (payload 2.0, IAM authorisation) hands the function. */
@@ -33,7 +34,7 @@ export const callerOf = (event: ApiEvent): string => {
 };
 
 /** Parses one part of the request with a schema; the problem names every offending field. */
-export const parse = <T>(schema: z.ZodType<T>, value: unknown, where: string): T => {
+export const parse = <T>(schema: z.ZodMiniType<T>, value: unknown, where: string): T => {
   const result = schema.safeParse(value ?? {});
   if (result.success) return result.data;
   throw new ValidationError(
@@ -58,5 +59,3 @@ export const header = (event: ApiEvent, name: string): string | undefined => {
     if (key.toLowerCase() === wanted) return value;
   return undefined;
 };
-
-export { z };

@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import * as z from "zod/mini";
 import type { BatchRecords } from "#app/ports.js";
 import { type RecallDeps, startRecall } from "#app/recall-batch.js";
 import { type BatchDeps, registerBatch } from "#app/register-batch.js";
@@ -7,7 +8,7 @@ import { type BatchRecord, recallState } from "#domain/batch.js";
 import { ValidationError } from "#domain/errors.js";
 import { type BatchId, isBatchId, isCaCertificateId } from "#domain/ids.js";
 import { repeatedJsonKey } from "#domain/manifest.js";
-import { type ApiEvent, callerOf, header, json, jsonBody, parse, problem, z } from "./api-event.js";
+import { type ApiEvent, callerOf, header, json, jsonBody, parse, problem } from "./api-event.js";
 import type { Route } from "./operations-routes.js";
 
 /** Hands out S3 upload URLs for large manifests (see adapters/s3-manifests.ts). */
@@ -29,25 +30,29 @@ const MAX_INLINE_BYTES = 5 * 1024 * 1024;
 
 const caCertificateId = z
   .string()
-  .refine(isCaCertificateId, "must be a CA certificate id (64 hex characters)");
-const batchId = z
-  .string()
-  .refine(isBatchId, "must be 1-64 of a-z A-Z 0-9 . _ : -")
-  .transform((id) => id as BatchId);
-const signature = z.string().regex(/^[A-Za-z0-9+/=]{16,400}$/, "must be a base64 signature");
-const manifestQuery = z.object({ caCertificateId, batchId: batchId.optional() });
+  .check(z.refine(isCaCertificateId, "must be a CA certificate id (64 hex characters)"));
+const batchId = z.pipe(
+  z.string().check(z.refine(isBatchId, "must be 1-64 of a-z A-Z 0-9 . _ : -")),
+  z.transform((id: string) => id as BatchId),
+);
+const signature = z.string().check(z.regex(/^[A-Za-z0-9+/=]{16,400}$/, "must be a base64 signature"));
+const manifestQuery = z.object({ caCertificateId, batchId: z.optional(batchId) });
 const jsonManifest = z.object({
   caCertificateId,
-  batchId: batchId.optional(),
-  devices: z.array(z.record(z.string(), z.unknown())).min(1).max(10_000),
+  batchId: z.optional(batchId),
+  devices: z.array(z.record(z.string(), z.unknown())).check(z.minLength(1), z.maxLength(10_000)),
 });
-const uploadRequest = z
-  .object({ caCertificateId, batchId: batchId.optional(), signature: signature.optional() })
-  .strict();
-const recallRequest = z.object({ reason: z.string().trim().min(1).max(500) }).strict();
+const uploadRequest = z.strictObject({
+  caCertificateId,
+  batchId: z.optional(batchId),
+  signature: z.optional(signature),
+});
+const recallRequest = z.strictObject({
+  reason: z.string().check(z.trim(), z.minLength(1), z.maxLength(500)),
+});
 const pageQuery = z.object({
-  limit: z.coerce.number().int().min(1).max(100).default(25),
-  cursor: z.string().min(1).max(2048).optional(),
+  limit: z._default(z.coerce.number().check(z.int(), z.minimum(1), z.maximum(100)), 25),
+  cursor: z.optional(z.string().check(z.minLength(1), z.maxLength(2048))),
 });
 const batchPath = z.object({ batchId });
 
