@@ -57,6 +57,7 @@ const countingStore = (): LifecycleStore & { written: () => number } => {
     release: unsupported,
     recordRefusal: unsupported,
     recordWaiting: unsupported,
+    recordEvent: unsupported,
     startRecall: unsupported,
     claimRecallPage: unsupported,
     recallPageDone: unsupported,

@@ -160,6 +160,8 @@ export interface ProvisioningLedger {
    * since when it has been waiting.
    */
   recordWaiting(record: WaitingSighting): Promise<string>;
+  /** Adds an event to a device's history, whether or not the device is on the allowlist. */
+  recordEvent(event: DeviceEvent): Promise<void>;
 }
 
 /** The allowlist, as the manufacturing line writes it. */

@@ -131,16 +131,18 @@ const judgeCertificate = async (
   }
   const inspection = inspectCertificate(description.pem);
   if (!inspection.ok) return { ok: false, refusal: refuse("CERTIFICATE_MALFORMED", inspection.error) };
+  // The device the certificate names, read before it is judged: a refusal goes into its history.
+  const id = readDeviceId(inspection.certificate, deps.certificatePolicy.deviceIdField);
+  const named = id.ok ? { deviceId: id.deviceId } : {};
   const ca = await deps.cas.lookup(caCertificateId);
-  if (!ca.ok) return ca;
+  if (!ca.ok) return { ...ca, ...named };
   const refusal = await checkDeviceCertificate(
     inspection.certificate,
     ca.ca,
     deps.clock.now(),
     deps.certificatePolicy,
   );
-  if (refusal) return { ok: false, refusal };
-  const id = readDeviceId(inspection.certificate, deps.certificatePolicy.deviceIdField);
+  if (refusal) return { ok: false, refusal, ...named };
   return id.ok ? { ok: true, facts: inspection.certificate.facts, deviceId: id.deviceId } : id;
 };
 
@@ -171,14 +173,23 @@ const act = async (
     case "refuse":
       return refuseCertificate(deps, description, decision.refusal, decision.deviceId, decision.device);
     case "wait": {
+      const at = deps.clock.now().toISOString();
       const since = await deps.store.recordWaiting({
         certificateId,
         outcome: "WAITING",
         refusal: decision.refusal,
         ...(decision.deviceId ? { deviceId: decision.deviceId } : {}),
         caCertificateId: facts.caCertificateId,
-        at: deps.clock.now().toISOString(),
+        at,
       });
+      // The first connect goes into the device's history; the later ones are counted on the record.
+      if (since === at && decision.deviceId)
+        await deps.store.recordEvent(
+          deviceEvent(deps, { deviceId: decision.deviceId }, "CERTIFICATE_WAITING", {
+            certificateId,
+            reason: `${decision.refusal.code}: ${decision.refusal.detail}`,
+          }),
+        );
       return {
         kind: "waiting",
         certificateId,
@@ -265,11 +276,14 @@ const refuseCertificate = async (
 ): Promise<ProvisioningOutcome> => {
   const { certificateId } = description;
   const at = deps.clock.now().toISOString();
+  // Into the history of the device the certificate names, on the allowlist or not: an operator
+  // asked about that device finds every refusal of it.
+  const named = device ?? (deviceId ? { deviceId } : undefined);
   const event =
-    device &&
+    named &&
     deviceEvent(
       deps,
-      device,
+      named,
       refusal.code === "IDENTITY_ALREADY_CLAIMED" ? "CLONE_REFUSED" : "CERTIFICATE_REFUSED",
       {
         certificateId,
@@ -297,7 +311,7 @@ const revokeUnlessRevoked = async (deps: Run, description: CertificateDescriptio
 
 const deviceEvent = (
   deps: Run,
-  device: Device,
+  device: Pick<Device, "deviceId">,
   type: DeviceEvent["type"],
   details: Omit<DeviceEvent, "deviceId" | "at" | "type" | "actor">,
 ): DeviceEvent => ({

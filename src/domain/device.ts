@@ -67,6 +67,8 @@ export const DEVICE_EVENT_TYPES = [
   "PROVISIONING_FAILED",
   "CLONE_REFUSED",
   "CERTIFICATE_REFUSED",
+  /** The first connect of a certificate that waits (no manifest yet, another CA's batch, a paused CA). */
+  "CERTIFICATE_WAITING",
   "SUSPENDED",
   "REACTIVATED",
   "REVOKED",

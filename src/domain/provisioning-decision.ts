@@ -21,7 +21,7 @@ export interface ProvisioningFacts {
   /** The certificate-only verdict: a refusal, or the facts and device id it yields. */
   readonly certificate:
     | { ok: true; facts: CertificateFacts; deviceId: DeviceId }
-    | { ok: false; refusal: Refusal };
+    | { ok: false; refusal: Refusal; deviceId?: DeviceId };
   /** The allowlist entry of the device id, when the certificate yielded one and it exists. */
   readonly device: Device | undefined;
   /** What was decided about this certificate before, if anything. */
@@ -82,7 +82,7 @@ export const decideProvisioning = (input: ProvisioningFacts): ProvisioningDecisi
   if (input.certificateStatus !== waiting) {
     return { kind: "ignore", why: `certificate is ${input.certificateStatus}, not ${waiting}` };
   }
-  if (!certificate.ok) return waitOrRefuse(input, certificate.refusal);
+  if (!certificate.ok) return waitOrRefuse(input, certificate.refusal, certificate.deviceId);
 
   const { deviceId, facts } = certificate;
   if (!device) return waitOrRefuse(input, refuse("NOT_ON_ALLOWLIST", `device id ${deviceId}`), deviceId);

@@ -140,6 +140,10 @@ export class InMemoryLifecycleStore implements LifecycleStore {
     return firstSeenAt;
   }
 
+  async recordEvent(event: DeviceEvent) {
+    this.events.push(event);
+  }
+
   async getBatch(batchId: string) {
     return this.batches.get(batchId);
   }

@@ -1,6 +1,7 @@
 import {
   BatchGetCommand,
   type DynamoDBDocumentClient,
+  PutCommand,
   TransactWriteCommand,
   UpdateCommand,
 } from "@aws-sdk/lib-dynamodb";
@@ -13,6 +14,7 @@ import {
   cancellationCodes,
   certificateKey,
   deviceKey,
+  eventItem,
   type Item,
   stripKeys,
   tableWrites,
@@ -142,6 +144,10 @@ export const provisioningLedger = (db: DynamoDBDocumentClient, tableName: string
         ),
       );
       return String(out.Attributes?.firstSeenAt ?? at);
+    },
+
+    async recordEvent(event) {
+      await call("PutItem", () => db.send(new PutCommand({ TableName: tableName, Item: eventItem(event) })));
     },
   };
 };

@@ -330,3 +330,32 @@ describe("provisionCertificate: a device that connects before its manifest", () 
     expect(world.registry.certificates.get(event.certificateId)?.status).toBe("REVOKED");
   });
 });
+
+describe("provisionCertificate: the history of the device a certificate names", () => {
+  it("holds a refusal even when the device is not on the allowlist", async () => {
+    const event = await world.connect({ deviceId: "unlisted-1", key: { type: "RSA", bits: 1024 } });
+
+    await provisionCertificate(world.deps, event);
+
+    expect(world.store.events.filter((e) => e.deviceId === "unlisted-1")).toEqual([
+      expect.objectContaining({
+        type: "CERTIFICATE_REFUSED",
+        certificateId: event.certificateId,
+        reason: expect.stringMatching(/^KEY_WEAK: /),
+      }),
+    ]);
+  });
+
+  it("holds the first connect of a waiting certificate, not every connect after it", async () => {
+    const event = await world.connect({ deviceId: "early-2" });
+    await provisionCertificate(world.deps, event);
+    now = new Date(now.getTime() + 60_000);
+    await provisionCertificate(world.deps, event);
+
+    expect(eventsOf("early-2")).toEqual(["CERTIFICATE_WAITING"]);
+    expect(world.store.events.find((e) => e.deviceId === "early-2")).toMatchObject({
+      certificateId: event.certificateId,
+      reason: "NOT_ON_ALLOWLIST: device id early-2",
+    });
+  });
+});
