@@ -1,11 +1,13 @@
 import { createHash } from "node:crypto";
 import * as z from "zod/mini";
+import { type DiagnoseDeps, diagnoseDevice } from "#app/diagnose-device.js";
 import { listDevices } from "#app/list-devices.js";
 import { type OperationDeps, type OperatorAction, operateDevice } from "#app/operate-device.js";
 import type { DeviceLedger, Page } from "#app/ports.js";
+import { showCertificate } from "#app/show-certificate.js";
 import { pageHistory, type ShowDeviceDeps, showDevice } from "#app/show-device.js";
 import type { Device, DeviceEvent } from "#domain/device.js";
-import { type BatchId, type DeviceId, isBatchId, isDeviceId } from "#domain/ids.js";
+import { type BatchId, type CertificateId, type DeviceId, isBatchId, isDeviceId } from "#domain/ids.js";
 import { DEVICE_STATES } from "#domain/lifecycle.js";
 import { type ApiEvent, type ApiResult, callerOf, header, json, jsonBody, parse } from "./api-event.js";
 
@@ -19,7 +21,8 @@ export interface Route {
 export type RunOnce = (key: string, command: Parameters<typeof operateDevice>[1]) => Promise<unknown>;
 
 export type OperationsApiDeps = OperationDeps &
-  ShowDeviceDeps & {
+  ShowDeviceDeps &
+  DiagnoseDeps & {
     readonly store: Pick<DeviceLedger, "pageDevices">;
     readonly runOnce?: RunOnce;
   };
@@ -34,6 +37,20 @@ const limit = (fallback: number, max: number) =>
 const cursor = z.optional(z.string().check(z.minLength(1), z.maxLength(2048)));
 
 const devicePath = z.object({ deviceId: deviceIdSchema });
+// A certificate's id is its SHA-256 fingerprint: accepted as IoT Core writes it or as a fingerprint
+// is usually printed (upper case, colons).
+const certificatePath = z.object({
+  certificateId: z.pipe(
+    z.pipe(
+      z.string(),
+      z.transform((id: string) => id.replace(/:/g, "").toLowerCase()),
+    ),
+    z.pipe(
+      z.string().check(z.regex(/^[0-9a-f]{64}$/, "must be a certificate id or SHA-256 fingerprint")),
+      z.transform((id: string) => id as CertificateId),
+    ),
+  ),
+});
 const listQuery = z
   .object({
     state: z.optional(z.enum(DEVICE_STATES)),
@@ -119,6 +136,22 @@ export const operationsRoutes = (deps: OperationsApiDeps): Route[] => {
           ...(query.cursor ? { cursor: query.cursor } : {}),
         });
         return json(200, pageBody<DeviceEvent>(page, "events"));
+      },
+    },
+    {
+      method: "GET",
+      path: "/devices/{deviceId}/why",
+      handler: async (event) => {
+        const { deviceId } = parse(devicePath, event.pathParameters, "path");
+        return json(200, await diagnoseDevice(deps, deviceId));
+      },
+    },
+    {
+      method: "GET",
+      path: "/certificates/{certificateId}",
+      handler: async (event) => {
+        const { certificateId } = parse(certificatePath, event.pathParameters, "path");
+        return json(200, await showCertificate(deps, certificateId));
       },
     },
     action("revoke"),
