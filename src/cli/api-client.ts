@@ -1,20 +1,26 @@
-import { Sha256 } from "@aws-crypto/sha256-js";
-import { fromNodeProviderChain } from "@aws-sdk/credential-providers";
-import { HttpRequest } from "@smithy/protocol-http";
-import { SignatureV4 } from "@smithy/signature-v4";
 import type { AwsCredentialIdentityProvider } from "@smithy/types";
+import { httpTransport, shownUrl, type Transport, type Trust } from "./http.js";
+import type { Signer } from "./signing.js";
 
 /** An answer of the operations API: the status, and the JSON or problem document it sent. */
 export interface ApiAnswer {
   readonly status: number;
   readonly body: unknown;
+  /** The request it answers, for error messages (the URL without its query). */
+  readonly method?: string;
+  readonly url?: string;
 }
 
 export interface ApiClientOptions {
   readonly baseUrl: string;
   readonly region: string;
+  /** The profile whose credentials sign the calls; the standard chain's choice when absent. */
+  readonly profile?: string | undefined;
   /** Defaults to the standard AWS credential chain (environment, profile, SSO, instance role). */
   readonly credentials?: AwsCredentialIdentityProvider;
+  /** Extra CAs to trust (AWS_CA_BUNDLE), when the transport is not given. */
+  readonly trust?: Trust;
+  readonly transport?: Transport;
 }
 
 export interface ApiRequestOptions {
@@ -35,47 +41,37 @@ export type ApiClient = (
 
 /** Calls the IAM-authorised operations API with SigV4-signed requests (service execute-api). */
 export const createApiClient = (options: ApiClientOptions): ApiClient => {
-  const signer = new SignatureV4({
-    credentials: options.credentials ?? fromNodeProviderChain(),
-    region: options.region,
-    service: "execute-api",
-    sha256: Sha256,
-  });
+  const transport = options.transport ?? httpTransport(options.trust);
+  let signer: Promise<Signer> | undefined;
   const base = new URL(options.baseUrl);
   return async (method, path, { query, body, raw, idempotencyKey, headers } = {}) => {
+    signer ??= import("./signing.js").then(({ createSigner }) =>
+      createSigner({ region: options.region, profile: options.profile, credentials: options.credentials }),
+    );
     const url = new URL(`${base.pathname.replace(/\/$/, "")}${path}`, base);
     for (const [name, value] of Object.entries(query ?? {})) url.searchParams.set(name, value);
     const payload = raw?.text ?? (body === undefined ? undefined : JSON.stringify(body));
-    const contentType = raw?.contentType ?? "application/json";
-    const request = new HttpRequest({
+    const signed = await (await signer).sign({
       method,
-      protocol: url.protocol,
-      hostname: url.hostname,
-      ...(url.port ? { port: Number(url.port) } : {}),
-      path: url.pathname,
-      query: Object.fromEntries(url.searchParams),
+      url,
       headers: {
-        host: url.host,
         accept: "application/json",
-        ...(payload ? { "content-type": contentType } : {}),
+        ...(payload ? { "content-type": raw?.contentType ?? "application/json" } : {}),
         ...(idempotencyKey ? { "idempotency-key": idempotencyKey } : {}),
         ...headers,
       },
       ...(payload ? { body: payload } : {}),
     });
-    const signed = await signer.sign(request);
-    const response = await fetch(url, {
-      method,
-      headers: signed.headers as Record<string, string>,
-      ...(payload ? { body: payload } : {}),
-    });
-    const text = await response.text();
-    let parsed: unknown = text;
-    try {
-      parsed = text ? JSON.parse(text) : undefined;
-    } catch {
-      // Not JSON (a gateway error page): keep the text.
-    }
-    return { status: response.status, body: parsed };
+    const answer = await transport({ method, url, headers: signed, ...(payload ? { body: payload } : {}) });
+    return { status: answer.status, body: parseBody(answer.text), method, url: shownUrl(url) };
   };
+};
+
+const parseBody = (text: string): unknown => {
+  try {
+    return text ? JSON.parse(text) : undefined;
+  } catch {
+    // Not JSON (a gateway's or a proxy's error page): keep the text.
+    return text;
+  }
 };

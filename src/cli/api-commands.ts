@@ -1,84 +1,33 @@
 import type { Command } from "commander";
 import type { ApiAnswer, ApiClient } from "./api-client.js";
+import { EXIT, type ExitName, failureOfAnswer, kindOfStatus } from "./failures.js";
+import { formatFailure, printableJson, show } from "./terminal.js";
 
 /** The commands over the operations API (SigV4): answers as JSON (--json) or readable text. */
 export interface DeviceCommandIo {
-  readonly api: (options: { apiUrl: string; region: string }) => ApiClient;
+  readonly api: (options: { apiUrl: string; region: string; profile?: string }) => ApiClient;
   readonly out: (text: string) => void;
   readonly defaultApiUrl?: string;
-  readonly defaultRegion: string;
+  /** The region from the AWS configuration: the environment, then the profile's config. */
+  readonly awsRegion?: (profile: string | undefined) => Promise<string | undefined>;
+  /** The region when neither --region nor the AWS configuration names one. */
+  readonly defaultRegion?: string;
   /** Called with the exit code a command wants. */
   readonly exit: (code: number) => void;
 }
 
 export interface CommonOptions {
   apiUrl?: string;
-  region: string;
+  region?: string;
+  profile?: string;
   json?: boolean;
 }
 
-export const API_EXIT = { ok: 0, failed: 1, invalid: 2, notFound: 4, conflict: 5 } as const;
-
-const exitFor = (status: number): number => {
-  if (status < 300) return API_EXIT.ok;
-  if (status === 404) return API_EXIT.notFound;
-  if (status === 409) return API_EXIT.conflict;
-  if (status === 400 || status === 403) return API_EXIT.invalid;
-  return API_EXIT.failed;
-};
-
 type Row = Record<string, unknown>;
 
-// C0 and C1 controls and DEL (terminal escape sequences, line breaks that forge rows), the
-// bidirectional marks and overrides that reorder what is shown, and the backslash, so an escape
-// cannot be forged either.
-const unprintable = (code: number): boolean =>
-  code < 0x20 ||
-  (code >= 0x7f && code <= 0x9f) ||
-  code === 0x200e ||
-  code === 0x200f ||
-  (code >= 0x2028 && code <= 0x202e) ||
-  (code >= 0x2066 && code <= 0x2069) ||
-  code === 0x5c;
-
-const SHORT_ESCAPES: Record<number, string> = { 9: "\\t", 10: "\\n", 13: "\\r", 92: "\\\\" };
-
-/**
- * What devices and operators sent, as a terminal may show it: stored as sent, printed with every
- * character that a terminal would act on escaped (\x1b, \u202e). JSON output has JSON's escaping.
- */
-export const printable = (text: string): string => {
-  let shown = "";
-  for (const character of text) {
-    const code = character.codePointAt(0) ?? 0;
-    if (!unprintable(code)) shown += character;
-    else if (code in SHORT_ESCAPES) shown += SHORT_ESCAPES[code];
-    else if (code <= 0xff) shown += `\\x${code.toString(16).padStart(2, "0")}`;
-    else shown += `\\u${code.toString(16).padStart(4, "0")}`;
-  }
-  return shown;
-};
-
-/**
- * The API's JSON as the terminal gets it: JSON escapes C0 controls itself; DEL, C1 controls and
- * bidirectional marks (only ever inside strings) become \u escapes, and the JSON stays the same.
- */
-const printableJson = (value: unknown): string => {
-  let shown = "";
-  for (const character of JSON.stringify(value, null, 2)) {
-    const code = character.codePointAt(0) ?? 0;
-    shown += code >= 0x7f && unprintable(code) ? `\\u${code.toString(16).padStart(4, "0")}` : character;
-  }
-  return shown;
-};
-
-/** One value of the readable output: absent as "-", anything else printable. */
-const show = (value: unknown): string =>
-  value === undefined || value === null
-    ? "-"
-    : printable(typeof value === "object" ? JSON.stringify(value) : String(value));
-
-const table = (rows: readonly Row[], columns: readonly string[]): string => {
+/** Rows under a header; no rows is said in words (`none`), never a bare header. */
+const table = (rows: readonly Row[], columns: readonly string[], none = ""): string => {
+  if (rows.length === 0) return none;
   const cell = (row: Row, column: string) =>
     show(column.split(".").reduce<unknown>((v, key) => (v as Row | undefined)?.[key], row));
   const widths = columns.map((c) => Math.max(c.length, ...rows.map((r) => cell(r, c).length)));
@@ -96,13 +45,13 @@ const nextPage = (value: Row): string => (value.cursor ? `\nnext page: --cursor 
 const readable = (path: string, body: unknown): string => {
   const value = body as Row;
   if (Array.isArray(value.devices)) {
-    return `${table(value.devices as Row[], ["deviceId", "state", "batchId", "model", "updatedAt"])}${nextPage(value)}`;
+    return `${table(value.devices as Row[], ["deviceId", "state", "batchId", "model", "updatedAt"], "no devices")}${nextPage(value)}`;
   }
   if (Array.isArray(value.events)) {
-    return `${table(value.events as Row[], ["at", "type", "actor", "from", "to", "reason"])}${nextPage(value)}`;
+    return `${table(value.events as Row[], ["at", "type", "actor", "from", "to", "reason"], "no events")}${nextPage(value)}`;
   }
   if (Array.isArray(value.batches)) {
-    return `${table(value.batches as Row[], ["batchId", "state", "counts.accepted", "counts.conflicts", "counts.invalid", "registeredAt", "recall.state"])}${nextPage(value)}`;
+    return `${table(value.batches as Row[], ["batchId", "state", "counts.accepted", "counts.conflicts", "counts.invalid", "registeredAt", "recall.state"], "no batches")}${nextPage(value)}`;
   }
   if (value.recall && value.batchId && !value.state) {
     const recall = value.recall as Row;
@@ -123,7 +72,7 @@ const readable = (path: string, body: unknown): string => {
       `attributes   ${show(device.attributes ?? {})}`,
     ];
     if (value.connection) lines.push(`connection   ${show(value.connection)}`);
-    if (Array.isArray(value.history))
+    if (Array.isArray(value.history) && value.history.length > 0)
       lines.push("", table(value.history as Row[], ["at", "type", "actor", "reason"]));
     return lines.join("\n");
   }
@@ -154,13 +103,10 @@ const readableBatch = (batch: Row, issues?: readonly Row[], replay = false): str
   return lines.join("\n");
 };
 
-const problemLine = (answer: ApiAnswer): string => {
-  const body = answer.body as
-    | { title?: string; detail?: string; errors?: string[]; message?: string }
-    | undefined;
-  const detail = body?.detail ?? body?.message ?? JSON.stringify(body);
-  const errors = Array.isArray(body?.errors) ? body.errors.map((e) => `\n  ${show(e)}`).join("") : "";
-  return `fleetgate: ${answer.status} ${show(body?.title ?? "")}: ${show(detail)}${errors}`;
+/** An API Gateway URL names its region (`<id>.execute-api.<region>.amazonaws.com`). */
+export const regionOfApiUrl = (apiUrl: string): string | undefined => {
+  const host = URL.canParse(apiUrl) ? new URL(apiUrl).hostname : "";
+  return /\.execute-api\.([a-z0-9-]+)\.amazonaws\.com(\.cn)?$/.exec(host)?.[1];
 };
 
 /** The options every API command takes, and the one way they call the API and print the answer. */
@@ -168,25 +114,48 @@ export const apiCommandKit = (io: DeviceCommandIo, err: (text: string) => void) 
   const common = (command: Command) =>
     command
       .option("--api-url <url>", "base URL of the operations API (or FLEETGATE_API_URL)", io.defaultApiUrl)
-      .option("--region <region>", "region the API is signed for", io.defaultRegion)
-      .option("--json", "print the API's JSON answer");
+      .option(
+        "--region <region>",
+        "region the API is signed for (default: AWS_REGION, AWS_DEFAULT_REGION, the profile's region, the API URL's)",
+      )
+      .option(
+        "--profile <name>",
+        "AWS profile whose credentials sign the calls (default: AWS_PROFILE, the chain)",
+      )
+      .option("--json", "print the API's JSON answer (and errors as JSON on stderr)");
 
-  /** Calls the API and prints its answer; `exitOf` may give a code the status alone cannot tell. */
+  /** --region, else the AWS configuration, else the API URL's region; bad input when none says. */
+  const regionFor = async (options: CommonOptions, apiUrl: string): Promise<string | undefined> =>
+    options.region ?? (await io.awsRegion?.(options.profile)) ?? io.defaultRegion ?? regionOfApiUrl(apiUrl);
+
+  /** Calls the API and prints its answer; `kindOf` may tell what the status alone cannot. */
   const call = async (
     options: CommonOptions,
     run: (api: ApiClient) => Promise<ApiAnswer>,
     path: string,
-    exitOf?: (answer: ApiAnswer) => number | undefined,
+    kindOf?: (answer: ApiAnswer) => ExitName | undefined,
   ) => {
-    if (!options.apiUrl) {
-      err("fleetgate: no API URL: give --api-url or set FLEETGATE_API_URL");
-      io.exit(API_EXIT.invalid);
-      return;
-    }
-    const answer = await run(io.api({ apiUrl: options.apiUrl, region: options.region }));
-    if (answer.status >= 300) err(problemLine(answer));
-    else io.out(options.json ? printableJson(answer.body) : readable(path, answer.body));
-    io.exit(exitOf?.(answer) ?? exitFor(answer.status));
+    const json = options.json === true;
+    const refuse = (message: string) => {
+      err(formatFailure({ kind: "invalid", message }, json));
+      io.exit(EXIT.invalid);
+    };
+    if (!options.apiUrl) return refuse("no API URL: give --api-url or set FLEETGATE_API_URL");
+    if (!URL.canParse(options.apiUrl)) return refuse(`--api-url ${options.apiUrl} is not a URL`);
+    const region = await regionFor(options, options.apiUrl);
+    if (!region)
+      return refuse("no region: give --region, set AWS_REGION, or set region in the profile's config");
+    const api = io.api({
+      apiUrl: options.apiUrl,
+      region,
+      ...(options.profile ? { profile: options.profile } : {}),
+    });
+    const answer = await run(api);
+    const kind = kindOf?.(answer) ?? kindOfStatus(answer.status);
+    if (answer.status >= 300)
+      err(formatFailure(failureOfAnswer({ url: options.apiUrl, ...answer }, kind), json));
+    else io.out(json ? printableJson(answer.body) : readable(path, answer.body));
+    io.exit(EXIT[kind]);
   };
   return { common, call };
 };

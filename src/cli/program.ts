@@ -2,14 +2,7 @@ import { createReadStream } from "node:fs";
 import { readFile, stat } from "node:fs/promises";
 import { basename } from "node:path";
 import { Command, CommanderError } from "commander";
-import { type BatchDeps, registerBatch } from "#app/register-batch.js";
-import {
-  AlreadyExistsError,
-  ConflictError,
-  DomainError,
-  NotFoundError,
-  ValidationError,
-} from "#domain/errors.js";
+import type { BatchDeps } from "#app/register-batch.js";
 import type { ApiAnswer, ApiClient } from "./api-client.js";
 import {
   addDeviceCommands,
@@ -17,28 +10,48 @@ import {
   type CommonOptions,
   type DeviceCommandIo,
 } from "./api-commands.js";
+import { EXIT, type ExitName, failureOfError } from "./failures.js";
+import { httpTransport, type Transport } from "./http.js";
+import { type Clock, megabytes, progressLines, systemClock } from "./progress.js";
+import { formatFailure } from "./terminal.js";
+
+export { EXIT } from "./failures.js";
 
 /** What the CLI needs from outside: built lazily, so `--help` works without configuration. */
 export type CliDeps = BatchDeps;
 
 export interface CliIo {
-  readonly deps: () => CliDeps;
+  /** The table's dependencies for registering without the API, with the AWS options given. */
+  readonly deps: (aws: { readonly profile?: string; readonly region?: string }) => CliDeps | Promise<CliDeps>;
   readonly devices: DeviceCommandIo;
   readonly out: (text: string) => void;
   readonly err: (text: string) => void;
   readonly actor: string;
+  /** What `--version` prints. */
+  readonly version?: string;
+  /** Where progress lines of long work go (stderr on a terminal); none when absent. */
+  readonly progress?: (text: string) => void;
+  /** HTTP for the S3 upload PUT, trusting the same CAs as the API calls. */
+  readonly http?: Transport;
+  readonly clock?: Clock;
 }
-
-/** Exit codes: scripts on the manufacturing line branch on them. */
-export const EXIT = { ok: 0, failed: 1, invalid: 2, partial: 3, notFound: 4, conflict: 5 } as const;
 
 const json = (value: unknown): string => JSON.stringify(value, null, 2);
 
-export const buildProgram = (io: CliIo): Command => {
+/** The commands; `jsonErrors` says when a parse error is to be reported as JSON instead (by runCli). */
+export const buildProgram = (io: CliIo, jsonErrors: () => boolean = () => false): Command => {
+  // Set before any subcommand is made: subcommands copy the output settings when created.
   const program = new Command("fleetgate")
     .description("Device provisioning for AWS IoT Core: allowlist batches and device lifecycle.")
     .exitOverride()
-    .configureOutput({ writeOut: io.out, writeErr: io.err });
+    .configureOutput({
+      writeOut: io.out,
+      writeErr: io.err,
+      outputError: (text, write) => {
+        if (!jsonErrors()) write(text);
+      },
+    });
+  if (io.version) program.version(io.version, "-V, --version", "print fleetgate's version");
 
   const kit = apiCommandKit(io.devices, io.err);
   const batch = program.command("batch").description("manufacturing batches (the allowlist)");
@@ -69,15 +82,25 @@ export const buildProgram = (io: CliIo): Command => {
         const size = (await stat(manifestPath)).size;
         const signature = options.signature ? signatureText(await readFile(options.signature)) : undefined;
         if (options.apiUrl) {
+          const upload = {
+            http: io.http ?? httpTransport(),
+            clock: io.clock ?? systemClock,
+            progress: options.json ? undefined : io.progress,
+          };
           await kit.call(
             options,
-            (api) => registerThroughApi(api, manifestPath, size, { ...options, signature }),
+            (api) => registerThroughApi(api, upload, manifestPath, size, { ...options, signature }),
             "register",
-            registrationExit,
+            registrationKind,
           );
           return;
         }
-        const result = await registerBatch(io.deps(), {
+        const { registerBatch } = await import("#app/register-batch.js");
+        const aws = {
+          ...(options.profile ? { profile: options.profile } : {}),
+          ...(options.region ? { region: options.region } : {}),
+        };
+        const result = await registerBatch(await io.deps(aws), {
           open: () => createReadStream(manifestPath),
           ...(signature ? { signature } : {}),
           caCertificateId: options.ca,
@@ -86,7 +109,7 @@ export const buildProgram = (io: CliIo): Command => {
           source: `file:${basename(manifestPath)}`,
         });
         io.out(json(result));
-        program.setOptionValue("exitCode", batchExit(result.batch));
+        program.setOptionValue("exitCode", EXIT[batchKind(result.batch)]);
       },
     );
   kit
@@ -136,20 +159,20 @@ export const buildProgram = (io: CliIo): Command => {
 };
 
 /** A batch with rejected rows exits 3; one whose manifest was refused whole (a FAILED batch saying why), 2. */
-const batchExit = (batch: { readonly state?: unknown; readonly error?: unknown }): number => {
-  if (batch.state === "FAILED" && batch.error) return EXIT.invalid;
-  return batch.state === "PARTIAL" || batch.state === "FAILED" ? EXIT.partial : EXIT.ok;
+const batchKind = (batch: { readonly state?: unknown; readonly error?: unknown }): ExitName => {
+  if (batch.state === "FAILED" && batch.error) return "invalid";
+  return batch.state === "PARTIAL" || batch.state === "FAILED" ? "partial" : "ok";
 };
 
 /**
- * The exit code of a registration through the API, as without it: the answer is the batch (inline,
+ * The outcome of a registration through the API, as without it: the answer is the batch (inline,
  * or an upload's outcome), or a 422 when no row could be registered.
  */
-const registrationExit = (answer: ApiAnswer): number | undefined => {
-  if (answer.status === 422) return EXIT.partial;
+const registrationKind = (answer: ApiAnswer): ExitName | undefined => {
+  if (answer.status === 422) return "partial";
   if (answer.status >= 300) return undefined;
   const body = answer.body as { readonly batch?: object } | undefined;
-  return batchExit(body?.batch ?? body ?? {});
+  return batchKind(body?.batch ?? body ?? {});
 };
 
 // `openssl dgst -sha256 -sign key.pem` writes DER; `| base64` makes it text: accept either.
@@ -163,23 +186,28 @@ const signatureText = (bytes: Buffer): string => {
 // Lambda takes 6 MB synchronously; above this a manifest goes through an S3 upload.
 const INLINE_LIMIT = 5 * 1024 * 1024;
 
+interface UploadIo {
+  readonly http: Transport;
+  readonly clock: Clock;
+  readonly progress: ((text: string) => void) | undefined;
+}
+
+interface RegistrationOptions {
+  readonly ca: string;
+  readonly batchId?: string | undefined;
+  readonly signature?: string | undefined;
+  readonly upload?: boolean | undefined;
+}
+
 /** Sends a manifest inline, or uploads it and waits for the ingest to finish. */
 const registerThroughApi = async (
   api: ApiClient,
+  io: UploadIo,
   path: string,
   size: number,
-  options: { ca: string; batchId?: string; signature?: string | undefined; upload?: boolean },
+  options: RegistrationOptions,
 ): Promise<ApiAnswer> => {
-  const signature = options.signature ? { "x-manifest-signature": options.signature } : undefined;
-  if (size <= INLINE_LIMIT && !options.upload) {
-    const text = await readFile(path, "utf8");
-    const contentType = text.trimStart().startsWith("{") ? "application/x-ndjson" : "text/csv";
-    return api("POST", "/batches", {
-      query: { caCertificateId: options.ca, ...(options.batchId ? { batchId: options.batchId } : {}) },
-      raw: { contentType, text },
-      ...(signature ? { headers: signature } : {}),
-    });
-  }
+  if (size <= INLINE_LIMIT && !options.upload) return registerInline(api, path, options);
   const ticket = await api("POST", "/batches/uploads", {
     body: {
       caCertificateId: options.ca,
@@ -193,58 +221,109 @@ const registerThroughApi = async (
     headers: Record<string, string>;
     batchId: string;
   };
-  const put = await fetch(uploadUrl, {
-    method: "PUT",
-    headers,
-    body: createReadStream(path) as never,
-    duplex: "half",
-  } as RequestInit);
-  if (!put.ok) return { status: 502, body: { title: "upload failed", detail: `S3 answered ${put.status}` } };
-  // The ingest runs on the upload's S3 event; its outcome appears on the batch. Polled every
-  // second at first (small manifests are done in seconds), then every five.
-  for (let waited = 0; waited < 900_000; ) {
-    const batch = await api("GET", `/batches/${encodeURIComponent(batchId)}`);
-    if (batch.status === 200 && (batch.body as { state?: string }).state !== "RECEIVED") return batch;
-    const pause = waited < 30_000 ? 1_000 : 5_000;
-    await new Promise((resolve) => setTimeout(resolve, pause));
-    waited += pause;
-  }
-  return { status: 504, body: { title: "still ingesting", detail: `see fleetgate batch show ${batchId}` } };
+  const refused = await uploadManifest(io, path, size, new URL(uploadUrl), headers);
+  return refused ?? waitForIngest(api, io, batchId);
 };
 
-/** Runs the CLI and returns its exit code; errors become one clear line on stderr. */
-export const runCli = async (
-  argv: readonly string[],
-  io: Omit<CliIo, "devices"> & { devices: Omit<DeviceCommandIo, "exit"> },
-): Promise<number> => {
+const registerInline = async (api: ApiClient, path: string, options: RegistrationOptions) => {
+  const text = await readFile(path, "utf8");
+  const contentType = text.trimStart().startsWith("{") ? "application/x-ndjson" : "text/csv";
+  return api("POST", "/batches", {
+    query: { caCertificateId: options.ca, ...(options.batchId ? { batchId: options.batchId } : {}) },
+    raw: { contentType, text },
+    ...(options.signature ? { headers: { "x-manifest-signature": options.signature } } : {}),
+  });
+};
+
+/** PUTs the manifest to its presigned URL, saying how far it got; an answer only if S3 refused it. */
+const uploadManifest = async (
+  io: UploadIo,
+  path: string,
+  size: number,
+  url: URL,
+  headers: Record<string, string>,
+): Promise<ApiAnswer | undefined> => {
+  const progress = progressLines(io.progress, io.clock);
+  const stream = createReadStream(path);
+  let sent = 0;
+  const report = (last = false) =>
+    progress(
+      `uploading ${basename(path)}: ${megabytes(sent)} of ${megabytes(size)} (${size ? Math.floor((sent / size) * 100) : 100}%)`,
+      last,
+    );
+  stream.on("data", (chunk) => {
+    sent += chunk.length;
+    report();
+  });
+  const put = await io.http({ method: "PUT", url, headers, body: { stream, length: size } });
+  if (put.status >= 300)
+    return {
+      status: 502,
+      body: { title: "upload refused", detail: `S3 answered ${put.status}: ${put.text.slice(0, 500)}` },
+      method: "PUT",
+      url: `${url.origin}${url.pathname}`,
+    };
+  report(true);
+  return undefined;
+};
+
+// The ingest runs on the upload's S3 event; its outcome appears on the batch. Polled every second
+// at first (small manifests are done in seconds), then every five, for up to 15 minutes.
+const INGEST_WAIT_MS = 900_000;
+
+const waitForIngest = async (api: ApiClient, io: UploadIo, batchId: string): Promise<ApiAnswer> => {
+  const progress = progressLines(io.progress, io.clock);
+  const started = io.clock.now();
+  for (;;) {
+    const batch = await api("GET", `/batches/${encodeURIComponent(batchId)}`);
+    const state = (batch.body as { state?: string } | undefined)?.state;
+    if (batch.status === 200 && state !== "RECEIVED") return batch;
+    const waited = io.clock.now() - started;
+    if (waited >= INGEST_WAIT_MS)
+      return {
+        status: 504,
+        body: { title: "still ingesting", detail: `see fleetgate batch show ${batchId}` },
+      };
+    progress(
+      `batch ${batchId} is ${batch.status === 200 ? state : "not recorded yet"}, waiting for the ingest`,
+    );
+    await io.clock.sleep(waited < 30_000 ? 1_000 : 5_000);
+  }
+};
+
+/** What runCli takes: the CLI's io but the exit code, which it returns. */
+export type RunIo = Omit<CliIo, "devices"> & { readonly devices: Omit<DeviceCommandIo, "exit"> };
+
+/** Runs the CLI and returns its exit code; errors become one clear line (or JSON) on stderr. */
+export const runCli = async (argv: readonly string[], io: RunIo): Promise<number> => {
   let exitCode: number | undefined;
-  const program = buildProgram({
-    ...io,
-    devices: {
-      ...io.devices,
-      exit: (code) => {
-        exitCode = code;
+  // Known for sure once a command's options are parsed; before that (a parse error), from argv.
+  let json = argv.includes("--json");
+  const program = buildProgram(
+    {
+      ...io,
+      devices: {
+        ...io.devices,
+        exit: (code) => {
+          exitCode = code;
+        },
       },
     },
+    () => json,
+  ).hook("preAction", (_program, command) => {
+    json = command.opts().json === true;
   });
   try {
     await program.parseAsync([...argv], { from: "user" });
     return exitCode ?? (program.getOptionValue("exitCode") as number | undefined) ?? EXIT.ok;
   } catch (error) {
-    if (error instanceof CommanderError) return error.exitCode === 0 ? EXIT.ok : EXIT.invalid;
-    io.err(`fleetgate: ${describeError(error)}`);
-    if (error instanceof ValidationError) return EXIT.invalid;
-    if (error instanceof NotFoundError) return EXIT.notFound;
-    if (error instanceof ConflictError || error instanceof AlreadyExistsError) return EXIT.conflict;
-    return EXIT.failed;
+    if (error instanceof CommanderError) {
+      if (error.exitCode === 0) return EXIT.ok;
+      if (json) io.err(formatFailure({ kind: "invalid", message: error.message }, true));
+      return EXIT.invalid;
+    }
+    const failure = failureOfError(error);
+    io.err(formatFailure(failure, json));
+    return EXIT[failure.kind];
   }
-};
-
-const describeError = (error: unknown): string => {
-  if (error instanceof ValidationError && error.issues.length > 0)
-    return `${error.message}: ${error.issues.join("; ")}`;
-  if (error instanceof DomainError) return error.message;
-  if ((error as NodeJS.ErrnoException).code === "ENOENT")
-    return `no such file: ${(error as NodeJS.ErrnoException).path}`;
-  return error instanceof Error ? error.message : String(error);
 };

@@ -1,7 +1,7 @@
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { beforeEach, describe, expect, it } from "vitest";
 import type { ApiAnswer } from "#cli/api-client.js";
 import { EXIT, runCli } from "#cli/program.js";
 import { DEFAULT_MANIFEST_RULES } from "#domain/manifest.js";
@@ -17,6 +17,11 @@ let store: InMemoryLifecycleStore;
 let out: string[];
 let err: string[];
 let requests: Record<string, unknown>[];
+/** What S3 answers an upload's PUT. */
+let s3Status: number;
+/** What the CLI shows of long work, and the time it sees (sleeping advances it). */
+let progress: string[];
+let now: number;
 /** The API's answer, or one per request. */
 let answer: ApiAnswer | ((method: string, path: string) => ApiAnswer);
 const dir = mkdtempSync(join(tmpdir(), "fleetgate-cli-"));
@@ -42,6 +47,18 @@ const run = (...argv: string[]) =>
     out: (text) => out.push(text),
     err: (text) => err.push(text),
     actor: "cli:test",
+    progress: (text) => progress.push(text),
+    http: async (request) => {
+      // S3 reads the whole manifest before it answers.
+      if (typeof request.body === "object") for await (const _ of request.body.stream);
+      return { status: s3Status, text: s3Status < 300 ? "" : "<Error><Code>AccessDenied</Code></Error>" };
+    },
+    clock: {
+      now: () => now,
+      sleep: async (ms) => {
+        now += ms;
+      },
+    },
   });
 
 const manifest = (name: string, text: string) => {
@@ -55,6 +72,9 @@ beforeEach(() => {
   out = [];
   err = [];
   requests = [];
+  s3Status = 200;
+  progress = [];
+  now = 0;
 });
 
 describe("fleetgate batch register", () => {
@@ -100,7 +120,7 @@ describe("fleetgate batch register", () => {
     expect(await run("batch", "register", manifest("x.csv", "deviceId\nd\n"))).toBe(EXIT.invalid);
     expect(err.join("")).toMatch(/--ca/);
     err = [];
-    expect(await run("batch", "register", join(dir, "missing.csv"), "--ca", CA)).toBe(EXIT.failed);
+    expect(await run("batch", "register", join(dir, "missing.csv"), "--ca", CA)).toBe(EXIT.invalid);
     expect(err.join("")).toMatch(/no such file: .*missing\.csv/);
     err = [];
     expect(await run("batch", "register", manifest("y.csv", "deviceId\nd\n"), "--ca", "zz")).toBe(
@@ -172,26 +192,26 @@ describe("fleetgate batch register through the API", () => {
   });
 
   describe("uploaded", () => {
-    afterEach(() => {
-      vi.unstubAllGlobals();
-    });
-    const upload = async (outcome: Record<string, unknown>) => {
-      vi.stubGlobal("fetch", async () => new Response(null, { status: 200 }));
-      answer = (method) =>
-        method === "POST"
-          ? {
-              status: 201,
-              body: {
-                batchId: "lot-1",
-                uploadUrl: "http://s3/put",
-                key: "k",
-                headers: {},
-                expiresInSeconds: 900,
-              },
-            }
-          : { status: 200, body: outcome };
+    /** Uploads a 5.3 MB manifest; the batch is each of `states` in turn, then `outcome`. */
+    const upload = async (outcome: Record<string, unknown>, states: string[] = [], ...extra: string[]) => {
+      const seen = [...states];
+      answer = (method) => {
+        if (method === "POST")
+          return {
+            status: 201,
+            body: {
+              batchId: "lot-1",
+              uploadUrl: "http://s3/put?X-Amz-Signature=secret",
+              key: "k",
+              headers: {},
+              expiresInSeconds: 900,
+            },
+          };
+        const state = seen.shift();
+        return { status: 200, body: state ? batch(state) : outcome };
+      };
       const large = manifest("large.csv", `deviceId\n${"d-1\n".repeat(1_400_000)}`);
-      return run("batch", "register", large, "--ca", CA, "--api-url", "http://api");
+      return run("batch", "register", large, "--ca", CA, "--api-url", "http://api", ...extra);
     };
 
     it("exits with the partial code when the ingested batch rejected rows", async () => {
@@ -209,6 +229,37 @@ describe("fleetgate batch register through the API", () => {
         EXIT.invalid,
       );
       expect(out.at(-1)).toMatch(/state +FAILED: manifest signature is required and missing/);
+    });
+
+    it("says how much is uploaded, then the batch's state while the ingest runs, with the time taken", async () => {
+      expect(await upload(batch("REGISTERED"), ["RECEIVED", "RECEIVED", "RECEIVED", "RECEIVED"])).toBe(
+        EXIT.ok,
+      );
+      expect(progress).toEqual([
+        "fleetgate: uploading large.csv: 0.1 MB of 5.3 MB (1%) (0 s)",
+        "fleetgate: uploading large.csv: 5.3 MB of 5.3 MB (100%) (0 s)",
+        "fleetgate: batch lot-1 is RECEIVED, waiting for the ingest (0 s)",
+        "fleetgate: batch lot-1 is RECEIVED, waiting for the ingest (2 s)",
+      ]);
+    });
+
+    it("writes no progress with --json, whose stderr is for errors only", async () => {
+      expect(await upload(batch("REGISTERED"), ["RECEIVED", "RECEIVED"], "--json")).toBe(EXIT.ok);
+      expect(progress).toEqual([]);
+    });
+
+    it("gives up waiting after 15 minutes, saying how to look later (exit 1)", async () => {
+      expect(await upload(batch("REGISTERED"), Array(1_000).fill("RECEIVED"))).toBe(EXIT.failed);
+      expect(err.join("")).toMatch(/504 still ingesting: see fleetgate batch show lot-1/);
+      expect(now).toBeGreaterThanOrEqual(900_000);
+    });
+
+    it("exits 1 when S3 refuses the upload, naming the upload's URL without its signature", async () => {
+      s3Status = 403;
+      expect(await upload(batch("REGISTERED"))).toBe(EXIT.failed);
+      expect(err.join("")).toContain("502 upload refused: S3 answered 403: <Error><Code>AccessDenied");
+      expect(err.join("")).toContain("(PUT http://s3/put)");
+      expect(err.join("")).not.toContain("secret");
     });
   });
 });

@@ -1,7 +1,7 @@
 import { beforeEach, describe, expect, it } from "vitest";
 import type { ApiAnswer } from "#cli/api-client.js";
-import { printable } from "#cli/api-commands.js";
 import { runCli } from "#cli/program.js";
+import { printable } from "#cli/terminal.js";
 
 const CLEAR_SCREEN = "\u001b[2J";
 const TITLE = "\u001b]0;owned\u0007";
@@ -137,5 +137,28 @@ describe("printable", () => {
       "a\\x00b\\x1b[0m\\x7f\\x9b\\u202e\\u2066\\\\ é 漢",
     );
     expect(printable("sensor-42 lot:7_a")).toBe("sensor-42 lot:7_a");
+  });
+});
+
+describe("readable output of empty answers", () => {
+  it.each([
+    [["device", "list", "--state", "ACTIVE"], { devices: [] }, "no devices"],
+    [["batch", "list"], { batches: [] }, "no batches"],
+    [["device", "events", "d-1"], { events: [] }, "no events"],
+    [
+      ["device", "list", "--batch", "lot-1"],
+      { devices: [], cursor: "c1" },
+      "no devices\nnext page: --cursor c1",
+    ],
+  ])("%j says so in words, not with a bare header", async (argv, body, shown) => {
+    answer = { status: 200, body };
+    await run(...argv);
+    expect(out.join("\n")).toBe(shown);
+  });
+
+  it("shows a device without history without an empty history table", async () => {
+    answer = { status: 200, body: { device: { deviceId: "d-1", state: "ALLOWED" }, history: [] } };
+    await run("device", "show", "d-1");
+    expect(out.join("\n")).not.toMatch(/\bat +type +actor/);
   });
 });
