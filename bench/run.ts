@@ -39,3 +39,4 @@ console.log(
   "\nFirst CONNECT to first publish, one device after the other, on the packaged stack deployed on the local AWS",
 );
 console.table([await benchFirstConnect()]);
+await (await import("./cli-start.js")).printCliStart();
