@@ -1,5 +1,5 @@
 import * as z from "zod/mini";
-import { SUBJECT_FIELDS, type SubjectField } from "#domain/certificate.js";
+import { SUBJECT_FIELDS, type SubjectField } from "#domain/certificate-names.js";
 import { ConfigurationError } from "#domain/errors.js";
 import { parseFactoryKeys } from "#domain/manifest-signature.js";
 import "#domain/validation.js";

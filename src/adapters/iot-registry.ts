@@ -11,7 +11,7 @@ import {
   UpdateCertificateCommand,
 } from "@aws-sdk/client-iot";
 import type { CaDescription, CertificateDescription, DeviceRegistry } from "#app/ports.js";
-import { certificateIdOf } from "#domain/certificate.js";
+import { certificateIdOf } from "#domain/certificate-names.js";
 import { AlreadyExistsError, DependencyUnavailableError, NotFoundError } from "#domain/errors.js";
 import { type CaCertificateId, type CertificateId, isCaCertificateId } from "#domain/ids.js";
 import type { CertificateStatus } from "#domain/provisioning-decision.js";

@@ -2,7 +2,9 @@
 import "reflect-metadata";
 import { createHash } from "node:crypto";
 import * as x509 from "@peculiar/x509";
-import type { CertificateId } from "./ids.js";
+import { SUBJECT_FIELD_OIDS as OID, type SubjectField } from "./certificate-names.js";
+
+export { certificateIdOf, SUBJECT_FIELDS, type SubjectField } from "./certificate-names.js";
 
 /** What the checks need to know about an X.509 certificate, read once. */
 export interface CertificateFacts {
@@ -78,25 +80,8 @@ const MAX_PEM_LENGTH = 16 * 1024;
 // Bound the ASN.1 parser against hostile nesting and element counts.
 const PARSE_LIMITS = { berOptions: { maxDepth: 32, maxNodes: 4096, maxContentLength: 16 * 1024 } };
 
-const OID = {
-  CN: "2.5.4.3",
-  serialNumber: "2.5.4.5",
-  C: "2.5.4.6",
-  ST: "2.5.4.8",
-  O: "2.5.4.10",
-  OU: "2.5.4.11",
-  dnQualifier: "2.5.4.46",
-} as const;
-
-export type SubjectField = keyof typeof OID;
-export const SUBJECT_FIELDS = Object.keys(OID) as SubjectField[];
-
 const sha256Hex = (data: ArrayBuffer | Uint8Array): string =>
   createHash("sha256").update(new Uint8Array(data)).digest("hex");
-
-/** IoT Core's id of a certificate: the SHA-256 of its DER encoding, in lower-case hex. */
-export const certificateIdOf = (pem: string): CertificateId =>
-  sha256Hex(Buffer.from(pem.replace(/-----[A-Z ]+-----|\s/g, ""), "base64")) as CertificateId;
 
 const PEM_BLOCK = /^-----BEGIN CERTIFICATE-----\r?\n[A-Za-z0-9+/=\r\n]+-----END CERTIFICATE-----\s*$/;
 
