@@ -4,7 +4,7 @@ import { loadProvisioningConfig } from "#adapters/config.js";
 import { parseJitrMessage } from "#adapters/jitr-message.js";
 import { sqsHandler } from "#adapters/sqs-handler.js";
 import { logger, metrics } from "#adapters/telemetry.js";
-import { provisioningDeps } from "#adapters/wiring.js";
+import { provisioningDeps } from "#adapters/wiring/provisioning.js";
 import { type ProvisioningOutcome, provisionCertificate } from "#app/provision-certificate.js";
 import { describeRefusal } from "#domain/refusal.js";
 

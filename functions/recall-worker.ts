@@ -4,7 +4,7 @@ import { loadRecallWorkerConfig } from "#adapters/config.js";
 import { sqsHandler } from "#adapters/sqs-handler.js";
 import { parseRecallMessage } from "#adapters/sqs-recall-queue.js";
 import { logger, metrics } from "#adapters/telemetry.js";
-import { operationDeps, recallQueue } from "#adapters/wiring.js";
+import { operationDeps, recallQueue } from "#adapters/wiring/operations.js";
 import { recallPage } from "#app/recall-batch.js";
 
 /** Revokes the devices of a recalled batch, a queue message at a time, paced by the queue. */

@@ -2,7 +2,8 @@ import { manifestRulesFor } from "#domain/manifest.js";
 import { s3Client } from "../aws-clients.js";
 import type { IngestConfig } from "../config.js";
 import { s3Manifests } from "../s3-manifests.js";
-import { manifestDeps, provisioningDeps } from "../wiring.js";
+import { manifestDeps } from "./manifests.js";
+import { provisioningDeps } from "./provisioning.js";
 
 /** The manifest ingest's adapters: registration, and provisioning for the certificates rows bring. */
 export const ingestDeps = (config: IngestConfig) => ({

@@ -3,7 +3,8 @@ import { dynamoDbClient, s3Client } from "../aws-clients.js";
 import type { OperationsConfig } from "../config.js";
 import { idempotentRunner } from "../idempotency.js";
 import { s3Manifests } from "../s3-manifests.js";
-import { manifestDeps, operationDeps, recallQueue } from "../wiring.js";
+import { manifestDeps } from "./manifests.js";
+import { operationDeps, recallQueue } from "./operations.js";
 
 /**
  * The operations API's adapters: the only function that runs operator commands idempotently, so
