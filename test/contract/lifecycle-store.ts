@@ -13,7 +13,10 @@ import { refuse } from "#domain/refusal.js";
  */
 export const lifecycleStoreContract = (name: string, makeStore: () => Promise<LifecycleStore>) => {
   let sequence = 0;
-  const unique = (prefix: string) => `${prefix}-${Date.now().toString(36)}-${(sequence += 1)}`;
+  const unique = (prefix: string) => {
+    sequence += 1;
+    return `${prefix}-${Date.now().toString(36)}-${sequence}`;
+  };
   const CA = "a".repeat(64) as CaCertificateId;
   const OTHER_CA = "b".repeat(64) as CaCertificateId;
   const at = (second: number) => new Date(Date.UTC(2026, 10, 25, 12, 0, second)).toISOString();
