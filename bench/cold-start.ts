@@ -193,6 +193,7 @@ export interface ColdStartRow {
   readonly ratio: string;
   readonly zip: string;
   readonly bundle: string;
+  readonly "baseline bundle": string;
 }
 
 export const benchColdStart = async (): Promise<{ rows: ColdStartRow[]; details: string[] }> => {
@@ -280,6 +281,7 @@ export const benchColdStart = async (): Promise<{ rows: ColdStartRow[]; details:
       ratio: (median(fn.times.bundle) / median(fn.times.baseline)).toFixed(2),
       zip: kb(statSync(fn.zip).size),
       bundle: kb(statSync(fn.bundle).size),
+      "baseline bundle": kb(statSync(fn.baseline).size),
     }));
     const details = functions.map(
       (fn) =>
