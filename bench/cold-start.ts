@@ -9,15 +9,17 @@ import { parse } from "yaml";
  * Cold start of each function, side by side in one run: its packaged bundle (the zip that is
  * deployed, unzipped, run with the environment and NODE_OPTIONS its template gives it) imported in
  * a fresh `node` process, against a baseline bundle built with the same esbuild options from an
- * entry that only imports and constructs the AWS SDK clients the function's bundle holds. The
- * two alternate, so load on the machine hits both alike. Import time includes the module-level
- * code: configuration, clients, logger and metrics, as Lambda's init does.
+ * entry that only imports and constructs the AWS SDK clients the function's bundle holds. For a
+ * function that verifies certificates, a third bundle adds its X.509 parser to those clients: the
+ * floor it cannot start under. They alternate, so load on the machine hits all alike. Import
+ * time includes the module-level code: configuration, clients, logger and metrics, as Lambda's
+ * init does.
  *   npx tsx bench/cold-start.ts        (BENCH_COLD_START_ROUNDS, 15 by default)
  */
 const ROOT = join(import.meta.dirname, "..");
 const ROUNDS = Number(process.env.BENCH_COLD_START_ROUNDS ?? 15);
 
-// The clients a baseline entry makes, by the package the function's code imports.
+// The clients a baseline entry makes, by the package the function's bundle holds.
 const CLIENTS: Record<string, { imports: string; construct: string }> = {
   "@aws-sdk/client-dynamodb": {
     imports: 'import { DynamoDBClient } from "@aws-sdk/client-dynamodb";',
@@ -141,6 +143,14 @@ const clientPackagesOf = (metafile: Metafile): string[] => {
   return [...found].sort();
 };
 
+/** Whether any of a package's code is in the bundle (after tree-shaking). */
+const holdsPackage = (metafile: Metafile, name: string): boolean =>
+  Object.values(metafile.outputs).some((output) =>
+    Object.entries(output.inputs).some(
+      ([path, input]) => path.includes(`node_modules/${name}/`) && input.bytesInOutput > 0,
+    ),
+  );
+
 /** The largest contributors to a bundle, by package (or "fleetgate" for the product's own code). */
 const largestInputs = (metafile: Metafile, count: number): string => {
   const bytes = new Map<string, number>();
@@ -191,6 +201,8 @@ export interface ColdStartRow {
   readonly "bundle ms, median (min-max)": string;
   readonly "baseline ms, median (min-max)": string;
   readonly ratio: string;
+  readonly "floor: clients + X.509 parser, ms": string;
+  readonly "floor ratio": string;
   readonly zip: string;
   readonly bundle: string;
   readonly "baseline bundle": string;
@@ -235,42 +247,51 @@ export const benchColdStart = async (): Promise<{ rows: ColdStartRow[]; details:
         metafile: true,
       });
       const clients = clientPackagesOf(analysed.metafile);
-      const entry = join(work, `baseline-${fn.name}.ts`);
-      writeFileSync(
-        entry,
-        [
-          ...clients.map((name) => CLIENTS[name]?.imports ?? `${name}: no baseline client known`),
-          `export const clients = [${clients.map((name) => CLIENTS[name]?.construct).join(", ")}];`,
-          "export const handler = async () => clients.length;",
-          "",
-        ].join("\n"),
-      );
-      const baselineDir = join(work, "baseline", fn.name);
-      buildSync({ ...options, entryPoints: [entry], outdir: baselineDir });
-      const baseline = join(baselineDir, `baseline-${fn.name}${options.outExtension?.[".js"] ?? ".js"}`);
+      const baselineOf = (name: string, extra: readonly string[]) => {
+        const entry = join(work, `${name}.ts`);
+        writeFileSync(
+          entry,
+          [
+            ...clients.map((client) => CLIENTS[client]?.imports ?? `${client}: no baseline client known`),
+            ...extra,
+            `export const clients = [${clients.map((client) => CLIENTS[client]?.construct).join(", ")}];`,
+            "export const handler = async () => clients.length;",
+            "",
+          ].join("\n"),
+        );
+        buildSync({ ...options, entryPoints: [entry], outdir: join(work, "baseline") });
+        return join(work, "baseline", `${name}${options.outExtension?.[".js"] ?? ".js"}`);
+      };
       return {
         ...fn,
         bundle,
-        baseline,
+        baseline: baselineOf(`baseline-${fn.name}`, []),
+        // A function that verifies certificates cannot start without its X.509 parser: the
+        // clients and the parser, loaded as src/domain/certificate.ts loads it, are its floor.
+        withParser: holdsPackage(analysed.metafile, "@peculiar/x509")
+          ? baselineOf(`baseline-x509-${fn.name}`, [
+              'import "reflect-metadata";',
+              'import { X509Certificate } from "@peculiar/x509";',
+              "export const parser = X509Certificate;",
+            ])
+          : undefined,
         clients,
         largest: largestInputs(analysed.metafile, 6),
-        times: { bundle: [] as number[], baseline: [] as number[] },
+        times: { bundle: [] as number[], baseline: [] as number[], withParser: [] as number[] },
       };
     });
 
     for (let round = 0; round < ROUNDS; round += 1) {
       for (const fn of functions) {
-        const bundleFirst = round % 2 === 0;
-        const runBundle = () =>
-          fn.times.bundle.push(importTime(timer, fn.bundle, { ...base, ...fn.environment }));
-        const runBaseline = () => fn.times.baseline.push(importTime(timer, fn.baseline, base));
-        if (bundleFirst) {
-          runBundle();
-          runBaseline();
-        } else {
-          runBaseline();
-          runBundle();
-        }
+        const runs = [
+          () => fn.times.bundle.push(importTime(timer, fn.bundle, { ...base, ...fn.environment })),
+          () => fn.times.baseline.push(importTime(timer, fn.baseline, base)),
+          ...(fn.withParser
+            ? [() => fn.times.withParser.push(importTime(timer, fn.withParser as string, base))]
+            : []),
+        ];
+        // Each round starts with the next one, so none always runs first.
+        for (let i = 0; i < runs.length; i += 1) runs[(round + i) % runs.length]?.();
       }
     }
 
@@ -279,6 +300,10 @@ export const benchColdStart = async (): Promise<{ rows: ColdStartRow[]; details:
       "bundle ms, median (min-max)": spread(fn.times.bundle),
       "baseline ms, median (min-max)": spread(fn.times.baseline),
       ratio: (median(fn.times.bundle) / median(fn.times.baseline)).toFixed(2),
+      "floor: clients + X.509 parser, ms": fn.withParser ? spread(fn.times.withParser) : "-",
+      "floor ratio": fn.withParser
+        ? (median(fn.times.withParser) / median(fn.times.baseline)).toFixed(2)
+        : "-",
       zip: kb(statSync(fn.zip).size),
       bundle: kb(statSync(fn.bundle).size),
       "baseline bundle": kb(statSync(fn.baseline).size),
