@@ -1,10 +1,9 @@
 import { injectLambdaContext } from "@aws-lambda-powertools/logger/middleware";
 import { MetricUnit } from "@aws-lambda-powertools/metrics";
-import { logMetrics } from "@aws-lambda-powertools/metrics/middleware";
 import middy from "@middy/core";
 import type { S3Event } from "aws-lambda";
 import { loadIngestConfig } from "#adapters/config.js";
-import { logger, metrics } from "#adapters/telemetry.js";
+import { logger, metrics, publishMetrics } from "#adapters/telemetry.js";
 import { ingestDeps } from "#adapters/wiring/ingest-manifest.js";
 import { ingestUpload } from "#app/ingest-upload.js";
 
@@ -42,6 +41,7 @@ export const handler = middy(async (event: S3Event): Promise<void> => {
         error: outcome.batch.error,
       });
       metrics.addMetric("ManifestRefused", MetricUnit.Count, 1);
+      metrics.addMetric("BatchFailed", MetricUnit.Count, 1);
     } else {
       const { batch, replay } = outcome.result;
       logger.info("manifest registered", {
@@ -53,8 +53,10 @@ export const handler = middy(async (event: S3Event): Promise<void> => {
         replay,
       });
       metrics.addMetric("DevicesAllowed", MetricUnit.Count, replay ? 0 : (batch.counts?.accepted ?? 0));
+      // No row of it could be registered.
+      if (batch.state === "FAILED" && !replay) metrics.addMetric("BatchFailed", MetricUnit.Count, 1);
     }
   }
 })
   .use(injectLambdaContext(logger))
-  .use(logMetrics(metrics));
+  .use(publishMetrics());

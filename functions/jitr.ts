@@ -5,6 +5,7 @@ import { parseJitrMessage } from "#adapters/jitr-message.js";
 import { sqsHandler } from "#adapters/sqs-handler.js";
 import { logger, metrics } from "#adapters/telemetry.js";
 import { provisioningDeps } from "#adapters/wiring/provisioning.js";
+import type { ProvisioningLedger } from "#app/ports.js";
 import { type ProvisioningOutcome, provisionCertificate } from "#app/provision-certificate.js";
 import { describeRefusal } from "#domain/refusal.js";
 
@@ -12,7 +13,24 @@ import { describeRefusal } from "#domain/refusal.js";
  * JITR: one SQS record per certificate IoT Core registered. Returns the records that failed
  * transiently so SQS redelivers only those; malformed messages are logged and dropped.
  */
-const deps = provisioningDeps(loadProvisioningConfig());
+const provisioning = provisioningDeps(loadProvisioningConfig());
+
+const RECORD_KEYS = ["certificateId", "caCertificateId", "deviceId", "batchId"];
+
+/**
+ * The ledger, naming the device and its batch on every later log line of the record as soon as
+ * the one read of its allowlist entry knows them (a failure after it is logged with them too).
+ */
+const namingDevices = (store: ProvisioningLedger): ProvisioningLedger => ({
+  ...store,
+  readProvisioningState: async (certificateId, deviceId) => {
+    const state = await store.readProvisioningState(certificateId, deviceId);
+    const batchId = state.device?.batchId;
+    logger.appendKeys({ ...(deviceId ? { deviceId } : {}), ...(batchId ? { batchId } : {}) });
+    return state;
+  },
+});
+const deps = { ...provisioning, store: namingDevices(provisioning.store) };
 
 const processRecord = async (record: SQSRecord): Promise<void> => {
   const message = parseJitrMessage(record.body);
@@ -32,30 +50,31 @@ const processRecord = async (record: SQSRecord): Promise<void> => {
     metrics.addMetric("RetriedEvent", MetricUnit.Count, 1);
     throw error;
   } finally {
-    logger.removeKeys(["certificateId", "caCertificateId"]);
+    logger.removeKeys(RECORD_KEYS);
   }
 };
 
 const report = (outcome: ProvisioningOutcome): void => {
-  const deviceId = outcome.deviceId;
+  if (outcome.deviceId) logger.appendKeys({ deviceId: outcome.deviceId });
   switch (outcome.kind) {
     case "provisioned":
-      logger.info("device provisioned", { deviceId, resumed: outcome.resumed });
+      logger.info("device provisioned", { resumed: outcome.resumed });
       metrics.addMetric("Provisioned", MetricUnit.Count, 1);
       return;
     case "refused": {
-      const details = { deviceId, reason: outcome.refusal.code, diagnosis: describeRefusal(outcome.refusal) };
+      const details = { reason: outcome.refusal.code, diagnosis: describeRefusal(outcome.refusal) };
       if (outcome.security) logger.error("SECURITY certificate refused", { ...details, securityEvent: true });
       else logger.warn("certificate refused", details);
+      // By reason (the dashboard's breakdown), and in total (the alarm's baseline).
       const single = metrics.singleMetric();
       single.addDimension("Reason", outcome.refusal.code);
       single.addMetric("Refused", MetricUnit.Count, 1);
+      metrics.addMetric("Refused", MetricUnit.Count, 1);
       if (outcome.security) metrics.addMetric("SecurityEvent", MetricUnit.Count, 1);
       return;
     }
     case "waiting": {
       logger.info("certificate waiting", {
-        deviceId,
         reason: outcome.refusal.code,
         diagnosis: describeRefusal(outcome.refusal),
         since: outcome.since,
@@ -63,10 +82,11 @@ const report = (outcome: ProvisioningOutcome): void => {
       const single = metrics.singleMetric();
       single.addDimension("Reason", outcome.refusal.code);
       single.addMetric("Waiting", MetricUnit.Count, 1);
+      metrics.addMetric("Waiting", MetricUnit.Count, 1);
       return;
     }
     case "unchanged":
-      logger.info("nothing to do", { deviceId, why: outcome.why });
+      logger.info("nothing to do", { why: outcome.why });
       metrics.addMetric("RepeatedEvent", MetricUnit.Count, 1);
       return;
   }

@@ -29,6 +29,9 @@ const answer =
         single.addDimension("Route", route.path);
         single.addMetric("OperatorAction", MetricUnit.Count, 1);
       }
+      // POST /batches answers 422 when no row of the manifest could be registered: a FAILED batch.
+      if (route.method === "POST" && route.path === "/batches" && result.statusCode === 422)
+        metrics.singleMetric().addMetric("BatchFailed", MetricUnit.Count, 1);
       return result;
     } catch (error) {
       const result = errorResult(error);
@@ -55,6 +58,18 @@ const router = httpRouterHandler({
     })) as never,
 });
 
+/** Every log line of a request names its caller (the IAM ARN the API authorised) and API Gateway's request id. */
+const requestKeys = {
+  before: ({ event }: { event: ApiEvent }) => {
+    logger.appendKeys({
+      caller: event.requestContext?.authorizer?.iam?.userArn ?? "unauthenticated",
+      requestId: event.requestContext?.requestId,
+    });
+  },
+};
+
 export const handler = middy<ApiEvent, ApiResult>()
-  .use(injectLambdaContext(logger))
+  // resetKeys: the next request, in the same container, starts without this one's caller.
+  .use(injectLambdaContext(logger, { resetKeys: true }))
+  .use(requestKeys)
   .handler(router as unknown as (event: ApiEvent, context: Context) => Promise<ApiResult>);

@@ -1,9 +1,8 @@
 import { BatchProcessor, EventType, processPartialResponse } from "@aws-lambda-powertools/batch";
 import { injectLambdaContext } from "@aws-lambda-powertools/logger/middleware";
-import { logMetrics } from "@aws-lambda-powertools/metrics/middleware";
 import middy from "@middy/core";
 import type { SQSEvent, SQSRecord } from "aws-lambda";
-import { logger, metrics } from "./telemetry.js";
+import { logger, publishMetrics } from "./telemetry.js";
 
 /**
  * A Lambda handler for an SQS event source: records one after the other (the IoT rate limiters
@@ -19,5 +18,5 @@ export const sqsHandler = (processRecord: (record: SQSRecord) => Promise<void>) 
     }),
   )
     .use(injectLambdaContext(logger))
-    .use(logMetrics(metrics));
+    .use(publishMetrics());
 };
