@@ -4,6 +4,7 @@ import { loadProvisioningConfig } from "#adapters/config.js";
 import { parseJitrMessage } from "#adapters/jitr-message.js";
 import { sqsHandler } from "#adapters/sqs-handler.js";
 import { logger, metrics } from "#adapters/telemetry.js";
+import { traceAwsCalls } from "#adapters/tracing.js";
 import { provisioningDeps } from "#adapters/wiring/provisioning.js";
 import type { ProvisioningLedger } from "#app/ports.js";
 import { type ProvisioningOutcome, provisionCertificate } from "#app/provision-certificate.js";
@@ -13,6 +14,7 @@ import { describeRefusal } from "#domain/refusal.js";
  * JITR: one SQS record per certificate IoT Core registered. Returns the records that failed
  * transiently so SQS redelivers only those; malformed messages are logged and dropped.
  */
+traceAwsCalls();
 const provisioning = provisioningDeps(loadProvisioningConfig());
 
 const RECORD_KEYS = ["certificateId", "caCertificateId", "deviceId", "batchId"];

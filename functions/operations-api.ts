@@ -8,6 +8,7 @@ import { type ApiEvent, type ApiResult, errorResult, problem } from "#adapters/h
 import { batchRoutes } from "#adapters/http/batch-routes.js";
 import { operationsRoutes, type Route } from "#adapters/http/operations-routes.js";
 import { logger, metrics } from "#adapters/telemetry.js";
+import { traceAwsCalls } from "#adapters/tracing.js";
 import { operationsApiDeps } from "#adapters/wiring/operations-api.js";
 
 /**
@@ -15,6 +16,7 @@ import { operationsApiDeps } from "#adapters/wiring/operations-api.js";
  * history and lifecycle actions; batch registration, uploads and recalls. Errors answer as
  * application/problem+json.
  */
+traceAwsCalls();
 const deps = operationsApiDeps(loadOperationsConfig());
 
 const answer =

@@ -8,20 +8,28 @@ import { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
  * The SDK clients, each made once per container on first use (so a test or the local stack can
  * point AWS_ENDPOINT_URL at the emulator before). IoT uses adaptive retries: its quotas are low
  * (10 TPS for DescribeCertificate and UpdateCertificate) and the client should slow down, not storm.
+ * A function that traces (tracing.ts) has each client captured as it is made; the document client
+ * sends through the DynamoDB client's middleware, so it is traced with it.
  */
 let iot: IoTClient | undefined;
 let dynamodb: DynamoDBClient | undefined;
 let s3: S3Client | undefined;
 let sqs: SQSClient | undefined;
 let documents: DynamoDBDocumentClient | undefined;
+let capture = <T>(client: T): T => client;
+
+/** How clients made from now on are wrapped (tracing.ts sets X-Ray's capture). */
+export const captureClientsWith = (wrap: <T>(client: T) => T): void => {
+  capture = wrap;
+};
 
 export const iotClient = (): IoTClient => {
-  iot ??= new IoTClient({ retryMode: "adaptive", maxAttempts: 5 });
+  iot ??= capture(new IoTClient({ retryMode: "adaptive", maxAttempts: 5 }));
   return iot;
 };
 
 export const dynamoDbClient = (): DynamoDBClient => {
-  dynamodb ??= new DynamoDBClient({ maxAttempts: 5 });
+  dynamodb ??= capture(new DynamoDBClient({ maxAttempts: 5 }));
   return dynamodb;
 };
 
@@ -34,11 +42,11 @@ export const documentClient = (): DynamoDBDocumentClient => {
 
 // Path-style addressing works with every S3 endpoint, the emulator's included.
 export const s3Client = (): S3Client => {
-  s3 ??= new S3Client({ forcePathStyle: true });
+  s3 ??= capture(new S3Client({ forcePathStyle: true }));
   return s3;
 };
 
 export const sqsClient = (): SQSClient => {
-  sqs ??= new SQSClient({});
+  sqs ??= capture(new SQSClient({}));
   return sqs;
 };
