@@ -96,38 +96,27 @@ export const decideProvisioning = (input: ProvisioningFacts): ProvisioningDecisi
       deviceId,
     );
   }
-  if (device.state === "REVOKED" || device.state === "DECOMMISSIONED") {
-    return {
-      kind: "refuse",
-      refusal: refuse("ALLOWLIST_ENTRY_NOT_ALLOWED", `entry is ${device.state}`),
-      deviceId,
-      device,
-    };
-  }
-  if (device.certificate) {
-    // Another certificate holds this identity: the first device keeps it, this one is a clone.
-    return {
-      kind: "refuse",
-      refusal: refuse(
-        "IDENTITY_ALREADY_CLAIMED",
-        `held by certificate ${device.certificate.certificateId} (${device.state})`,
-      ),
-      deviceId,
-      device,
-    };
-  }
-  if (device.state !== "ALLOWED") {
-    return {
-      kind: "refuse",
-      refusal: refuse("ALLOWLIST_ENTRY_NOT_ALLOWED", `entry is ${device.state}`),
-      deviceId,
-      device,
-    };
-  }
-  if (!matchesPins(device.pins, facts)) {
-    return { kind: "refuse", refusal: refuse("PIN_MISMATCH", describePins(device, facts)), deviceId, device };
-  }
+  const refusal = refuseNewCertificate(device, facts);
+  if (refusal) return { kind: "refuse", refusal, deviceId, device };
   return { kind: "provision", device, facts };
+};
+
+/**
+ * Whether an allowlist entry may be taken by a new certificate, whichever way the device came:
+ * the refusal when it may not (a revoked identity, a clone, pins that do not match), else undefined.
+ */
+export const refuseNewCertificate = (device: Device, facts: CertificateFacts): Refusal | undefined => {
+  if (device.state === "REVOKED" || device.state === "DECOMMISSIONED")
+    return refuse("ALLOWLIST_ENTRY_NOT_ALLOWED", `entry is ${device.state}`);
+  // Another certificate holds this identity: the first device keeps it, this one is a clone.
+  if (device.certificate)
+    return refuse(
+      "IDENTITY_ALREADY_CLAIMED",
+      `held by certificate ${device.certificate.certificateId} (${device.state})`,
+    );
+  if (device.state !== "ALLOWED") return refuse("ALLOWLIST_ENTRY_NOT_ALLOWED", `entry is ${device.state}`);
+  if (!matchesPins(device.pins, facts)) return refuse("PIN_MISMATCH", describePins(device, facts));
+  return undefined;
 };
 
 /**
