@@ -52,6 +52,14 @@ export const REFUSAL_ADVICE: Readonly<Record<RefusalCode, string>> = {
     "Another certificate already holds this identity: a clone, or a device whose secure element was replaced. Check the device; a legitimate replacement needs its new certificate approved.",
   PROVISIONING_FAILED:
     "The certificate was revoked or deactivated while it was being provisioned: the identity is free again for a new certificate.",
+  PROVISIONING_PARAMETERS_INVALID:
+    "The device's fleet provisioning request must pass its device id (a Thing name) in the DeviceId parameter: fix the firmware's request.",
+  CLAIM_NOT_RECOGNISED:
+    "The device used a claim certificate fleetgate did not issue, or one that was revoked: give it a current claim (fleetgate claim create).",
+  CLAIM_NOT_FOR_BATCH:
+    "The claim certificate was issued for another batch than the device's: a leaked claim, or a device on the wrong line. Treat it as a security event.",
+  RESERVATION_EXPIRED:
+    "The device was allowed through fleet provisioning but never connected with its new certificate: the identity is free again; the device provisions anew.",
 };
 
 export const STATE_ADVICE: Readonly<Record<DeviceState, string>> = {

@@ -51,14 +51,23 @@ export const checkDeviceCertificate = async (
       `issuer "${device.facts.issuer}" is not verified by CA "${ca.facts.subject}"`,
     );
   }
-  return (
-    checkIssuer(ca, now, policy.clockSkewMs) ??
-    checkProfile(device.profile) ??
-    checkValidity(device.facts, now, policy.clockSkewMs) ??
-    checkKey(device.facts) ??
-    checkUsage(device.facts, device.profile)
-  );
+  return checkIssuer(ca, now, policy.clockSkewMs) ?? checkCertificateItself(device, now, policy);
 };
+
+/**
+ * The checks of a certificate that say nothing of its issuer: how it is built, its validity, its key
+ * and its usage. For a certificate IoT Core issued itself (fleet provisioning), whose issuer is
+ * Amazon's CA and whose key the device may have chosen (a CSR).
+ */
+export const checkCertificateItself = (
+  certificate: InspectedCertificate,
+  now: Date,
+  policy: Pick<CertificatePolicy, "clockSkewMs">,
+): Refusal | undefined =>
+  checkProfile(certificate.profile) ??
+  checkValidity(certificate.facts, now, policy.clockSkewMs) ??
+  checkKey(certificate.facts) ??
+  checkUsage(certificate.facts, certificate.profile);
 
 /** The registered CA must be a CA (RFC 5280 4.2.1.9, 4.2.1.3) and valid now, like any certificate of a path. */
 export const checkIssuer = (

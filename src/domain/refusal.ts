@@ -39,6 +39,13 @@ export const REFUSAL_REASONS = {
   PIN_MISMATCH: "The certificate or key does not match the fingerprint pinned by the manifest.",
   IDENTITY_ALREADY_CLAIMED: "Another certificate already holds this device identity (possible clone).",
   PROVISIONING_FAILED: "IoT Core refused a provisioning step for good.",
+  PROVISIONING_PARAMETERS_INVALID:
+    "The fleet provisioning request's parameters do not name a valid device id.",
+  CLAIM_NOT_RECOGNISED:
+    "The claim certificate is not one fleetgate issued for a batch, or it was revoked.",
+  CLAIM_NOT_FOR_BATCH: "The claim certificate is not bound to the device's batch.",
+  RESERVATION_EXPIRED:
+    "The device did not connect with its new certificate within the ownership token's lifetime; the identity was given back.",
 } as const;
 
 export type RefusalCode = keyof typeof REFUSAL_REASONS;
@@ -67,4 +74,8 @@ export const describeRefusal = (refusal: Refusal): string =>
  * the certificate as it is, a CA's or an operator's mistake; a forger meets SIGNATURE_INVALID first.
  */
 export const isSecurityRefusal = (code: RefusalCode): boolean =>
-  code === "IDENTITY_ALREADY_CLAIMED" || code === "SIGNATURE_INVALID" || code === "PIN_MISMATCH";
+  code === "IDENTITY_ALREADY_CLAIMED" ||
+  code === "SIGNATURE_INVALID" ||
+  code === "PIN_MISMATCH" ||
+  // A factory's claim used for another factory's devices: a leaked claim certificate.
+  code === "CLAIM_NOT_FOR_BATCH";

@@ -4,6 +4,7 @@ import * as x509 from "@peculiar/x509";
 import { describe, expect, it } from "vitest";
 import { type InspectedCertificate, inspectCertificate } from "#domain/certificate.js";
 import {
+  checkCertificateItself,
   checkDeviceCertificate,
   DEFAULT_CERTIFICATE_POLICY,
   readDeviceId,
@@ -193,10 +194,51 @@ describe("checkDeviceCertificate: RFC 5280 rules the TLS handshake would enforce
   });
 });
 
+describe("checkCertificateItself", () => {
+  // IoT Core issues fleet-provisioned certificates under Amazon's CA: no CA of ours to verify with.
+  const itself = async (options: DeviceOptions) =>
+    checkCertificateItself(
+      inspect((await issueDeviceCertificate(ca, options)).pem),
+      now,
+      DEFAULT_CERTIFICATE_POLICY,
+    );
+
+  it("accepts a good certificate whatever signed it", async () => {
+    const stranger = await createCa({ name: "Amazon-like CA" });
+    expect(
+      checkCertificateItself(
+        inspect((await issueDeviceCertificate(stranger)).pem),
+        now,
+        DEFAULT_CERTIFICATE_POLICY,
+      ),
+    ).toBeUndefined();
+  });
+
+  it("refuses what the device chose badly in its CSR: a weak key, a weak hash, a CA, no client authentication", async () => {
+    expect((await itself({ key: { type: "RSA", bits: 1024 } }))?.code).toBe("KEY_WEAK");
+    expect((await itself({ hash: "SHA-1" }))?.code).toBe("SIGNATURE_HASH_WEAK");
+    expect((await itself({ isCa: true }))?.code).toBe("CERTIFICATE_IS_CA");
+    expect((await itself({ extendedKeyUsages: [SERVER_AUTH] }))?.code).toBe("CLIENT_AUTH_NOT_ALLOWED");
+    expect(
+      (
+        await itself({
+          notAfter: new Date(now.getTime() - 1000),
+          notBefore: new Date(now.getTime() - 86_400_000),
+        })
+      )?.code,
+    ).toBe("CERTIFICATE_EXPIRED");
+  });
+});
+
 describe("isSecurityRefusal", () => {
-  it("raises a forgery, a clone or a pin mismatch; a CA's or a certificate profile's mistake is no attack", () => {
+  it("raises a forgery, a clone, a pin mismatch or a claim used for another batch; a CA's or a certificate profile's mistake is no attack", () => {
     const security = (Object.keys(REFUSAL_REASONS) as RefusalCode[]).filter(isSecurityRefusal);
-    expect(security.sort()).toEqual(["IDENTITY_ALREADY_CLAIMED", "PIN_MISMATCH", "SIGNATURE_INVALID"]);
+    expect(security.sort()).toEqual([
+      "CLAIM_NOT_FOR_BATCH",
+      "IDENTITY_ALREADY_CLAIMED",
+      "PIN_MISMATCH",
+      "SIGNATURE_INVALID",
+    ]);
   });
 });
 
