@@ -64,6 +64,36 @@ export interface DeviceRegistry {
   deleteThing(thingName: DeviceId): Promise<void>;
 }
 
+/** A CA as IoT Core lists it. */
+export interface CaSummary {
+  readonly caCertificateId: CaCertificateId;
+  readonly status: "ACTIVE" | "INACTIVE";
+  readonly autoRegistration: "ENABLE" | "DISABLE";
+  readonly mode: "DEFAULT" | "SNI_ONLY";
+  readonly createdAt?: string;
+  /** The template IoT Core provisions its devices from (JITP), when it does; `inline` for a template body. */
+  readonly jitpTemplate?: string;
+}
+
+export interface CaRegistration {
+  readonly caPem: string;
+  /** DEFAULT mode proves possession of the CA key with it; SNI_ONLY needs none. */
+  readonly verificationPem?: string;
+  /** IoT Core's own provisioning of the CA's devices (JITP): the deployment's JITP template. */
+  readonly jitpTemplateName?: string;
+}
+
+/** IoT Core's CA registry, as an operator onboarding or retiring a CA uses it. */
+export interface CaRegistry {
+  getRegistrationCode(): Promise<string>;
+  /** Registers the CA ACTIVE with auto-registration on; a CA registered before answers its id. */
+  registerCa(registration: CaRegistration): Promise<CaCertificateId>;
+  describeCa(caCertificateId: CaCertificateId): Promise<CaSummary & { readonly pem: string }>;
+  listCaIds(): Promise<CaCertificateId[]>;
+  /** ACTIVE with auto-registration on, or INACTIVE with it off. */
+  setCaActive(caCertificateId: CaCertificateId, active: boolean): Promise<void>;
+}
+
 /** IoT Core's policies, as the deployment that keeps the one device policy sees them. */
 export interface PolicyRegistry {
   /** The default version's document, or undefined when there is no such policy. */

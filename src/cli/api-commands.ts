@@ -26,7 +26,7 @@ export interface CommonOptions {
 type Row = Record<string, unknown>;
 
 /** Rows under a header; no rows is said in words (`none`), never a bare header. */
-const table = (rows: readonly Row[], columns: readonly string[], none = ""): string => {
+export const table = (rows: readonly Row[], columns: readonly string[], none = ""): string => {
   if (rows.length === 0) return none;
   const cell = (row: Row, column: string) =>
     show(column.split(".").reduce<unknown>((v, key) => (v as Row | undefined)?.[key], row));

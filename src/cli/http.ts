@@ -45,7 +45,8 @@ export const httpTransport = (trust: Trust = {}, idleTimeoutMs = IDLE_TIMEOUT_MS
   };
 };
 
-const httpsAgent = (trust: Trust): HttpsAgent => {
+/** An HTTPS agent trusting the system's CAs and those named; the SDK clients the CLI makes use it too. */
+export const httpsAgent = (trust: Trust): HttpsAgent => {
   if (!trust.caBundle) return new HttpsAgent({ keepAlive: true });
   const ca = [
     ...rootCertificates,

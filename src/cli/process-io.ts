@@ -1,6 +1,6 @@
 import { userInfo } from "node:os";
 import { createApiClient } from "./api-client.js";
-import { httpTransport } from "./http.js";
+import { httpsAgent, httpTransport } from "./http.js";
 import type { RunIo } from "./program.js";
 
 /** The streams the CLI writes to: the process's own, or a test's. */
@@ -23,7 +23,8 @@ const lines =
  */
 export const processIo = (streams: Streams = process, version?: string): RunIo => {
   const env = process.env;
-  const http = httpTransport({ caBundle: env.AWS_CA_BUNDLE, nodeExtraCaCerts: env.NODE_EXTRA_CA_CERTS });
+  const trust = { caBundle: env.AWS_CA_BUNDLE, nodeExtraCaCerts: env.NODE_EXTRA_CA_CERTS };
+  const http = httpTransport(trust);
   const out = lines(streams.stdout);
   return {
     deps: async ({ profile, region }) => {
@@ -43,6 +44,28 @@ export const processIo = (streams: Streams = process, version?: string): RunIo =
       awsRegion: async (profile) => (await import("./region.js")).regionFromAwsConfig(profile),
       out,
       ...(env.FLEETGATE_API_URL ? { defaultApiUrl: env.FLEETGATE_API_URL } : {}),
+    },
+    cas: {
+      cas: async ({ profile, region }) => {
+        const [{ IoTClient }, { iotCas }] = await Promise.all([
+          import("@aws-sdk/client-iot"),
+          import("#adapters/iot-cas.js"),
+        ]);
+        return iotCas(
+          new IoTClient({
+            ...(profile ? { profile } : {}),
+            ...(region ? { region } : {}),
+            requestHandler: { httpsAgent: httpsAgent(trust) },
+          }),
+        );
+      },
+      signer: async (caPem, keyPem) =>
+        (await import("#adapters/verification-signer.js")).caKeySigner(
+          caPem,
+          keyPem,
+          env.FLEETGATE_CA_KEY_PASSPHRASE,
+        ),
+      now: () => new Date(),
     },
     out,
     err: lines(streams.stderr),

@@ -10,6 +10,7 @@ import {
   type CommonOptions,
   type DeviceCommandIo,
 } from "./api-commands.js";
+import { addCaCommands, type CaCommandIo } from "./ca-commands.js";
 import { EXIT, type ExitName, failureOfError } from "./failures.js";
 import { httpTransport, type Transport } from "./http.js";
 import { type Clock, megabytes, progressLines, systemClock } from "./progress.js";
@@ -24,6 +25,8 @@ export interface CliIo {
   /** The table's dependencies for registering without the API, with the AWS options given. */
   readonly deps: (aws: { readonly profile?: string; readonly region?: string }) => CliDeps | Promise<CliDeps>;
   readonly devices: DeviceCommandIo;
+  /** IoT Core's CA registry and the CA key signer, for the `ca` commands. */
+  readonly cas?: Omit<CaCommandIo, "out">;
   readonly out: (text: string) => void;
   readonly err: (text: string) => void;
   readonly actor: string;
@@ -154,8 +157,15 @@ export const buildProgram = (io: CliIo, jsonErrors: () => boolean = () => false)
     );
 
   addDeviceCommands(program, kit);
+  addCaCommands(program, { ...(io.cas ?? noCas), out: io.out }, kit);
 
   return program;
+};
+
+const noCas: Omit<CaCommandIo, "out"> = {
+  cas: () => Promise.reject(new Error("no CA registry here")),
+  signer: () => Promise.reject(new Error("no CA key signer here")),
+  now: () => new Date(),
 };
 
 /** A batch with rejected rows exits 3; one whose manifest was refused whole (a FAILED batch saying why), 2. */

@@ -213,3 +213,28 @@ export const readDeviceId = (certificate: InspectedCertificate, field: SubjectFi
 };
 
 const article = (word: string): string => (/^[AEIOU]/.test(word) ? "an" : "a");
+
+/** What registering a CA answers: refused, or accepted with what the operator should know. */
+export type CaVerdict =
+  | { readonly ok: true; readonly warnings: readonly string[] }
+  | { readonly ok: false; readonly refusal: Refusal };
+
+// A CA that expires within this many days is accepted with a warning: plan its successor.
+export const CA_EXPIRY_WARNING_DAYS = 90;
+
+/**
+ * A CA fit to register: a CA (CA:TRUE, keyCertSign), valid now, built as RFC 5280 requires, with a
+ * key and signature this project accepts for devices. A CA expiring soon is accepted, with a warning.
+ */
+export const checkCaForRegistration = (ca: InspectedCertificate, now: Date): CaVerdict => {
+  const refusal = checkIssuer(ca, now, 0) ?? checkProfile(ca.profile) ?? checkKey(ca.facts);
+  if (refusal) return { ok: false, refusal };
+  const days = Math.floor((ca.facts.notAfter.getTime() - now.getTime()) / 86_400_000);
+  return {
+    ok: true,
+    warnings:
+      days < CA_EXPIRY_WARNING_DAYS
+        ? [`the CA expires in ${days} days (${ca.facts.notAfter.toISOString()}): register its successor`]
+        : [],
+  };
+};

@@ -97,9 +97,19 @@ export const runDemo = async (stack: LocalStack, say: (line: string) => void): P
   const ca = await loadOrCreateCa("Fleetgate Development CA", "dev-ca");
   const otherLine = await loadOrCreateCa("Fleetgate Other Line CA", "other-line-ca");
   const impostor = await createCa({ name: "Fleetgate Development CA" });
-  const caCertificateId = await registerCaForJitr(iot, ca);
+  say("$ fleetgate ca register .local/dev-ca.pem --key .local/dev-ca.key");
+  const onboarded = await cli([
+    "ca",
+    "register",
+    join(STATE_DIR, "dev-ca.pem"),
+    "--key",
+    join(STATE_DIR, "dev-ca.key"),
+    "--json",
+  ]);
+  if (onboarded.code !== 0) throw new Error(`ca register failed (${onboarded.code}): ${onboarded.stderr}`);
+  const caCertificateId = (JSON.parse(onboarded.stdout) as { caCertificateId: string }).caCertificateId;
   await registerCaForJitr(iot, otherLine);
-  say(`development CA ${caCertificateId} registered for JITR (kept in .local/)`);
+  say(`  development CA ${caCertificateId} ACTIVE, auto-registration on (kept in .local/)`);
 
   const register = async (batchId: string, deviceIds: readonly string[]) => {
     const manifest = join(STATE_DIR, `${batchId}.csv`);

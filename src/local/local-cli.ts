@@ -21,6 +21,8 @@ export const localCliEnvironment = (stack: LocalStack): Record<string, string> =
   AWS_ACCESS_KEY_ID: stack.aws.rootCredentials.accessKeyId,
   AWS_SECRET_ACCESS_KEY: stack.aws.rootCredentials.secretAccessKey,
   AWS_REGION: stack.aws.region,
+  // The `ca` commands call IoT Core with the operator's credentials: the SDK reads this itself.
+  AWS_ENDPOINT_URL: stack.aws.endpoint,
   NODE_EXTRA_CA_CERTS: stack.aws.caBundlePath,
   FLEETGATE_API_URL: stack.apiUrl,
 });

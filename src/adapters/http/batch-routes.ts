@@ -2,11 +2,12 @@ import { randomUUID } from "node:crypto";
 import * as z from "zod/mini";
 import type { BatchRecords } from "#app/ports.js";
 import { type RecallDeps, startRecall } from "#app/recall-batch.js";
+import { recallCa } from "#app/recall-ca.js";
 import { type BatchDeps, registerBatch } from "#app/register-batch.js";
 import { listBatches, showBatch } from "#app/show-batch.js";
 import { type BatchRecord, recallState } from "#domain/batch.js";
 import { ValidationError } from "#domain/errors.js";
-import { type BatchId, isBatchId, isCaCertificateId } from "#domain/ids.js";
+import { type BatchId, type CaCertificateId, isBatchId, isCaCertificateId } from "#domain/ids.js";
 import { repeatedJsonKey } from "#domain/manifest.js";
 import { type ApiEvent, callerOf, header, json, jsonBody, parse, problem } from "./api-event.js";
 import type { Route } from "./operations-routes.js";
@@ -55,6 +56,12 @@ const pageQuery = z.object({
   cursor: z.optional(z.string().check(z.minLength(1), z.maxLength(2048))),
 });
 const batchPath = z.object({ batchId });
+const caPath = z.object({
+  caCertificateId: z.pipe(
+    caCertificateId,
+    z.transform((id: string) => id as CaCertificateId),
+  ),
+});
 
 /** A batch as the API shows it: a recall carries its derived state. */
 const view = (batch: BatchRecord) =>
@@ -165,6 +172,22 @@ export const batchRoutes = (deps: BatchApiDeps): Route[] => [
       const { reason } = parse(recallRequest, jsonBody(event), "body");
       const recall = await startRecall(deps, { batchId: id, reason, actor: callerOf(event) });
       return json(202, { batchId: id, recall: { ...recall, state: recallState(recall) } });
+    },
+  },
+  {
+    method: "POST",
+    path: "/cas/{caCertificateId}/recall",
+    handler: async (event) => {
+      const { caCertificateId: id } = parse(caPath, event.pathParameters, "path");
+      const { reason } = parse(recallRequest, jsonBody(event), "body");
+      const recall = await recallCa(deps, { caCertificateId: id, reason, actor: callerOf(event) });
+      return json(202, {
+        caCertificateId: id,
+        batches: recall.batches.map(({ batchId, recall }) => ({
+          batchId,
+          recall: { ...recall, state: recallState(recall) },
+        })),
+      });
     },
   },
 ];
