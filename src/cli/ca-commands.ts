@@ -166,12 +166,4 @@ export const addCaCommands = (program: Command, io: CaCommandIo, kit: ApiCommand
 };
 
 const recall = (kit: ApiCommandKit, ca: CaCertificateId, options: CaOptions, reason: string) =>
-  kit.call(options, (api) => api("POST", `/cas/${ca}/recall`, { body: { reason } }), "ca recall", undefined, {
-    readable: (body) => {
-      const { batches } = body as { batches: Record<string, unknown>[] };
-      const lines = [`CA ${ca}: ${batches.length} batches recalled, paced by the recall queue`];
-      if (batches.length > 0)
-        lines.push(table(batches, ["batchId", "recall.state", "recall.pagesDone", "recall.requestedAt"]));
-      return lines.join("\n");
-    },
-  });
+  kit.call(options, (api) => api("POST", `/cas/${ca}/recall`, { body: { reason } }), "ca recall");
