@@ -1,7 +1,7 @@
 import type { Command } from "commander";
 import type { ApiAnswer, ApiClient } from "./api-client.js";
 import { EXIT, type ExitName, failureOfAnswer, kindOfStatus } from "./failures.js";
-import { formatFailure, printableJson, show } from "./terminal.js";
+import { formatFailure, printable, printableJson, show } from "./terminal.js";
 
 /** The commands over the operations API (SigV4): answers as JSON (--json) or readable text. */
 export interface DeviceCommandIo {
@@ -128,12 +128,16 @@ export const apiCommandKit = (io: DeviceCommandIo, err: (text: string) => void) 
   const regionFor = async (options: CommonOptions, apiUrl: string): Promise<string | undefined> =>
     options.region ?? (await io.awsRegion?.(options.profile)) ?? io.defaultRegion ?? regionOfApiUrl(apiUrl);
 
-  /** Calls the API and prints its answer; `kindOf` may tell what the status alone cannot. */
+  /**
+   * Calls the API and prints its answer; `kindOf` may tell what the status alone cannot, and
+   * `present` how a command shows its answer and what it suggests when it fails.
+   */
   const call = async (
     options: CommonOptions,
     run: (api: ApiClient) => Promise<ApiAnswer>,
     path: string,
     kindOf?: (answer: ApiAnswer) => ExitName | undefined,
+    present?: Presentation,
   ) => {
     const json = options.json === true;
     const refuse = (message: string) => {
@@ -152,15 +156,28 @@ export const apiCommandKit = (io: DeviceCommandIo, err: (text: string) => void) 
     });
     const answer = await run(api);
     const kind = kindOf?.(answer) ?? kindOfStatus(answer.status);
-    if (answer.status >= 300)
-      err(formatFailure(failureOfAnswer({ url: options.apiUrl, ...answer }, kind), json));
-    else io.out(json ? printableJson(answer.body) : readable(path, answer.body));
+    if (answer.status >= 300) {
+      const failure = failureOfAnswer({ url: options.apiUrl, ...answer }, kind);
+      const hint = present?.hint?.(answer);
+      err(formatFailure(hint ? { ...failure, hint } : failure, json));
+    } else
+      io.out(
+        json
+          ? printableJson(answer.body)
+          : (present?.readable ?? ((body: unknown) => readable(path, body)))(answer.body),
+      );
     io.exit(EXIT[kind]);
   };
   return { common, call };
 };
 
 export type ApiCommandKit = ReturnType<typeof apiCommandKit>;
+
+/** How a command shows its answer (readable, not --json) and what it suggests when the API refuses. */
+export interface Presentation {
+  readonly readable?: (body: unknown) => string;
+  readonly hint?: (answer: ApiAnswer) => string | undefined;
+}
 
 export const addDeviceCommands = (program: Command, { common, call }: ApiCommandKit): void => {
   const device = program
@@ -170,7 +187,13 @@ export const addDeviceCommands = (program: Command, { common, call }: ApiCommand
   common(
     device.command("show").description("state, certificate, batch and recent history").argument("<deviceId>"),
   ).action((deviceId: string, options: CommonOptions) =>
-    call(options, (api) => api("GET", `/devices/${encodeURIComponent(deviceId)}`), "show"),
+    call(options, (api) => api("GET", `/devices/${encodeURIComponent(deviceId)}`), "show", undefined, {
+      // No entry: the device is on no batch, but the certificates that tried to be it are known.
+      hint: (answer) =>
+        answer.status === 404
+          ? `${printable(deviceId)} is not on the allowlist: fleetgate device why ${printable(deviceId)} tells what became of the certificates that tried to be it`
+          : undefined,
+    }),
   );
   common(
     device

@@ -11,6 +11,7 @@ import {
   type DeviceCommandIo,
 } from "./api-commands.js";
 import { addCaCommands, type CaCommandIo } from "./ca-commands.js";
+import { addDiagnosisCommands } from "./diagnosis-commands.js";
 import { EXIT, type ExitName, failureOfError } from "./failures.js";
 import { httpTransport, type Transport } from "./http.js";
 import { type Clock, megabytes, progressLines, systemClock } from "./progress.js";
@@ -157,6 +158,7 @@ export const buildProgram = (io: CliIo, jsonErrors: () => boolean = () => false)
     );
 
   addDeviceCommands(program, kit);
+  addDiagnosisCommands(program, kit);
   addCaCommands(program, { ...(io.cas ?? noCas), out: io.out }, kit);
 
   return program;
