@@ -20,6 +20,11 @@ export interface Device {
   readonly pins: Pins;
   /** The certificate that holds this identity, from the claim on. */
   readonly certificate?: BoundCertificate;
+  /**
+   * Fleet provisioning's reservation: until when the certificate the pre-provisioning hook allowed
+   * may first connect (its ownership token's lifetime); absent once confirmed, and for JITR.
+   */
+  readonly reservedUntil?: string;
   /** Optimistic-concurrency version: every change is conditional on it. */
   readonly version: number;
   readonly createdAt: string;
@@ -73,6 +78,10 @@ export const DEVICE_EVENT_TYPES = [
   "REACTIVATED",
   "REVOKED",
   "DECOMMISSIONED",
+  /** A fleet provisioning reservation whose certificate never connected, given back. */
+  "RESERVATION_EXPIRED",
+  /** A fleet provisioning request denied because fleetgate could not decide in time (ours, not a verdict). */
+  "PROVISIONING_UNAVAILABLE",
 ] as const;
 export type DeviceEventType = (typeof DEVICE_EVENT_TYPES)[number];
 
