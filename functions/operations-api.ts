@@ -3,21 +3,28 @@ import { MetricUnit } from "@aws-lambda-powertools/metrics";
 import middy from "@middy/core";
 import httpRouterHandler, { type Method } from "@middy/http-router";
 import type { Context } from "aws-lambda";
-import { loadOperationsConfig } from "#adapters/config.js";
+import { loadMaintenanceConfig, loadOperationsConfig } from "#adapters/config.js";
 import { type ApiEvent, type ApiResult, errorResult, problem } from "#adapters/http/api-event.js";
 import { batchRoutes } from "#adapters/http/batch-routes.js";
+import { maintenanceRoutes } from "#adapters/http/maintenance-routes.js";
 import { operationsRoutes, type Route } from "#adapters/http/operations-routes.js";
 import { logger, metrics } from "#adapters/telemetry.js";
 import { traceAwsCalls } from "#adapters/tracing.js";
+import { maintenanceDeps } from "#adapters/wiring/maintenance.js";
 import { operationsApiDeps } from "#adapters/wiring/operations-api.js";
 
 /**
  * The operations HTTP API (API Gateway HTTP API, IAM authorisation on every route): device state,
- * history and lifecycle actions; batch registration, uploads and recalls. Errors answer as
- * application/problem+json.
+ * history and lifecycle actions; batch registration, uploads and recalls; the reconciler on demand
+ * and the expiry watch. Errors answer as application/problem+json.
  */
 traceAwsCalls();
 const deps = operationsApiDeps(loadOperationsConfig());
+// The reconciler on demand repairs through the same registry, history and connections as operators.
+const maintenance = {
+  ...maintenanceDeps(loadMaintenanceConfig()),
+  repairs: { registry: deps.registry, events: deps.store, connections: deps.connections },
+};
 
 const answer =
   (route: Route) =>
@@ -45,11 +52,13 @@ const answer =
   };
 
 const router = httpRouterHandler({
-  routes: [...operationsRoutes(deps), ...batchRoutes(deps)].map((route) => ({
-    method: route.method as Method,
-    path: route.path,
-    handler: answer(route),
-  })),
+  routes: [...operationsRoutes(deps), ...batchRoutes(deps), ...maintenanceRoutes(maintenance)].map(
+    (route) => ({
+      method: route.method as Method,
+      path: route.path,
+      handler: answer(route),
+    }),
+  ),
   // The router's type says this throws; answering with a problem document works the same at run time.
   notFoundResponse: (({ method, path }: { method: string; path: string }) =>
     problem({

@@ -93,7 +93,19 @@ const operationsSchema = z.extend(manifestSchema, {
   MANIFEST_BUCKET: ingestSchema.shape.MANIFEST_BUCKET,
 });
 
+// The reconciler and the expiry watch: the table, the devices' group, and their share of IoT's quotas.
+const horizon = (fallback: number) =>
+  z._default(z.coerce.number().check(z.int(), z.minimum(1), z.maximum(3650)), fallback);
+const maintenanceSchema = z.extend(storeSchema, {
+  DEVICE_THING_GROUP: provisioningSchema.shape.DEVICE_THING_GROUP,
+  IOT_QUOTA_SHARE: provisioningSchema.shape.IOT_QUOTA_SHARE,
+  // The expiry watch's horizons: certificates expiring within so many days are reported.
+  EXPIRY_DEVICE_DAYS: horizon(30),
+  EXPIRY_CA_DAYS: horizon(90),
+});
+
 export type StoreConfig = z.infer<typeof storeSchema>;
+export type MaintenanceConfig = z.infer<typeof maintenanceSchema>;
 export type OperationsConfig = z.infer<typeof operationsSchema>;
 export type ManifestConfig = z.infer<typeof manifestSchema>;
 export type IngestConfig = z.infer<typeof ingestSchema>;
@@ -115,5 +127,7 @@ export const loadManifestConfig = (env: NodeJS.ProcessEnv = process.env): Manife
   load(manifestSchema, env);
 export const loadIngestConfig = (env: NodeJS.ProcessEnv = process.env): IngestConfig =>
   load(ingestSchema, env);
+export const loadMaintenanceConfig = (env: NodeJS.ProcessEnv = process.env): MaintenanceConfig =>
+  load(maintenanceSchema, env);
 export const loadRecallWorkerConfig = (env: NodeJS.ProcessEnv = process.env): RecallWorkerConfig =>
   load(recallWorkerSchema, env);

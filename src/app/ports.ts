@@ -130,6 +130,38 @@ export interface ConnectionControl {
 
 export type DisconnectOutcome = "dropped" | "not-connected" | "failed";
 
+/**
+ * IoT Core's inventory, as the reconciler and the expiry watch read it: listings and descriptions,
+ * each paced within the account's quotas. It only reads; a repair goes through DeviceRegistry.
+ */
+export interface IotInventory {
+  /** One page of the names of the Things in a thing group. NotFoundError when there is no such group. */
+  pageThingsInGroup(
+    thingGroupName: string,
+    options: { limit: number; cursor?: string },
+  ): Promise<Page<DeviceId>>;
+  /** The certificates attached to a Thing; undefined when there is no such Thing. */
+  thingCertificates(thingName: DeviceId): Promise<CertificateId[] | undefined>;
+  /** A certificate's status now; undefined when IoT Core has no such certificate. */
+  certificateStatus(certificateId: CertificateId): Promise<CertificateStatus | undefined>;
+  /** Every CA registered in the account, with when it expires. */
+  caCertificates(): Promise<CaValidity[]>;
+}
+
+export interface CaValidity {
+  readonly caCertificateId: CaCertificateId;
+  readonly status: "ACTIVE" | "INACTIVE";
+  /** ISO 8601. */
+  readonly notAfter: string;
+}
+
+/** Where the scheduled reconciler stopped, so that its next run goes on from there. */
+export interface ReconcilerCheckpoint {
+  /** The cursor a run stopped at; undefined when the last run finished its pass. */
+  readCheckpoint(): Promise<string | undefined>;
+  saveCheckpoint(cursor: string | undefined): Promise<void>;
+}
+
 export interface Page<T> {
   readonly items: readonly T[];
   /** Opaque; absent on the last page. */

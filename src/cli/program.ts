@@ -14,6 +14,7 @@ import { addCaCommands, type CaCommandIo } from "./ca-commands.js";
 import { addDiagnosisCommands } from "./diagnosis-commands.js";
 import { EXIT, type ExitName, failureOfError } from "./failures.js";
 import { httpTransport, type Transport } from "./http.js";
+import { addMaintenanceCommands } from "./maintenance-commands.js";
 import { type Clock, megabytes, progressLines, systemClock } from "./progress.js";
 import { formatFailure } from "./terminal.js";
 
@@ -159,6 +160,7 @@ export const buildProgram = (io: CliIo, jsonErrors: () => boolean = () => false)
 
   addDeviceCommands(program, kit);
   addDiagnosisCommands(program, kit);
+  addMaintenanceCommands(program, kit, io.progress);
   addCaCommands(program, { ...(io.cas ?? noCas), out: io.out }, kit);
 
   return program;

@@ -82,6 +82,8 @@ export const DEVICE_EVENT_TYPES = [
   "RESERVATION_EXPIRED",
   /** A fleet provisioning request denied because fleetgate could not decide in time (ours, not a verdict). */
   "PROVISIONING_UNAVAILABLE",
+  /** A certificate of a revoked or decommissioned device, found ACTIVE and revoked by a repair. */
+  "CERTIFICATE_REVOKED",
 ] as const;
 export type DeviceEventType = (typeof DEVICE_EVENT_TYPES)[number];
 

@@ -76,10 +76,18 @@ describe("IAM grants, read from the code", () => {
       "functions/jitr.ts",
       "functions/operations-api.ts",
       "functions/recall-worker.ts",
+      "functions/reconciler.ts",
     ]);
   });
 
-  for (const name of ["jitr", "operations-api", "ingest-manifest", "recall-worker", "device-policy"]) {
+  for (const name of [
+    "jitr",
+    "operations-api",
+    "ingest-manifest",
+    "recall-worker",
+    "device-policy",
+    "reconciler",
+  ]) {
     it(`grants functions/${name}.ts every action its code calls, and nothing it does not call`, () => {
       const fn = functions().find((f) => f.entry === `functions/${name}.ts`);
       if (!fn) throw new Error(`no function for functions/${name}.ts`);

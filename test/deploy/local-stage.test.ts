@@ -71,6 +71,7 @@ describe("the local stage", () => {
         "/Resources/IngestManifestRole/Properties/Policies/0/PolicyDocument/Statement/CertificateAuthorities/Resource",
         "/Resources/IngestManifestRole/Properties/Policies/0/PolicyDocument/Statement/RegisterCertificates/Resource",
         "/Resources/OperationsApiRole/Properties/Policies/0/PolicyDocument/Statement/CertificateAuthorities/Resource",
+        "/Resources/ReconcilerRole/Properties/Policies/0/PolicyDocument/Statement/CertificateAuthorities/Resource",
         "/Resources/DevicePolicyRole/Properties/Policies/0/PolicyDocument/Statement/AttachToDeviceGroup/Resource",
       ].sort(),
     );

@@ -15,17 +15,55 @@ import {
   tableWrites,
 } from "./table.js";
 
+/**
+ * Devices read by key and paged by state or batch, and nothing else: what a function that only
+ * reads devices bundles (it then holds none of the table's writes).
+ */
+export const deviceReader = (
+  db: DynamoDBDocumentClient,
+  tableName: string,
+): Pick<DeviceLedger, "getDevice" | "pageDevices"> => ({
+  async getDevice(deviceId) {
+    const out = await call("GetItem", () =>
+      db.send(new GetCommand({ TableName: tableName, Key: deviceKey(deviceId), ConsistentRead: true })),
+    );
+    return out.Item ? stripKeys<Device>(out.Item) : undefined;
+  },
+
+  async pageDevices(query, { limit, cursor }) {
+    const [index, attribute, value, sortAttribute] =
+      "state" in query
+        ? [STATE_INDEX, "gsi1pk", `STATE#${query.state}`, "gsi1sk"]
+        : [BATCH_INDEX, "gsi2pk", `BATCH#${query.batchId}`, "gsi2sk"];
+    const out = await call("Query", () =>
+      db.send(
+        new QueryCommand({
+          TableName: tableName,
+          IndexName: index,
+          KeyConditionExpression: `${attribute} = :value`,
+          ExpressionAttributeValues: { ":value": value },
+          Limit: limit,
+          ExclusiveStartKey: decodeCursor(cursor, {
+            [attribute]: value,
+            [sortAttribute]: ANY,
+            pk: /^DEVICE#/,
+            sk: "STATE",
+          }),
+        }),
+      ),
+    );
+    return page(
+      (out.Items ?? []).map((item) => stripKeys<Device>(item)),
+      out.LastEvaluatedKey,
+    );
+  },
+});
+
 /** Devices and their history: read, paged, and moved by a conditional transition with its event. */
 export const deviceLedger = (db: DynamoDBDocumentClient, tableName: string): DeviceLedger => {
   const { transact, moveDevice, putEvent } = tableWrites(db, tableName);
   return {
-    async getDevice(deviceId) {
-      const out = await call("GetItem", () =>
-        db.send(new GetCommand({ TableName: tableName, Key: deviceKey(deviceId), ConsistentRead: true })),
-      );
-      return out.Item ? stripKeys<Device>(out.Item) : undefined;
-    },
-
+    ...deviceReader(db, tableName),
     async listEvents(deviceId) {
       const events: DeviceEvent[] = [];
       let cursor: Item | undefined;
@@ -62,34 +100,6 @@ export const deviceLedger = (db: DynamoDBDocumentClient, tableName: string): Dev
       );
       return page(
         (out.Items ?? []).map((item) => stripKeys<DeviceEvent>(item)),
-        out.LastEvaluatedKey,
-      );
-    },
-
-    async pageDevices(query, { limit, cursor }) {
-      const [index, attribute, value, sortAttribute] =
-        "state" in query
-          ? [STATE_INDEX, "gsi1pk", `STATE#${query.state}`, "gsi1sk"]
-          : [BATCH_INDEX, "gsi2pk", `BATCH#${query.batchId}`, "gsi2sk"];
-      const out = await call("Query", () =>
-        db.send(
-          new QueryCommand({
-            TableName: tableName,
-            IndexName: index,
-            KeyConditionExpression: `${attribute} = :value`,
-            ExpressionAttributeValues: { ":value": value },
-            Limit: limit,
-            ExclusiveStartKey: decodeCursor(cursor, {
-              [attribute]: value,
-              [sortAttribute]: ANY,
-              pk: /^DEVICE#/,
-              sk: "STATE",
-            }),
-          }),
-        ),
-      );
-      return page(
-        (out.Items ?? []).map((item) => stripKeys<Device>(item)),
         out.LastEvaluatedKey,
       );
     },

@@ -2,9 +2,11 @@ import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { batchRoutes } from "#adapters/http/batch-routes.js";
+import { maintenanceRoutes } from "#adapters/http/maintenance-routes.js";
 import { operationsRoutes } from "#adapters/http/operations-routes.js";
 import { DEVICE_EVENT_TYPES } from "#domain/device.js";
 import { DEVICE_STATES } from "#domain/lifecycle.js";
+import { FakeInventory } from "#test/support/fake-inventory.js";
 import { FakeRegistry } from "#test/support/fake-registry.js";
 import { InMemoryLifecycleStore } from "#test/support/in-memory-store.js";
 
@@ -38,6 +40,12 @@ const routes = [
     caRegistry: new FakeRegistry(),
     queue: { enqueue: async () => undefined },
     uploadTicket: async () => ({}),
+  }),
+  ...maintenanceRoutes({
+    inventory: new FakeInventory(new FakeRegistry()),
+    store,
+    clock,
+    thingGroupName: "devices",
   }),
 ];
 

@@ -1,0 +1,135 @@
+import { injectLambdaContext } from "@aws-lambda-powertools/logger/middleware";
+import { MetricUnit } from "@aws-lambda-powertools/metrics";
+import middy from "@middy/core";
+import type { Context } from "aws-lambda";
+import { loadMaintenanceConfig } from "#adapters/config.js";
+import { logger, metrics, publishMetrics } from "#adapters/telemetry.js";
+import { checkpointOf, maintenanceDeps } from "#adapters/wiring/maintenance.js";
+import { type ExpiringDevice, watchExpiry } from "#app/expiry-watch.js";
+import { DRIFT_KINDS, type DriftKind, reconcile } from "#app/reconcile.js";
+import { DependencyRejectedError, ValidationError } from "#domain/errors.js";
+
+/**
+ * Once a day (an EventBridge schedule): the expiry watch, then the reconciler from where its last
+ * run stopped until its pass ends or the run's time is nearly spent (the next run goes on from a
+ * checkpoint in the table). It reports to the log and as metrics, and repairs nothing: repairs are
+ * asked for by an operator (fleetgate reconcile --repair).
+ */
+const config = loadMaintenanceConfig();
+const deps = maintenanceDeps(config);
+const checkpoint = checkpointOf(config);
+
+// Time kept back from the function's timeout: the last page of checks, the checkpoint, the metrics.
+const MARGIN_MS = 90_000;
+const LOGGED_DEVICES = 100;
+
+const expiry = async (): Promise<{ devices: number; cas: number }> => {
+  const devices: ExpiringDevice[] = [];
+  let count = 0;
+  let cursor: string | undefined;
+  let cas = 0;
+  do {
+    const report = await watchExpiry(deps, {
+      deviceDays: config.EXPIRY_DEVICE_DAYS,
+      caDays: config.EXPIRY_CA_DAYS,
+      limit: 5000,
+      ...(cursor ? { cursor } : {}),
+    });
+    count += report.devices.length;
+    devices.push(...report.devices.slice(0, LOGGED_DEVICES - devices.length));
+    for (const ca of report.cas ?? []) {
+      cas += 1;
+      logger.warn("CA certificate expiring", { ...ca, horizonDays: config.EXPIRY_CA_DAYS });
+    }
+    cursor = report.cursor;
+  } while (cursor);
+  logger.info("device certificates expiring", {
+    count,
+    horizonDays: config.EXPIRY_DEVICE_DAYS,
+    soonest: devices.sort((a, b) => a.notAfter.localeCompare(b.notAfter)),
+  });
+  for (const [kind, value] of [
+    ["device", count],
+    ["ca", cas],
+  ] as const) {
+    const single = metrics.singleMetric();
+    single.addDimension("Kind", kind);
+    single.addMetric("CertificatesExpiring", MetricUnit.Count, value);
+  }
+  return { devices: count, cas };
+};
+
+interface RunSummary {
+  readonly examined: number;
+  readonly unchecked: number;
+  readonly drifts: Record<string, number>;
+  readonly pass: "complete" | "continues next run";
+}
+
+const reconcilePart = async (deadline: number): Promise<RunSummary> => {
+  const found = new Map<DriftKind, number>(DRIFT_KINDS.map((kind) => [kind, 0]));
+  let security = 0;
+  let examined = 0;
+  let unchecked = 0;
+  let cursor = await checkpoint.readCheckpoint();
+  const resumedFrom = cursor;
+  let summary: RunSummary | undefined;
+  try {
+    for (;;) {
+      const report = await reconcile(deps, {
+        limit: 1000,
+        ...(cursor ? { cursor } : {}),
+        actor: "reconciler",
+        deadline,
+      }).catch((error: unknown) => {
+        // A checkpoint this version cannot read (another walk, an expired listing token): start over.
+        const stale = error instanceof ValidationError || error instanceof DependencyRejectedError;
+        if (!stale || cursor === undefined || cursor !== resumedFrom || examined > 0) throw error;
+        logger.warn("checkpoint not usable, the pass starts over", { error });
+        cursor = undefined;
+        return undefined;
+      });
+      if (!report) continue;
+      examined += report.examined;
+      for (const drift of report.drifts) {
+        found.set(drift.kind, (found.get(drift.kind) ?? 0) + 1);
+        if (drift.security) {
+          security += 1;
+          logger.error("SECURITY drift", { ...drift, securityEvent: true });
+        } else logger.warn("drift", { ...drift });
+      }
+      for (const item of report.unchecked) logger.warn("not checked: a read failed", { ...item });
+      unchecked += report.unchecked.length;
+      cursor = report.cursor;
+      if (!cursor || Date.now() >= deadline) break;
+    }
+  } finally {
+    // Where the next run goes on from, also after a failure: the pages before it were checked.
+    await checkpoint.saveCheckpoint(cursor);
+    summary = {
+      examined,
+      unchecked,
+      drifts: Object.fromEntries(found),
+      pass: cursor ? "continues next run" : "complete",
+    };
+    logger.info("reconcile run", { ...summary, resumed: resumedFrom !== undefined });
+    for (const [kind, value] of found) {
+      const single = metrics.singleMetric();
+      single.addDimension("Kind", kind);
+      single.addMetric("DriftFound", MetricUnit.Count, value);
+    }
+    metrics.addMetric("SecurityDriftFound", MetricUnit.Count, security);
+    metrics.addMetric("ReconcileUnchecked", MetricUnit.Count, unchecked);
+  }
+  return summary;
+};
+
+/** Answers what it found, for whoever invokes it directly; the schedule ignores the answer. */
+export const handler = middy(async (_event: unknown, context: Context) => {
+  const deadline = Date.now() + context.getRemainingTimeInMillis() - MARGIN_MS;
+  const expiring = await expiry();
+  const reconciled = await reconcilePart(deadline);
+  return { expiring, reconciled };
+})
+  .use(injectLambdaContext(logger))
+  .use(publishMetrics());
