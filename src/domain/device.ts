@@ -20,11 +20,6 @@ export interface Device {
   readonly pins: Pins;
   /** The certificate that holds this identity, from the claim on. */
   readonly certificate?: BoundCertificate;
-  /**
-   * Fleet provisioning's reservation: until when the certificate the pre-provisioning hook allowed
-   * may first connect (its ownership token's lifetime); absent once confirmed, and for JITR.
-   */
-  readonly reservedUntil?: string;
   /** Optimistic-concurrency version: every change is conditional on it. */
   readonly version: number;
   readonly createdAt: string;
@@ -38,6 +33,11 @@ export interface BoundCertificate {
   readonly publicKeySha256: string;
   readonly notBefore: string;
   readonly notAfter: string;
+  /**
+   * Fleet provisioning: until when the certificate the pre-provisioning hook allowed must first
+   * connect (its ownership token's lifetime). A claim still PROVISIONING past it may be given back.
+   */
+  readonly reservedUntil?: string;
 }
 
 export const bindCertificate = (

@@ -105,7 +105,7 @@ const deny = (refusal: Refusal, device?: Device): FleetDecision => ({
 });
 
 /** A reservation the hook made that its certificate did not confirm in time. */
-export const reservationExpired = (device: Device, now: Date): boolean =>
-  device.state === "PROVISIONING" &&
-  device.reservedUntil !== undefined &&
-  Date.parse(device.reservedUntil) <= now.getTime();
+export const reservationExpired = (device: Device, now: Date): boolean => {
+  const until = device.certificate?.reservedUntil;
+  return device.state === "PROVISIONING" && until !== undefined && Date.parse(until) <= now.getTime();
+};

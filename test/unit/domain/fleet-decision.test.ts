@@ -46,8 +46,8 @@ const reservedBy = (
 ) =>
   entry({
     state,
-    reservedUntil,
     certificate: {
+      reservedUntil,
       certificateId,
       certificateArn: `arn:aws:iot:eu-west-1:123456789012:cert/${certificateId}`,
       certificateSha256: "3",
