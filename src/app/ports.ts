@@ -6,6 +6,7 @@ import type {
   DeviceEvent,
   WaitingRecord,
 } from "#domain/device.js";
+import type { ClaimBinding } from "#domain/claim.js";
 import type { BatchId, CaCertificateId, CertificateId, DeviceId } from "#domain/ids.js";
 import type { DeviceState } from "#domain/lifecycle.js";
 import type { ManifestRow } from "#domain/manifest.js";
@@ -274,3 +275,43 @@ export type WaitingSighting = Omit<WaitingRecord, "firstSeenAt" | "lastSeenAt" |
 };
 
 export type { CertificateRecord, Device, DeviceEvent, ManifestRow, Refusal };
+
+/** Fleet provisioning's reads: the hook's one request, and the reservations a connection confirms. */
+export interface FleetLedger {
+  /** The claim certificate's binding and the identity's allowlist entry, in one read. */
+  readFleetState(claimCertificateId: CertificateId, deviceId: DeviceId): Promise<FleetState>;
+  /** The entries reserved for any of these certificates and not confirmed yet (PROVISIONING). */
+  reservationsOf(certificateIds: readonly CertificateId[]): Promise<Device[]>;
+}
+
+export interface FleetState {
+  readonly claim?: ClaimBinding;
+  readonly device?: Device;
+}
+
+/** Claim certificates and the batches each may provision, as the operator keeps them. */
+export interface ClaimRegistry {
+  /** Records a claim's binding; AlreadyExistsError if that certificate has one. */
+  bindClaim(binding: ClaimBinding): Promise<void>;
+  getClaim(claimCertificateId: CertificateId): Promise<ClaimBinding | undefined>;
+  /** Marks the claim revoked, keeping its record; false if it was revoked before. */
+  revokeClaim(
+    claimCertificateId: CertificateId,
+    revoked: NonNullable<ClaimBinding["revoked"]>,
+  ): Promise<boolean>;
+  /** Claims, most recent first. */
+  pageClaims(options: { limit: number; cursor?: string }): Promise<Page<ClaimBinding>>;
+}
+
+/** IoT Core's side of a claim certificate: made with its key there, or from the operator's CSR. */
+export interface ClaimIssuer {
+  /** An ACTIVE certificate; the private key comes back only when IoT Core made it. */
+  createCertificate(csrPem?: string): Promise<IssuedCertificate>;
+}
+
+export interface IssuedCertificate {
+  readonly certificateId: CertificateId;
+  readonly certificateArn: string;
+  readonly certificatePem: string;
+  readonly privateKeyPem?: string;
+}

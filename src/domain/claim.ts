@@ -13,6 +13,3 @@ export interface ClaimBinding {
   /** Set when the claim was revoked: it provisions nothing any more, and its record stays for audit. */
   readonly revoked?: { readonly at: string; readonly by: string; readonly reason: string };
 }
-
-export const isClaimInForce = (claim: ClaimBinding | undefined): claim is ClaimBinding =>
-  claim !== undefined && claim.revoked === undefined;

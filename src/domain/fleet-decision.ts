@@ -1,5 +1,5 @@
 import type { CertificateFacts } from "./certificate.js";
-import { type ClaimBinding, isClaimInForce } from "./claim.js";
+import type { ClaimBinding } from "./claim.js";
 import type { Device } from "./device.js";
 import type { CertificateId, DeviceId } from "./ids.js";
 import { type CertificateStatus, refuseNewCertificate } from "./provisioning-decision.js";
@@ -51,9 +51,12 @@ export type FleetDecision =
  */
 export const decideFleetProvisioning = (input: FleetFacts): FleetDecision => {
   const { claim, device, certificate, certificateId, deviceId } = input;
-  if (!isClaimInForce(claim))
+  if (!claim || claim.revoked)
     return deny(
-      refuse("CLAIM_NOT_RECOGNISED", claim ? `claim revoked ${claim.revoked?.at}` : "no binding recorded"),
+      refuse(
+        "CLAIM_NOT_RECOGNISED",
+        claim?.revoked ? `claim revoked ${claim.revoked.at}` : "no binding recorded",
+      ),
     );
   if (!certificate.ok) return deny(certificate.refusal, device);
   if (!device) return deny(refuse("NOT_ON_ALLOWLIST", `device id ${deviceId}`));

@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { TransactionCanceledException } from "@aws-sdk/client-dynamodb";
 import {
+  BatchGetCommand,
   type DynamoDBDocumentClient,
   GetCommand,
   TransactWriteCommand,
@@ -213,6 +214,33 @@ export const transactionError = (error: unknown, operation: string) => {
     return new ThrottledError(`${operation}: ${codes.join(", ")}`, { cause: error });
   }
   return toDomainError(error, operation);
+};
+
+// BatchGetItem takes 100 keys at most.
+const BATCH_GET_KEYS = 100;
+
+/** Reads items by key, consistently, all of them: what DynamoDB leaves unprocessed is asked again. */
+export const getAll = async (
+  db: DynamoDBDocumentClient,
+  tableName: string,
+  keys: Item[],
+): Promise<Item[]> => {
+  const items: Item[] = [];
+  for (let start = 0; start < keys.length; start += BATCH_GET_KEYS) {
+    let pending = keys.slice(start, start + BATCH_GET_KEYS);
+    for (let attempt = 0; pending.length > 0; attempt += 1) {
+      if (attempt > 0) await backoff(attempt);
+      if (attempt > 5) throw new ThrottledError("BatchGetItem: keys left unprocessed after retries");
+      const out = await call("BatchGetItem", () =>
+        db.send(
+          new BatchGetCommand({ RequestItems: { [tableName]: { Keys: pending, ConsistentRead: true } } }),
+        ),
+      );
+      items.push(...(out.Responses?.[tableName] ?? []));
+      pending = (out.UnprocessedKeys?.[tableName]?.Keys as Item[] | undefined) ?? [];
+    }
+  }
+  return items;
 };
 
 export const backoff = (attempt: number) =>
