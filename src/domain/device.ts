@@ -78,6 +78,14 @@ export const DEVICE_EVENT_TYPES = [
   "REACTIVATED",
   "REVOKED",
   "DECOMMISSIONED",
+  /** An operator (or a manifest) approved the one certificate that may replace the device's. */
+  "REPLACEMENT_APPROVED",
+  /** The approved certificate connected and took over; the one it replaced was revoked. */
+  "CERTIFICATE_REPLACED",
+  /** An approval of a replacement certificate expired unused. */
+  "REPLACEMENT_EXPIRED",
+  /** A certificate the device no longer uses was deleted from IoT Core after its retention. */
+  "CERTIFICATE_RETIRED",
   /** A fleet provisioning reservation whose certificate never connected, given back. */
   "RESERVATION_EXPIRED",
   /** A fleet provisioning request denied because fleetgate could not decide in time (ours, not a verdict). */

@@ -2,6 +2,7 @@ import type { CertificateFacts } from "./certificate.js";
 import { type CertificateRecord, type Device, matchesPins } from "./device.js";
 import type { CaCertificateId, CertificateId, DeviceId } from "./ids.js";
 import { type Refusal, type RefusalCode, refuse } from "./refusal.js";
+import { decideReplacement, type ReplacementApproval } from "./replacement.js";
 
 /** IoT Core certificate statuses (DescribeCertificate). */
 export type CertificateStatus =
@@ -26,6 +27,8 @@ export interface ProvisioningFacts {
   readonly device: Device | undefined;
   /** What was decided about this certificate before, if anything. */
   readonly record: CertificateRecord | undefined;
+  /** An operator's approval of a replacement certificate for the device, if one is pending. */
+  readonly approval?: ReplacementApproval;
   readonly now: Date;
   /** How long a certificate may wait for its allowlist entry before it is refused. */
   readonly waitLimitMs: number;
@@ -36,6 +39,13 @@ export type ProvisioningDecision =
   | { readonly kind: "provision"; readonly device: Device; readonly facts: CertificateFacts }
   /** A claim by this certificate exists: finish the steps (a crash or a race interrupted them). */
   | { readonly kind: "resume"; readonly device: Device; readonly facts: CertificateFacts }
+  /** The approved replacement of the device's certificate: provision it, retire the one it replaces. */
+  | {
+      readonly kind: "replace";
+      readonly device: Device;
+      readonly facts: CertificateFacts;
+      readonly approval: ReplacementApproval;
+    }
   | {
       readonly kind: "refuse";
       readonly refusal: Refusal;
@@ -76,6 +86,9 @@ export const decideProvisioning = (input: ProvisioningFacts): ProvisioningDecisi
     if (device.state === "ACTIVE") return { kind: "already-active", device };
     return { kind: "ignore", why: `device ${device.deviceId} is ${device.state}` };
   }
+
+  const replacement = decideReplacement(input);
+  if (replacement) return replacement;
 
   // A certificate waits for us as PENDING_ACTIVATION (JITR) or INACTIVE (registered by a manifest).
   const waiting = input.origin === "manifest" ? "INACTIVE" : "PENDING_ACTIVATION";
