@@ -12,6 +12,7 @@ import {
 } from "./api-commands.js";
 import { addCaCommands, type CaCommandIo } from "./ca-commands.js";
 import { addDiagnosisCommands } from "./diagnosis-commands.js";
+import { addDlqCommands } from "./dlq-commands.js";
 import { EXIT, type ExitName, failureOfError } from "./failures.js";
 import { httpTransport, type Transport } from "./http.js";
 import { addMaintenanceCommands } from "./maintenance-commands.js";
@@ -161,6 +162,11 @@ export const buildProgram = (io: CliIo, jsonErrors: () => boolean = () => false)
   addDeviceCommands(program, kit);
   addDiagnosisCommands(program, kit);
   addMaintenanceCommands(program, kit, io.progress);
+  addDlqCommands(program, {
+    out: io.out,
+    ...(io.progress ? { progress: io.progress } : {}),
+    ...(io.devices.awsRegion ? { awsRegion: io.devices.awsRegion } : {}),
+  });
   addCaCommands(program, { ...(io.cas ?? noCas), out: io.out }, kit);
 
   return program;
