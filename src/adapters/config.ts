@@ -104,6 +104,17 @@ const maintenanceSchema = z.extend(storeSchema, {
   EXPIRY_CA_DAYS: horizon(90),
 });
 
+// The pre-provisioning hook and the confirmation of its reservations (fleet provisioning).
+const fleetSchema = z.extend(storeSchema, {
+  CLOCK_SKEW_SECONDS: seconds(300),
+  // What the hook's decision may take. IoT Core denies an answer after 5 s; a write begun in time
+  // gets 1 s more and recording a failure 0.5 s, so 3,000 ms is the most that stays below.
+  HOOK_BUDGET_MS: z._default(z.coerce.number().check(z.int(), z.minimum(50), z.maximum(3000)), 2000),
+  // How long an allowed certificate has to connect first: IoT Core's ownership token lives an hour.
+  RESERVATION_SECONDS: z._default(z.coerce.number().check(z.int(), z.minimum(60), z.maximum(86_400)), 3600),
+});
+
+export type FleetConfig = z.infer<typeof fleetSchema>;
 export type StoreConfig = z.infer<typeof storeSchema>;
 export type MaintenanceConfig = z.infer<typeof maintenanceSchema>;
 export type OperationsConfig = z.infer<typeof operationsSchema>;
@@ -121,6 +132,7 @@ const load = <T>(schema: z.ZodMiniType<T, unknown>, env: NodeJS.ProcessEnv): T =
 
 export const loadProvisioningConfig = (env: NodeJS.ProcessEnv = process.env): ProvisioningConfig =>
   load(provisioningSchema, env);
+export const loadFleetConfig = (env: NodeJS.ProcessEnv = process.env): FleetConfig => load(fleetSchema, env);
 export const loadOperationsConfig = (env: NodeJS.ProcessEnv = process.env): OperationsConfig =>
   load(operationsSchema, env);
 export const loadManifestConfig = (env: NodeJS.ProcessEnv = process.env): ManifestConfig =>
