@@ -1,4 +1,5 @@
 import type { BatchRecord, Recall, RecallFailure } from "#domain/batch.js";
+import type { ClaimBinding } from "#domain/claim.js";
 import type {
   BoundCertificate,
   CertificateRecord,
@@ -6,12 +7,13 @@ import type {
   DeviceEvent,
   WaitingRecord,
 } from "#domain/device.js";
-import type { ClaimBinding } from "#domain/claim.js";
 import type { BatchId, CaCertificateId, CertificateId, DeviceId } from "#domain/ids.js";
 import type { DeviceState } from "#domain/lifecycle.js";
 import type { ManifestRow } from "#domain/manifest.js";
 import type { CertificateStatus } from "#domain/provisioning-decision.js";
 import type { Refusal } from "#domain/refusal.js";
+import type { ReplacementApproval } from "#domain/replacement.js";
+import type { RetirableCertificate } from "#domain/retirement.js";
 
 /** The ports the use cases need. Adapters implement them; tests pass in-memory versions. */
 
@@ -174,6 +176,8 @@ export type DeviceQuery = { readonly state: DeviceState } | { readonly batchId: 
 export interface ProvisioningState {
   readonly device?: Device;
   readonly record?: CertificateRecord;
+  /** The device's pending approval of a replacement certificate. */
+  readonly approval?: ReplacementApproval;
 }
 
 export type AddDeviceResult =
@@ -225,6 +229,67 @@ export interface ProvisioningLedger {
   recordWaiting(record: WaitingSighting): Promise<string>;
   /** Adds an event to a device's history, whether or not the device is on the allowlist. */
   recordEvent(event: DeviceEvent): Promise<void>;
+  /**
+   * The approved replacement takes over: the device holds `certificate` (conditional on the version
+   * read and on still holding the replaced one), the approval is used up, the replaced certificate
+   * waits out its retention, with the event. ConcurrentUpdateError if any of it moved.
+   */
+  commitReplacement(
+    device: Device,
+    certificate: BoundCertificate,
+    approval: ReplacementApproval,
+    event: DeviceEvent,
+  ): Promise<Device>;
+}
+
+/** Approvals of replacement certificates: one pending per device at most. */
+export interface ReplacementApprovals {
+  /**
+   * Records an approval, in place of any earlier one of the device, with its event; conditional on
+   * the device being as read. ConcurrentUpdateError if it moved.
+   */
+  putApproval(device: Device, approval: ReplacementApproval, event: DeviceEvent): Promise<void>;
+  /** Approvals that expired before `before`, soonest expired first. */
+  pageExpiredApprovals(
+    before: string,
+    options: { limit: number; cursor?: string },
+  ): Promise<Page<ReplacementApproval>>;
+  /** Removes an expired approval with its event; false when it was used or replaced meanwhile. */
+  expireApproval(approval: ReplacementApproval, event: DeviceEvent): Promise<boolean>;
+}
+
+/**
+ * Certificates waiting out their retention before they are deleted from IoT Core. Replacing a
+ * certificate, revoking or decommissioning a device, and refusing a certificate queue it here.
+ */
+export interface RetirementLedger {
+  /** Certificates retirable since before `before`, oldest first; of one CA when given. */
+  pageRetirable(
+    query: { readonly before: string; readonly caCertificateId?: CaCertificateId },
+    options: { limit: number; cursor?: string },
+  ): Promise<Page<RetirableCertificate>>;
+  /** Queues a certificate (a rotation's replaced one); one queued before keeps its first time. */
+  scheduleRetirement(certificate: RetirableCertificate): Promise<void>;
+  /** Takes it off the queue as deleted from IoT Core, with its event; false if recorded before. */
+  recordRetired(
+    certificate: RetirableCertificate,
+    at: string,
+    event: DeviceEvent | undefined,
+  ): Promise<boolean>;
+  /** Where the scheduled retirement stopped; undefined when its last run finished a pass. */
+  readRetirementCheckpoint(): Promise<string | undefined>;
+  saveRetirementCheckpoint(cursor: string | undefined): Promise<void>;
+}
+
+/** IoT Core's side of retiring a certificate: what holds it, and deleting it. */
+export interface CertificateRemoval {
+  /** The Things the certificate is attached to; none when IoT Core has no such certificate. */
+  thingsOfCertificate(certificateArn: string): Promise<DeviceId[]>;
+  /**
+   * Deletes a certificate with its policies. IoT Core refuses one that is ACTIVE or attached to a
+   * Thing, which is what this answers then.
+   */
+  deleteCertificate(certificateId: CertificateId): Promise<"deleted" | "gone" | "active" | "attached">;
 }
 
 /** The allowlist, as the manufacturing line writes it. */
@@ -267,7 +332,9 @@ export type LifecycleStore = DeviceLedger &
   ProvisioningLedger &
   AllowlistWriter &
   BatchRecords &
-  RecallProgress;
+  RecallProgress &
+  ReplacementApprovals &
+  RetirementLedger;
 
 /** One more sighting of a waiting certificate; the store keeps the first time and counts them. */
 export type WaitingSighting = Omit<WaitingRecord, "firstSeenAt" | "lastSeenAt" | "attempts"> & {

@@ -11,6 +11,7 @@ import {
 import { isSecurityRefusal, type Refusal, refuse } from "#domain/refusal.js";
 import type { CaDirectory } from "./ca-directory.js";
 import type { CertificateDescription, Clock, DeviceRegistry, ProvisioningLedger } from "./ports.js";
+import { replaceCertificate } from "./replace-certificate.js";
 
 export interface ProvisioningDeps {
   readonly registry: DeviceRegistry;
@@ -41,6 +42,8 @@ export type ProvisioningOutcome =
       readonly certificateId: CertificateId;
       readonly deviceId: DeviceId;
       readonly resumed: boolean;
+      /** The certificate an approved replacement took over from, now revoked. */
+      readonly replaced?: CertificateId;
     }
   | {
       readonly kind: "refused";
@@ -98,6 +101,7 @@ export const provisionCertificate = async (
         certificate: verdict,
         device: state.device,
         record: state.record,
+        ...(state.approval ? { approval: state.approval } : {}),
         now: deps.clock.now(),
         waitLimitMs: deps.waitLimitMs,
       };
@@ -165,6 +169,11 @@ const act = async (
         event,
       );
       return provision(deps, description, claimed, false);
+    }
+    case "replace": {
+      const { replaced } = await replaceCertificate(deps, description, decision);
+      const resumed = description.status === "ACTIVE";
+      return { kind: "provisioned", certificateId, deviceId: decision.device.deviceId, resumed, replaced };
     }
     case "resume":
       return provision(deps, description, decision.device, true);
@@ -291,7 +300,15 @@ const refuseCertificate = async (
       },
     );
   await deps.store.recordRefusal(
-    { certificateId, outcome: "REJECTED", refusal, ...(deviceId ? { deviceId } : {}), at },
+    {
+      certificateId,
+      outcome: "REJECTED",
+      refusal,
+      ...(deviceId ? { deviceId } : {}),
+      // Kept for retirement: an operator may retire one CA's refused certificates first.
+      ...(description.caCertificateId ? { caCertificateId: description.caCertificateId } : {}),
+      at,
+    },
     event,
   );
   await revokeUnlessRevoked(deps, description);

@@ -1,16 +1,21 @@
 import { createHash } from "node:crypto";
-import type { CaDescription, CertificateDescription, DeviceRegistry } from "#app/ports.js";
+import type {
+  CaDescription,
+  CertificateDescription,
+  CertificateRemoval,
+  DeviceRegistry,
+} from "#app/ports.js";
 import { DependencyRejectedError, NotFoundError } from "#domain/errors.js";
-import type { CaCertificateId, CertificateId } from "#domain/ids.js";
+import type { CaCertificateId, CertificateId, DeviceId } from "#domain/ids.js";
 import type { CertificateStatus } from "#domain/provisioning-decision.js";
 
-type Method = keyof DeviceRegistry;
+type Method = keyof DeviceRegistry | keyof CertificateRemoval;
 
 /**
  * IoT Core's registry in memory, with AWS's rules where provisioning depends on them (a REVOKED
  * certificate stays revoked), a log of calls, and failures to inject per call.
  */
-export class FakeRegistry implements DeviceRegistry {
+export class FakeRegistry implements DeviceRegistry, CertificateRemoval {
   readonly certificates = new Map<
     string,
     { pem: string; status: CertificateStatus; caCertificateId: CaCertificateId }
@@ -123,6 +128,25 @@ export class FakeRegistry implements DeviceRegistry {
     }
     this.things.delete(thingName);
     this.groups.delete(thingName);
+  }
+
+  async thingsOfCertificate(certificateArn: string): Promise<DeviceId[]> {
+    this.enter("thingsOfCertificate");
+    return [...this.thingAttachments]
+      .filter((attachment) => attachment.endsWith(`|${certificateArn}`))
+      .map((attachment) => attachment.split("|")[0] as DeviceId);
+  }
+
+  /** As IoT Core deletes: never an ACTIVE certificate, never one attached to a Thing. */
+  async deleteCertificate(certificateId: CertificateId): Promise<"deleted" | "gone" | "active" | "attached"> {
+    this.enter("deleteCertificate");
+    const certificate = this.certificates.get(certificateId);
+    if (!certificate) return "gone";
+    if (certificate.status === "ACTIVE") return "active";
+    const arn = FakeRegistry.arn(certificateId);
+    if ([...this.thingAttachments].some((attachment) => attachment.endsWith(`|${arn}`))) return "attached";
+    this.certificates.delete(certificateId);
+    return "deleted";
   }
 
   async updateCertificateStatus(

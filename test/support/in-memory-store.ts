@@ -1,9 +1,11 @@
 import type { AddDeviceResult, DeviceQuery, LifecycleStore, Page, WaitingSighting } from "#app/ports.js";
 import type { BatchRecord, Recall, RecallFailure } from "#domain/batch.js";
-import type { CertificateRecord, Device, DeviceEvent } from "#domain/device.js";
+import type { BoundCertificate, CertificateRecord, Device, DeviceEvent } from "#domain/device.js";
 import { AlreadyExistsError, ConcurrentUpdateError, NotFoundError, ValidationError } from "#domain/errors.js";
 import type { BatchId } from "#domain/ids.js";
 import type { DeviceState } from "#domain/lifecycle.js";
+import type { ReplacementApproval } from "#domain/replacement.js";
+import { type RetirableCertificate, retirementAfter } from "#domain/retirement.js";
 
 // Cursors are offsets bound to their query: opaque to callers, and refused for another query, as
 // the DynamoDB store's are.
@@ -22,6 +24,34 @@ const paginate = <T>(
   const items = all.slice(start, start + limit);
   const next = Buffer.from(`${query}\n${start + limit}`).toString("base64url");
   return { items, ...(start + limit < all.length ? { cursor: next } : {}) };
+};
+
+/**
+ * Pages of a queue whose items leave it as they are worked through: the cursor is the last key
+ * read, as DynamoDB's is, so an item taken out does not shift the next page.
+ */
+const pageByKey = <T>(
+  all: readonly T[],
+  keyOf: (item: T) => string,
+  query: string,
+  { limit, cursor }: { limit: number; cursor?: string },
+): Page<T> => {
+  let after = "";
+  if (cursor !== undefined) {
+    const [forQuery, key] = Buffer.from(cursor, "base64url").toString("utf8").split("\n");
+    if (forQuery !== query || !key)
+      throw new ValidationError("invalid query", ["query.cursor: is not a cursor of this query"]);
+    after = key;
+  }
+  const sorted = all.filter((item) => keyOf(item) > after).sort((a, b) => keyOf(a).localeCompare(keyOf(b)));
+  const items = sorted.slice(0, limit);
+  const last = items.at(-1);
+  return {
+    items,
+    ...(sorted.length > limit && last
+      ? { cursor: Buffer.from(`${query}\n${keyOf(last)}`).toString("base64url") }
+      : {}),
+  };
 };
 
 /** The lifecycle store in memory, with the same conditional semantics as the DynamoDB adapter. */
@@ -62,13 +92,144 @@ export class InMemoryLifecycleStore implements LifecycleStore {
     const moved: Device = { ...device, state: to, version: device.version + 1, updatedAt: event.at };
     this.devices.set(device.deviceId, moved);
     this.events.push(event);
+    const why = retirementAfter(to);
+    if (why && device.certificate)
+      this.queueRetirement({
+        certificateId: device.certificate.certificateId,
+        deviceId: device.deviceId,
+        caCertificateId: device.caCertificateId,
+        since: event.at,
+        why,
+      });
     return moved;
   }
 
   async readProvisioningState(certificateId: string, deviceId: string | undefined) {
     const device = deviceId ? this.devices.get(deviceId) : undefined;
     const record = this.certificates.get(certificateId);
-    return { ...(device ? { device } : {}), ...(record ? { record } : {}) };
+    const approval = deviceId ? this.approvals.get(deviceId) : undefined;
+    return {
+      ...(device ? { device } : {}),
+      ...(record ? { record } : {}),
+      ...(approval ? { approval } : {}),
+    };
+  }
+
+  /** Pending approvals of replacement certificates, by device. */
+  readonly approvals = new Map<string, ReplacementApproval>();
+  /** The retirement queue, and when each certificate left it as deleted from IoT Core. */
+  readonly retirements = new Map<string, RetirableCertificate & { retiredAt?: string; queued: boolean }>();
+  retirementCheckpoint: string | undefined;
+
+  private queueRetirement(certificate: RetirableCertificate): void {
+    const before = this.retirements.get(certificate.certificateId);
+    this.retirements.set(certificate.certificateId, {
+      ...certificate,
+      ...(before ? { since: before.since, why: before.why } : {}),
+      ...(before?.retiredAt ? { retiredAt: before.retiredAt } : {}),
+      queued: true,
+    });
+  }
+
+  async commitReplacement(
+    device: Device,
+    certificate: BoundCertificate,
+    approval: ReplacementApproval,
+    event: DeviceEvent,
+  ) {
+    this.expect(device, approval.replaces);
+    const pending = this.approvals.get(device.deviceId);
+    if (
+      pending?.certificateSha256 !== approval.certificateSha256 ||
+      pending.approvedAt !== approval.approvedAt
+    )
+      throw new ConcurrentUpdateError("approval used or replaced");
+    const recorded = this.certificates.get(certificate.certificateId);
+    if (recorded && recorded.outcome !== "WAITING") throw new ConcurrentUpdateError("certificate recorded");
+    const replaced: Device = { ...device, certificate, version: device.version + 1, updatedAt: event.at };
+    this.devices.set(device.deviceId, replaced);
+    this.approvals.delete(device.deviceId);
+    this.certificates.set(certificate.certificateId, {
+      certificateId: certificate.certificateId,
+      outcome: "ASSIGNED",
+      deviceId: device.deviceId,
+      at: event.at,
+    });
+    this.queueRetirement({
+      certificateId: approval.replaces,
+      deviceId: device.deviceId,
+      caCertificateId: device.caCertificateId,
+      since: event.at,
+      why: "REPLACED",
+    });
+    this.events.push(event);
+    return replaced;
+  }
+
+  async putApproval(device: Device, approval: ReplacementApproval, event: DeviceEvent) {
+    this.expect(device, approval.replaces);
+    this.approvals.set(device.deviceId, approval);
+    this.events.push(event);
+  }
+
+  async pageExpiredApprovals(before: string, options: { limit: number; cursor?: string }) {
+    const expired = [...this.approvals.values()].filter((approval) => approval.expiresAt < before);
+    return pageByKey(
+      expired,
+      (approval) => `${approval.expiresAt}#${approval.deviceId}`,
+      "approvals",
+      options,
+    );
+  }
+
+  async expireApproval(approval: ReplacementApproval, event: DeviceEvent) {
+    const pending = this.approvals.get(approval.deviceId);
+    if (
+      pending?.certificateSha256 !== approval.certificateSha256 ||
+      pending.approvedAt !== approval.approvedAt
+    )
+      return false;
+    this.approvals.delete(approval.deviceId);
+    this.events.push(event);
+    return true;
+  }
+
+  async pageRetirable(
+    query: { readonly before: string; readonly caCertificateId?: string },
+    options: { limit: number; cursor?: string },
+  ) {
+    const due = [...this.retirements.values()]
+      .filter((entry) => entry.queued && entry.since < query.before)
+      .filter(
+        (entry) => query.caCertificateId === undefined || entry.caCertificateId === query.caCertificateId,
+      )
+      .map(({ retiredAt: _retired, queued: _queued, ...certificate }) => certificate);
+    return pageByKey(due, (entry) => `${entry.since}#${entry.certificateId}`, "retirable", options);
+  }
+
+  async scheduleRetirement(certificate: RetirableCertificate) {
+    this.queueRetirement(certificate);
+  }
+
+  async recordRetired(certificate: RetirableCertificate, at: string, event: DeviceEvent | undefined) {
+    const entry = this.retirements.get(certificate.certificateId);
+    if (!entry) return false;
+    const first = entry.retiredAt === undefined;
+    this.retirements.set(certificate.certificateId, {
+      ...entry,
+      retiredAt: entry.retiredAt ?? at,
+      queued: false,
+    });
+    if (first && event) this.events.push(event);
+    return first;
+  }
+
+  async readRetirementCheckpoint() {
+    return this.retirementCheckpoint;
+  }
+
+  async saveRetirementCheckpoint(cursor: string | undefined) {
+    this.retirementCheckpoint = cursor;
   }
 
   private expect(device: Device, certificateId?: string): void {
@@ -120,12 +281,27 @@ export class InMemoryLifecycleStore implements LifecycleStore {
       updatedAt: event.at,
     });
     this.certificates.set(record.certificateId, record);
+    this.queueRefused(record);
     this.events.push(event);
+  }
+
+  private queueRefused(record: CertificateRecord): void {
+    // The record is written whole, as the DynamoDB store puts it: queued afresh.
+    if (record.outcome === "REJECTED")
+      this.retirements.set(record.certificateId, {
+        certificateId: record.certificateId,
+        ...(record.deviceId ? { deviceId: record.deviceId } : {}),
+        ...(record.caCertificateId ? { caCertificateId: record.caCertificateId } : {}),
+        since: record.at,
+        why: "REFUSED",
+        queued: true,
+      });
   }
 
   async recordRefusal(record: CertificateRecord, event: DeviceEvent | undefined) {
     if (this.certificates.get(record.certificateId)?.outcome === "REJECTED") return false;
     this.certificates.set(record.certificateId, record);
+    this.queueRefused(record);
     if (event) this.events.push(event);
     return true;
   }

@@ -1,7 +1,9 @@
 import { type DynamoDBDocumentClient, GetCommand, QueryCommand } from "@aws-sdk/lib-dynamodb";
 import type { DeviceLedger } from "#app/ports.js";
 import type { Device, DeviceEvent } from "#domain/device.js";
+import { retirementAfter } from "#domain/retirement.js";
 import { call } from "../aws-errors.js";
+import { queueRetirement } from "./retirement-ledger.js";
 import {
   ANY,
   BATCH_INDEX,
@@ -105,7 +107,21 @@ export const deviceLedger = (db: DynamoDBDocumentClient, tableName: string): Dev
     },
 
     async transition(device, to, event) {
-      await transact("transition", [moveDevice(device, to, { updatedAt: event.at }, []), putEvent(event)]);
+      // A revoked or decommissioned device's certificate waits out its retention, then is deleted.
+      const why = retirementAfter(to);
+      const retire = why &&
+        device.certificate && {
+          certificateId: device.certificate.certificateId,
+          deviceId: device.deviceId,
+          caCertificateId: device.caCertificateId,
+          since: event.at,
+          why,
+        };
+      await transact("transition", [
+        moveDevice(device, to, { updatedAt: event.at }, []),
+        putEvent(event),
+        ...(retire ? [queueRetirement(tableName, retire)] : []),
+      ]);
       return { ...device, state: to, version: device.version + 1, updatedAt: event.at };
     },
   };

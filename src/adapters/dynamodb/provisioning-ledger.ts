@@ -9,6 +9,8 @@ import type { ProvisioningLedger, ProvisioningState } from "#app/ports.js";
 import type { CertificateRecord, Device } from "#domain/device.js";
 import { ThrottledError } from "#domain/errors.js";
 import { call } from "../aws-errors.js";
+import { approvalKey, toApproval, useUpApproval } from "./replacement-approvals.js";
+import { queueRetirement, retirementAttributes } from "./retirement-ledger.js";
 import {
   backoff,
   cancellationCodes,
@@ -26,7 +28,10 @@ export const provisioningLedger = (db: DynamoDBDocumentClient, tableName: string
   const { transact, moveDevice, putEvent } = tableWrites(db, tableName);
   return {
     async readProvisioningState(certificateId, deviceId): Promise<ProvisioningState> {
-      const keys: Item[] = [certificateKey(certificateId), ...(deviceId ? [deviceKey(deviceId)] : [])];
+      const keys: Item[] = [
+        certificateKey(certificateId),
+        ...(deviceId ? [deviceKey(deviceId), approvalKey(deviceId)] : []),
+      ];
       const items: Item[] = [];
       let pending: Item[] = keys;
       for (let attempt = 0; pending.length > 0; attempt += 1) {
@@ -42,9 +47,11 @@ export const provisioningLedger = (db: DynamoDBDocumentClient, tableName: string
       }
       const device = items.find((item) => item.sk === "STATE");
       const record = items.find((item) => item.sk === "CERT");
+      const approval = items.find((item) => item.sk === "APPROVAL");
       return {
         ...(device ? { device: stripKeys<Device>(device) } : {}),
         ...(record ? { record: stripKeys<CertificateRecord>(record) } : {}),
+        ...(approval ? { approval: toApproval(approval) } : {}),
       };
     },
 
@@ -87,7 +94,12 @@ export const provisioningLedger = (db: DynamoDBDocumentClient, tableName: string
         {
           Put: {
             TableName: tableName,
-            Item: { ...certificateKey(record.certificateId), entity: "certificate", ...record },
+            Item: {
+              ...certificateKey(record.certificateId),
+              entity: "certificate",
+              ...record,
+              ...refusedRetirement(record),
+            },
           },
         },
         putEvent(event),
@@ -102,7 +114,12 @@ export const provisioningLedger = (db: DynamoDBDocumentClient, tableName: string
               {
                 Put: {
                   TableName: tableName,
-                  Item: { ...certificateKey(record.certificateId), entity: "certificate", ...record },
+                  Item: {
+                    ...certificateKey(record.certificateId),
+                    entity: "certificate",
+                    ...record,
+                    ...refusedRetirement(record),
+                  },
                   ConditionExpression: "attribute_not_exists(pk) OR outcome <> :rejected",
                   ExpressionAttributeValues: { ":rejected": "REJECTED" },
                 },
@@ -149,5 +166,47 @@ export const provisioningLedger = (db: DynamoDBDocumentClient, tableName: string
     async recordEvent(event) {
       await call("PutItem", () => db.send(new PutCommand({ TableName: tableName, Item: eventItem(event) })));
     },
+
+    async commitReplacement(device, certificate, approval, event) {
+      const at = event.at;
+      await transact("replace", [
+        moveDevice(device, device.state, { certificate, updatedAt: at }, [], approval.replaces),
+        useUpApproval(tableName, approval),
+        {
+          Put: {
+            TableName: tableName,
+            Item: {
+              ...certificateKey(certificate.certificateId),
+              entity: "certificate",
+              certificateId: certificate.certificateId,
+              outcome: "ASSIGNED",
+              deviceId: device.deviceId,
+              at,
+            },
+            ConditionExpression: "attribute_not_exists(pk) OR outcome = :waiting",
+            ExpressionAttributeValues: { ":waiting": "WAITING" },
+          },
+        },
+        queueRetirement(
+          tableName,
+          {
+            certificateId: approval.replaces,
+            deviceId: device.deviceId,
+            caCertificateId: device.caCertificateId,
+            since: at,
+            why: "REPLACED",
+          },
+          { replacedBy: certificate.certificateId },
+        ),
+        putEvent(event),
+      ]);
+      return { ...device, certificate, version: device.version + 1, updatedAt: at };
+    },
   };
 };
+
+/** A refused certificate waits out its retention, then is deleted from IoT Core. */
+const refusedRetirement = (record: CertificateRecord): Item =>
+  record.outcome === "REJECTED"
+    ? retirementAttributes({ certificateId: record.certificateId, since: record.at, why: "REFUSED" })
+    : {};
