@@ -2,6 +2,7 @@ import type {
   CertificateFacts,
   CertificateProfile,
   InspectedCertificate,
+  InspectedCsr,
   SubjectField,
 } from "./certificate.js";
 import { isIssuedBy, subjectValues } from "./certificate.js";
@@ -148,7 +149,8 @@ export const checkValidity = (
   return undefined;
 };
 
-export const checkKey = (facts: CertificateFacts): Refusal | undefined => {
+/** The key and the signature's hash, of a certificate or of a certificate request. */
+export const checkKey = (facts: Pick<CertificateFacts, "key" | "signatureHash">): Refusal | undefined => {
   const { key } = facts;
   if (key.type === "RSA" && key.bits < MIN_RSA_BITS) return refuse("KEY_WEAK", `RSA ${key.bits} bits`);
   if (key.type === "EC" && !ACCEPTED_CURVES.has(key.curve)) {
@@ -177,7 +179,10 @@ export const checkUsage = (facts: CertificateFacts, profile: CertificateProfile)
 export type DeviceIdReading = { ok: true; deviceId: DeviceId } | { ok: false; refusal: Refusal };
 
 /** Reads the device id from the configured subject field; exactly one valid value is accepted. */
-export const readDeviceId = (certificate: InspectedCertificate, field: SubjectField): DeviceIdReading => {
+export const readDeviceId = (
+  certificate: InspectedCertificate | InspectedCsr,
+  field: SubjectField,
+): DeviceIdReading => {
   const values = subjectValues(certificate, field);
   if (values.length === 0)
     return {

@@ -144,7 +144,9 @@ const readKey = (key: x509.PublicKey): PublicKeyFacts => {
   return { type: "OTHER", algorithm: algorithm.name };
 };
 
-const readSignatureHash = (cert: x509.X509Certificate): string | undefined => {
+const readSignatureHash = (
+  cert: x509.X509Certificate | x509.Pkcs10CertificateRequest,
+): string | undefined => {
   try {
     const hash = (cert.signatureAlgorithm as { hash?: { name?: string } }).hash;
     return hash?.name;
@@ -157,10 +159,17 @@ const readSignatureHash = (cert: x509.X509Certificate): string | undefined => {
 export type SubjectValue = { readonly text: string } | { readonly notAString: string };
 
 /** Values of one subject attribute, in certificate order (a hostile subject may repeat one). */
-export const subjectValues = (certificate: InspectedCertificate, field: SubjectField): SubjectValue[] =>
-  certificate.parsed.structure.tbsCertificate.subject.flatMap((rdn) =>
+export const subjectValues = (
+  certificate: InspectedCertificate | InspectedCsr,
+  field: SubjectField,
+): SubjectValue[] => {
+  const structure = certificate.parsed.structure;
+  const subject =
+    "tbsCertificate" in structure ? structure.tbsCertificate.subject : structure.certificationRequestInfo.subject;
+  return subject.flatMap((rdn) =>
     rdn.filter((attribute) => attribute.type === OID[field]).map((attribute) => readString(attribute.value)),
   );
+};
 
 type AttributeValue = ParsedCertificate["structure"]["tbsCertificate"]["subject"][number][number]["value"];
 
@@ -205,6 +214,69 @@ const primitiveContent = (element: Uint8Array): Uint8Array | undefined => {
     start = 2 + octets;
   }
   return start + length === element.length ? element.subarray(start) : undefined;
+};
+
+/** The library's certificate request, with its ASN.1 form in reach, as for certificates. */
+class ParsedCsr extends x509.Pkcs10CertificateRequest {
+  get structure() {
+    return this.asn;
+  }
+}
+
+/** What the crypto policy needs to know about a certificate signing request (PKCS#10), read once. */
+export interface CsrFacts {
+  readonly subject: string;
+  readonly key: PublicKeyFacts;
+  /** The hash of the request's own signature; undefined when unknown. */
+  readonly signatureHash: string | undefined;
+  /** Lower-case hex SHA-256 of the DER SubjectPublicKeyInfo, as for certificates. */
+  readonly publicKeySha256: string;
+  /** Lower-case hex SHA-256 of the DER request: the same request sent again has the same. */
+  readonly requestSha256: string;
+}
+
+export interface InspectedCsr {
+  readonly facts: CsrFacts;
+  readonly parsed: ParsedCsr;
+}
+
+export type CsrInspection = { ok: true; csr: InspectedCsr } | { ok: false; error: string };
+
+const CSR_BLOCK =
+  /^-----BEGIN CERTIFICATE REQUEST-----\r?\n[A-Za-z0-9+/=\r\n]+-----END CERTIFICATE REQUEST-----\s*$/;
+
+/** Parses one PEM certificate signing request, with the limits certificates get: any problem is a value. */
+export const inspectCsr = (pem: string): CsrInspection => {
+  if (pem.length > MAX_PEM_LENGTH)
+    return { ok: false, error: `PEM is ${pem.length} characters (limit ${MAX_PEM_LENGTH})` };
+  if (!CSR_BLOCK.test(pem.trim())) return { ok: false, error: "not exactly one PEM CERTIFICATE REQUEST block" };
+  try {
+    const parsed = new ParsedCsr(pem.trim(), PARSE_LIMITS);
+    return {
+      ok: true,
+      csr: {
+        parsed,
+        facts: {
+          subject: parsed.subject,
+          key: readKey(parsed.publicKey),
+          signatureHash: readSignatureHash(parsed),
+          publicKeySha256: sha256Hex(parsed.publicKey.rawData),
+          requestSha256: sha256Hex(parsed.rawData),
+        },
+      },
+    };
+  } catch (error) {
+    return { ok: false, error: error instanceof Error ? error.message : String(error) };
+  }
+};
+
+/** True when the request is signed by the key it names: its sender holds that private key. */
+export const provesPossession = async (csr: InspectedCsr): Promise<boolean> => {
+  try {
+    return await csr.parsed.verify();
+  } catch {
+    return false;
+  }
 };
 
 /**

@@ -2,6 +2,7 @@ import type { CertificateFacts } from "./certificate.js";
 import type { BatchId, CaCertificateId, CertificateId, DeviceId } from "./ids.js";
 import type { DeviceState } from "./lifecycle.js";
 import type { Refusal } from "./refusal.js";
+import type { Rotation } from "./rotation.js";
 
 /** Fingerprints the manufacturing line pinned for a device: lower-case hex SHA-256. */
 export interface Pins {
@@ -20,6 +21,8 @@ export interface Device {
   readonly pins: Pins;
   /** The certificate that holds this identity, from the claim on. */
   readonly certificate?: BoundCertificate;
+  /** The device's last certificate rotation: during one, its new (or replaced) certificate. */
+  readonly rotation?: Rotation;
   /** Optimistic-concurrency version: every change is conditional on it. */
   readonly version: number;
   readonly createdAt: string;
@@ -86,6 +89,18 @@ export const DEVICE_EVENT_TYPES = [
   "REPLACEMENT_EXPIRED",
   /** A certificate the device no longer uses was deleted from IoT Core after its retention. */
   "CERTIFICATE_RETIRED",
+  /** An operator or a campaign asked the device to rotate its certificate (through an IoT job). */
+  "ROTATION_REQUESTED",
+  /** A new certificate issued for the device's request: it and the current one both connect until the commit. */
+  "CERTIFICATE_ISSUED",
+  /** A rotation request or commit refused; the device keeps its certificate. */
+  "ROTATION_REJECTED",
+  /** The device committed over its new certificate, which is now its own; the replaced one is INACTIVE. */
+  "ROTATION_COMMITTED",
+  /** No commit in time, or an operator's action: the new certificate is revoked, the current one stays. */
+  "ROTATION_ROLLED_BACK",
+  /** The replaced certificate's grace period ended: it is revoked, and queued for retirement. */
+  "ROTATION_COMPLETED",
   /** A fleet provisioning reservation whose certificate never connected, given back. */
   "RESERVATION_EXPIRED",
   /** A fleet provisioning request denied because fleetgate could not decide in time (ours, not a verdict). */

@@ -158,6 +158,58 @@ const signingKeyFor = async (issuer: Issuer, hash: HashName): Promise<CryptoKey>
   return crypto.subtle.importKey("pkcs8", pkcs8, { name: key.algorithm.name, hash }, false, ["sign"]);
 };
 
+export interface CertificateRequestOptions {
+  /** The subject; defaults to `CN=<deviceId>`. */
+  readonly subject?: string;
+  readonly deviceId?: string;
+  readonly key?: KeySpec;
+  readonly hash?: HashName;
+  /** Reuse a key pair (a request for the key a device already has). */
+  readonly keys?: CryptoKeyPair;
+}
+
+export interface CertificateRequest {
+  readonly pem: string;
+  readonly keys: CryptoKeyPair;
+}
+
+/** A PKCS#10 certificate signing request, as a device makes one for a new key, signed by that key. */
+export const createCertificateRequest = async (
+  options: CertificateRequestOptions = {},
+): Promise<CertificateRequest> => {
+  const hash = options.hash ?? "SHA-256";
+  const keys = options.keys ?? (await generateKeys(options.key ?? { type: "EC", curve: "P-256" }, hash));
+  const request = await x509.Pkcs10CertificateRequestGenerator.create({
+    name: options.subject ?? `CN=${options.deviceId ?? "device-0001"}`,
+    keys,
+    signingAlgorithm: signingAlgorithmFor(keys, hash),
+  });
+  return { pem: request.toString("pem"), keys };
+};
+
+/**
+ * A certificate for a request's key and subject, signed by `issuer`: what a CA does with a CSR
+ * (IoT Core's CreateCertificateFromCsr with Amazon's CA, or a private CA).
+ */
+export const issueFromCertificateRequest = async (issuer: Issuer, requestPem: string): Promise<string> => {
+  const request = new x509.Pkcs10CertificateRequest(requestPem);
+  const certificate = await x509.X509CertificateGenerator.create({
+    serialNumber: randomSerial(),
+    subject: request.subject,
+    issuer: issuer.certificate.subject,
+    notBefore: new Date(Date.now() - 60_000),
+    notAfter: new Date(Date.now() + 365 * DAY),
+    publicKey: request,
+    signingKey: issuer.keys.privateKey,
+    signingAlgorithm: issuer.signingAlgorithm,
+    extensions: [
+      new x509.BasicConstraintsExtension(false, undefined, true),
+      new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
+    ],
+  });
+  return certificate.toString("pem");
+};
+
 /** PEM of a private key, so the development CA can be kept between runs. */
 export const exportPrivateKeyPem = async (key: CryptoKey): Promise<string> => {
   const pkcs8 = Buffer.from(await crypto.subtle.exportKey("pkcs8", key)).toString("base64");
