@@ -14,6 +14,7 @@ import type { CertificateStatus } from "#domain/provisioning-decision.js";
 import type { Refusal } from "#domain/refusal.js";
 import type { ReplacementApproval } from "#domain/replacement.js";
 import type { RetirableCertificate } from "#domain/retirement.js";
+import type { Rotation, RotationTimer } from "#domain/rotation.js";
 
 /** The ports the use cases need. Adapters implement them; tests pass in-memory versions. */
 
@@ -381,4 +382,74 @@ export interface IssuedCertificate {
   readonly certificateArn: string;
   readonly certificatePem: string;
   readonly privateKeyPem?: string;
+}
+
+/**
+ * Issues the certificate a rotation asks for: IoT Core's own CA (CreateCertificateFromCsr), or an
+ * operator's private CA behind the same port (it would sign and register the certificate).
+ */
+export interface CertificateIssuer {
+  /** A certificate for the request, registered in IoT Core INACTIVE: it is activated once attached. */
+  issue(csrPem: string): Promise<IssuedCertificate>;
+}
+
+/** What fleetgate says to a device, on the device's own topics (IoT Core's data plane). */
+export interface DeviceMessages {
+  /** Publishes `payload` as JSON, QoS 1, on `<topic prefix>/<deviceId>/<subtopic>`. */
+  send(deviceId: DeviceId, subtopic: string, payload: object): Promise<void>;
+}
+
+/** Delivers a rotation's timer back after a delay of at most TIMER_QUEUE_MAX_SECONDS (a delayed message). */
+export interface TimerQueue {
+  send(timer: RotationTimer, delaySeconds: number): Promise<void>;
+}
+
+/** Timers due later than a queue can delay them wait here, until a sweep queues them. */
+export interface ParkedTimers {
+  park(timer: RotationTimer): Promise<void>;
+  /** Parked timers due before `before`, soonest first. */
+  dueBefore(before: string, limit: number): Promise<RotationTimer[]>;
+  /** Takes a timer off the park, once it is queued; one not parked counts as taken. */
+  unpark(timer: RotationTimer): Promise<void>;
+}
+
+/** IoT Jobs, as rotation tells devices to rotate their certificate. */
+export interface DeviceJobs {
+  /** Creates a snapshot job for these devices' Things; the same job id again changes nothing. */
+  createJob(job: DeviceJob): Promise<void>;
+}
+
+export interface DeviceJob {
+  /** 1-64 of [a-zA-Z0-9_-]. */
+  readonly jobId: string;
+  readonly deviceIds: readonly DeviceId[];
+  readonly document: object;
+  readonly description: string;
+  /** How many devices IoT Jobs notifies a minute (its rollout), at most 1000. */
+  readonly perMinute: number;
+  /** How long a device may keep its execution IN_PROGRESS before IoT Jobs times it out. */
+  readonly inProgressMinutes: number;
+}
+
+/** Devices' rotations in the lifecycle table. */
+export interface RotationLedger {
+  getDevice(deviceId: DeviceId): Promise<Device | undefined>;
+  /**
+   * Writes the device's rotation (and on a commit, its certificate) with its events, conditional on
+   * the version it was read in: ConcurrentUpdateError if the device moved meanwhile.
+   */
+  saveRotation(device: Device, change: RotationChange): Promise<Device>;
+  /** Adds an event to a device's history. */
+  recordEvent(event: DeviceEvent): Promise<void>;
+}
+
+export interface RotationChange {
+  readonly rotation: Rotation;
+  /** The device's certificate from now on: the new one, at the commit. */
+  readonly certificate?: BoundCertificate;
+  readonly events: readonly DeviceEvent[];
+  /** A certificate the rotation issued: recorded as the device's (ASSIGNED), as provisioning records its own. */
+  readonly assigned?: CertificateId;
+  /** A certificate the rotation took out of use, queued for retirement with the change. */
+  readonly retire?: RetirableCertificate;
 }
