@@ -1,6 +1,6 @@
 import { Argument, type Command, Option } from "commander";
 import type { DryRun, QueueDepth, QueueName, Redriven } from "./dlq.js";
-import { CliError } from "./failures.js";
+import { resolveStack, type StackFlags, stackOptions } from "./stack-outputs.js";
 import { printableJson, show } from "./terminal.js";
 
 /**
@@ -15,25 +15,6 @@ export interface DlqCommandIo {
   /** The region from the AWS configuration: the environment, then the profile's config. */
   readonly awsRegion?: (profile: string | undefined) => Promise<string | undefined>;
 }
-
-interface StackFlags {
-  stage: string;
-  stackName?: string;
-  region?: string;
-  profile?: string;
-  json?: boolean;
-}
-
-const stackOptions = (command: Command) =>
-  command
-    .option("--stage <stage>", "the deployment's stage: the stack is fleetgate-<stage>", "dev")
-    .option("--stack-name <name>", "the stack's name (default fleetgate-<stage>)")
-    .option(
-      "--region <region>",
-      "the stack's region (default: AWS_REGION, AWS_DEFAULT_REGION, the profile's)",
-    )
-    .option("--profile <name>", "AWS profile whose credentials are used (default: AWS_PROFILE, the chain)")
-    .option("--json", "print JSON");
 
 const ages: readonly [number, string][] = [
   [86_400, "d"],
@@ -122,19 +103,7 @@ export const addDlqCommands = (program: Command, io: DlqCommandIo): void => {
     .command("dlq")
     .description("the stack's dead-letter queues, with your own AWS credentials (not through the API)");
 
-  const resolve = async (flags: StackFlags) => {
-    const region = flags.region ?? (await io.awsRegion?.(flags.profile));
-    if (!region)
-      throw new CliError({
-        kind: "invalid",
-        message: "no region: give --region, set AWS_REGION, or set region in the profile's config",
-      });
-    return {
-      stackName: flags.stackName ?? `fleetgate-${flags.stage}`,
-      region,
-      ...(flags.profile ? { profile: flags.profile } : {}),
-    };
-  };
+  const resolve = (flags: StackFlags) => resolveStack(flags, io.awsRegion);
 
   stackOptions(
     dlq

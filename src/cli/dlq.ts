@@ -1,4 +1,3 @@
-import { CloudFormationClient, DescribeStacksCommand } from "@aws-sdk/client-cloudformation";
 import { InvokeCommand, LambdaClient } from "@aws-sdk/client-lambda";
 import {
   DeleteMessageCommand,
@@ -11,7 +10,7 @@ import {
   StartMessageMoveTaskCommand,
 } from "@aws-sdk/client-sqs";
 import { CliError } from "./failures.js";
-import { httpsAgent } from "./http.js";
+import { clientConfig, readStackOutputs, type StackOptions } from "./stack-outputs.js";
 
 /**
  * The stack's three dead-letter queues, with the operator's own AWS credentials: how deep each is,
@@ -28,12 +27,6 @@ import { httpsAgent } from "./http.js";
 export const QUEUES = ["jitr", "recall", "ingest"] as const;
 export type QueueName = (typeof QUEUES)[number];
 
-export interface StackOptions {
-  readonly stackName: string;
-  readonly region: string;
-  readonly profile?: string | undefined;
-}
-
 interface DeadLetters {
   readonly name: QueueName;
   readonly url: string;
@@ -49,50 +42,21 @@ const OUTPUTS: Record<QueueName, { readonly dlq: string; readonly source: string
 };
 
 const clientsFor = (options: StackOptions) => {
-  const env = process.env;
-  const config = {
-    region: options.region,
-    ...(options.profile ? { profile: options.profile } : {}),
-    requestHandler: {
-      httpsAgent: httpsAgent({ caBundle: env.AWS_CA_BUNDLE, nodeExtraCaCerts: env.NODE_EXTRA_CA_CERTS }),
-    },
-  };
-  return {
-    cloudFormation: new CloudFormationClient(config),
-    sqs: new SQSClient(config),
-    lambda: new LambdaClient(config),
-  };
+  const config = clientConfig(options);
+  return { sqs: new SQSClient(config), lambda: new LambdaClient(config) };
 };
 type Clients = ReturnType<typeof clientsFor>;
 
-const stackQueues = async (clients: Clients, options: StackOptions): Promise<DeadLetters[]> => {
-  let outputs: Record<string, string>;
-  try {
-    const out = await clients.cloudFormation.send(
-      new DescribeStacksCommand({ StackName: options.stackName }),
-    );
-    outputs = Object.fromEntries(
-      (out.Stacks?.[0]?.Outputs ?? []).map((output) => [output.OutputKey ?? "", output.OutputValue ?? ""]),
-    );
-  } catch (error) {
-    if ((error as Error).name === "ValidationError" && /does not exist/.test((error as Error).message))
-      throw new CliError({
-        kind: "notFound",
-        message: `no stack ${options.stackName} in ${options.region}`,
-        hint: "give --stack-name, or --stage for fleetgate-<stage>, and --region or --profile for where it is deployed",
-      });
-    throw error;
-  }
+const stackQueues = async (options: StackOptions): Promise<DeadLetters[]> => {
+  const outputs = await readStackOutputs(
+    options,
+    QUEUES.flatMap((name) => [OUTPUTS[name].dlq, OUTPUTS[name].source]),
+  );
   return QUEUES.map((name) => {
     const { dlq, source } = OUTPUTS[name];
-    const url = outputs[dlq];
-    const target = outputs[source];
-    if (!url || !target)
-      throw new CliError({
-        kind: "invalid",
-        message: `stack ${options.stackName} has no output ${url ? source : dlq}`,
-        hint: "deploy this version of fleetgate: it names its queues in the stack's outputs",
-      });
+    // readStackOutputs answered every name asked for, or threw.
+    const url = outputs[dlq] as string;
+    const target = outputs[source] as string;
     return { name, url, source: name === "ingest" ? { functionName: target } : { queueUrl: target } };
   });
 };
@@ -139,7 +103,7 @@ export interface QueueDepth {
 
 export const listDeadLetters = async (options: StackOptions, now = Date.now()): Promise<QueueDepth[]> => {
   const clients = clientsFor(options);
-  const queues = await stackQueues(clients, options);
+  const queues = await stackQueues(options);
   return Promise.all(
     queues.map(async ({ name, url }) => {
       const depth = await depthOf(clients, url);
@@ -237,7 +201,7 @@ export const redrive = async (
   progress?: (text: string) => void,
 ): Promise<DryRun | Redriven> => {
   const clients = clientsFor(options);
-  const queue = (await stackQueues(clients, options)).find((candidate) => candidate.name === name);
+  const queue = (await stackQueues(options)).find((candidate) => candidate.name === name);
   if (!queue) throw new CliError({ kind: "invalid", message: `no dead-letter queue ${name}` });
   const destination = destinationOf(queue);
   if (dryRun) {
