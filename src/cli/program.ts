@@ -11,6 +11,7 @@ import {
   type DeviceCommandIo,
 } from "./api-commands.js";
 import { addCaCommands, type CaCommandIo } from "./ca-commands.js";
+import { addClaimCommands, type ClaimCommandIo } from "./claim-commands.js";
 import { addDiagnosisCommands } from "./diagnosis-commands.js";
 import { addDlqCommands } from "./dlq-commands.js";
 import { EXIT, type ExitName, failureOfError } from "./failures.js";
@@ -30,6 +31,8 @@ export interface CliIo {
   readonly devices: DeviceCommandIo;
   /** IoT Core's CA registry and the CA key signer, for the `ca` commands. */
   readonly cas?: Omit<CaCommandIo, "out">;
+  /** The deployment's claim dependencies, for the `claim` commands; the real ones by default. */
+  readonly claims?: ClaimCommandIo["claims"];
   readonly out: (text: string) => void;
   readonly err: (text: string) => void;
   readonly actor: string;
@@ -168,6 +171,12 @@ export const buildProgram = (io: CliIo, jsonErrors: () => boolean = () => false)
     ...(io.devices.awsRegion ? { awsRegion: io.devices.awsRegion } : {}),
   });
   addCaCommands(program, { ...(io.cas ?? noCas), out: io.out }, kit);
+  addClaimCommands(program, {
+    out: io.out,
+    actor: io.actor,
+    ...(io.devices.awsRegion ? { awsRegion: io.devices.awsRegion } : {}),
+    ...(io.claims ? { claims: io.claims } : {}),
+  });
 
   return program;
 };

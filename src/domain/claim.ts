@@ -7,6 +7,7 @@ import type { BatchId, CertificateId } from "./ids.js";
  */
 export interface ClaimBinding {
   readonly claimCertificateId: CertificateId;
+  readonly certificateArn: string;
   readonly batchIds: readonly BatchId[];
   readonly createdAt: string;
   readonly createdBy: string;

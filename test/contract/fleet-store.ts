@@ -53,12 +53,16 @@ export const fleetStoreContract = (name: string, makeStores: () => Promise<Fleet
     type,
     actor: "contract",
   });
-  const claim = (second: number): ClaimBinding => ({
-    claimCertificateId: hex("c"),
-    batchIds: ["lot-a" as BatchId, "lot-b" as BatchId],
-    createdAt: at(second),
-    createdBy: "contract",
-  });
+  const claim = (second: number): ClaimBinding => {
+    const claimCertificateId = hex("c");
+    return {
+      claimCertificateId,
+      certificateArn: `arn:aws:iot:us-east-1:123456789012:cert/${claimCertificateId}`,
+      batchIds: ["lot-a" as BatchId, "lot-b" as BatchId],
+      createdAt: at(second),
+      createdBy: "contract",
+    };
+  };
 
   describe(`${name}: claims`, () => {
     it("binds a claim once, reads it back, and revokes it once, keeping its record", async () => {

@@ -41,6 +41,7 @@ beforeAll(async () => {
   const { documentClient } = await import("#adapters/aws-clients.js");
   await claimRegistry(documentClient(), world.tableName).bindClaim({
     claimCertificateId: CLAIM,
+    certificateArn: `arn:aws:iot:us-east-1:123456789012:cert/${CLAIM}`,
     batchIds: [(await world.allow(`deviceId\n${world.id("seed")}\n`)) as BatchId],
     createdAt: new Date().toISOString(),
     createdBy: "test",
@@ -80,6 +81,7 @@ describe("the pre-provisioning hook, as deployed", () => {
     const claim = "c2".repeat(32) as CertificateId;
     await claimRegistry(documentClient(), world.tableName).bindClaim({
       claimCertificateId: claim,
+      certificateArn: `arn:aws:iot:us-east-1:123456789012:cert/${claim}`,
       batchIds: [batchId as BatchId],
       createdAt: new Date().toISOString(),
       createdBy: "test",
@@ -146,6 +148,7 @@ describe("the reservation's confirmation, as deployed", () => {
     const claim = "c3".repeat(32) as CertificateId;
     await claimRegistry(documentClient(), world.tableName).bindClaim({
       claimCertificateId: claim,
+      certificateArn: `arn:aws:iot:us-east-1:123456789012:cert/${claim}`,
       batchIds: [batchId as BatchId],
       createdAt: new Date().toISOString(),
       createdBy: "test",

@@ -43,6 +43,7 @@ beforeEach(async () => {
   };
   await fleet.bindClaim({
     claimCertificateId: CLAIM,
+    certificateArn: `arn:aws:iot:eu-west-1:123456789012:cert/${CLAIM}`,
     batchIds: ["lot-a" as BatchId],
     createdAt: "2026-11-01T00:00:00.000Z",
     createdBy: "factory",

@@ -59,6 +59,7 @@ const reservedBy = (
 
 const claim = (overrides: Partial<ClaimBinding> = {}): ClaimBinding => ({
   claimCertificateId: CLAIM,
+  certificateArn: `arn:aws:iot:eu-west-1:123456789012:cert/${CLAIM}`,
   batchIds: ["lot-a" as BatchId],
   createdAt: "2026-01-01T00:00:00.000Z",
   createdBy: "factory-admin",
