@@ -1,7 +1,6 @@
 import { readFile } from "node:fs/promises";
 import type { Command } from "commander";
-import type { VerificationSigner } from "#app/onboard-ca.js";
-import { type CaView, listCas, onboardCa, setCaInService, showCa } from "#app/onboard-ca.js";
+import type { CaView, VerificationSigner } from "#app/onboard-ca.js";
 import type { CaRegistry } from "#app/ports.js";
 import { ValidationError } from "#domain/errors.js";
 import { type CaCertificateId, isCaCertificateId } from "#domain/ids.js";
@@ -55,6 +54,8 @@ export const addCaCommands = (program: Command, io: CaCommandIo, kit: ApiCommand
     cas: await io.cas(awsOf(options)),
     clock: { now: io.now },
   });
+  // Imported by the command that runs: they load the X.509 parser, which --help does not need.
+  const useCases = () => import("#app/onboard-ca.js");
 
   kit
     .common(
@@ -69,29 +70,42 @@ export const addCaCommands = (program: Command, io: CaCommandIo, kit: ApiCommand
           "the CA's private key (DEFAULT mode): signs the verification certificate here",
         )
         .option("--sni-only", "SNI_ONLY mode: no key needed, the CA may be registered in other accounts too")
-        .option("--jitp <templateName>", "IoT Core provisions the CA's devices from this JITP template"),
+        .option(
+          "--jitp <templateName>",
+          "IoT Core registers the CA's devices through this JITP template (the stack's JitpTemplateName output), fleetgate decides and activates; turns the registry's Thing events on",
+        ),
     )
     .action(async (path: string, options: CaOptions & { key?: string; sniOnly?: boolean; jitp?: string }) => {
       if (Boolean(options.key) === Boolean(options.sniOnly))
         throw new ValidationError("give --key <ca.key> (DEFAULT mode) or --sni-only");
       const caPem = await readFile(path, "utf8");
       const sign = options.key ? await io.signer(caPem, await readFile(options.key, "utf8")) : undefined;
-      const view = await onboardCa(await deps(options), {
+      const view = await (await useCases()).onboardCa(await deps(options), {
         caPem,
         ...(sign ? { sign } : {}),
         ...(options.jitp ? { jitpTemplateName: options.jitp } : {}),
       });
+      const events =
+        view.thingEventsTurnedOn === undefined
+          ? []
+          : [
+              `events       registry Thing events ${view.thingEventsTurnedOn ? "turned on in this account and region (every Thing change now publishes an event; fleetgate's rule takes only the Things JITP makes)" : "were on already"}`,
+            ];
       print(
         options,
         view,
-        `${readableCa(view)}\nnext         fleetgate batch register <manifest> --ca ${view.caCertificateId}`,
+        [
+          readableCa(view),
+          ...events,
+          `next         fleetgate batch register <manifest> --ca ${view.caCertificateId}`,
+        ].join("\n"),
       );
     });
 
   kit
     .common(ca.command("list").description("the account's CAs, with status and expiry"))
     .action(async (options: CaOptions) => {
-      const views = await listCas(await deps(options));
+      const views = await (await useCases()).listCas(await deps(options));
       print(
         options,
         { cas: views },
@@ -108,7 +122,7 @@ export const addCaCommands = (program: Command, io: CaCommandIo, kit: ApiCommand
       ca.command("show").description("a CA: status, mode, subject, expiry, warnings").argument("<caId>"),
     )
     .action(async (id: string, options: CaOptions) => {
-      const view = await showCa(await deps(options), caId(id));
+      const view = await (await useCases()).showCa(await deps(options), caId(id));
       print(options, view, readableCa(view));
     });
 
@@ -127,7 +141,7 @@ export const addCaCommands = (program: Command, io: CaCommandIo, kit: ApiCommand
       const ca = caId(id);
       if (options.recall && !options.reason?.trim())
         throw new ValidationError("--recall needs --reason <text>");
-      await setCaInService(await deps(options), ca, false);
+      await (await useCases()).setCaInService(await deps(options), ca, false);
       if (!options.recall) {
         print(
           options,
@@ -148,7 +162,7 @@ export const addCaCommands = (program: Command, io: CaCommandIo, kit: ApiCommand
     )
     .action(async (id: string, options: CaOptions) => {
       const ca = caId(id);
-      await setCaInService(await deps(options), ca, true);
+      await (await useCases()).setCaInService(await deps(options), ca, true);
       print(options, { caCertificateId: ca, status: "ACTIVE" }, `CA ${ca} is ACTIVE, auto-registration on`);
     });
 

@@ -1,3 +1,7 @@
+// Before any command loads the X.509 library, which checks for it as its module is evaluated: in
+// the bundle a CommonJS side-effect import runs after the ES modules of its chunk, so the import
+// beside the library's own (domain/certificate.ts) comes too late there.
+import "reflect-metadata";
 import { readFileSync } from "node:fs";
 import { processIo } from "./process-io.js";
 import { runCli } from "./program.js";

@@ -1,5 +1,5 @@
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -74,6 +74,13 @@ describe("fleetgate as npm pack makes it", () => {
       `cannot reach GET http://127.0.0.1:${port}/devices/d-1: connection refused`,
     );
     expect(shown.code).toBe(7);
+    // Reading a certificate loads the X.509 library from a chunk of its own, which needs its
+    // reflection polyfill first; a CA that is not a certificate is refused before any AWS call.
+    const notCa = join(work, "not-a-ca.pem");
+    writeFileSync(notCa, "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n");
+    const refused = fleetgate("ca", "register", notCa, "--sni-only");
+    expect(refused.stderr).toMatch(/^fleetgate: not a certificate: /);
+    expect(refused.code).toBe(2);
   });
 });
 
