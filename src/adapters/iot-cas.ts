@@ -1,10 +1,12 @@
 import {
   DescribeCACertificateCommand,
+  DescribeEventConfigurationsCommand,
   GetRegistrationCodeCommand,
   type IoTClient,
   ListCACertificatesCommand,
   RegisterCACertificateCommand,
   UpdateCACertificateCommand,
+  UpdateEventConfigurationsCommand,
 } from "@aws-sdk/client-iot";
 import type { CaRegistry } from "#app/ports.js";
 import { certificateIdOf } from "#domain/certificate-names.js";
@@ -78,6 +80,17 @@ export const iotCas = (iot: IoTClient): CaRegistry => {
       return ids;
     },
 
+    async enableThingEvents() {
+      const out = await call("DescribeEventConfigurations", () =>
+        iot.send(new DescribeEventConfigurationsCommand({})),
+      );
+      if (out.eventConfigurations?.THING?.Enabled) return false;
+      await call("UpdateEventConfigurations", () =>
+        iot.send(new UpdateEventConfigurationsCommand({ eventConfigurations: { THING: { Enabled: true } } })),
+      );
+      return true;
+    },
+
     async setCaActive(caCertificateId, active) {
       await call("UpdateCACertificate", () =>
         iot.send(
@@ -92,7 +105,8 @@ export const iotCas = (iot: IoTClient): CaRegistry => {
   };
 };
 
-const jitpTemplateOf = (config: { templateName?: string; templateBody?: string } | undefined) => {
+/** The JITP template a CA's registrationConfig names: by name, or `inline` for a template body. */
+export const jitpTemplateOf = (config: { templateName?: string; templateBody?: string } | undefined) => {
   if (config?.templateName) return { jitpTemplate: config.templateName };
   return config?.templateBody ? { jitpTemplate: "inline" } : {};
 };

@@ -27,7 +27,10 @@ export interface CaOnboarding {
  * proven with a verification certificate signed where the key is (it never leaves there).
  * Registering a CA again changes nothing and answers how it is: an INACTIVE one stays so.
  */
-export const onboardCa = async (deps: OnboardCaDeps, request: CaOnboarding): Promise<CaView> => {
+export const onboardCa = async (
+  deps: OnboardCaDeps,
+  request: CaOnboarding,
+): Promise<CaView & { readonly thingEventsTurnedOn?: boolean }> => {
   const inspection = inspectCertificate(request.caPem);
   if (!inspection.ok) throw new ValidationError(`not a certificate: ${inspection.error}`);
   const verdict = checkCaForRegistration(inspection.certificate, deps.clock.now());
@@ -38,7 +41,11 @@ export const onboardCa = async (deps: OnboardCaDeps, request: CaOnboarding): Pro
     ...(verificationPem ? { verificationPem } : {}),
     ...(request.jitpTemplateName ? { jitpTemplateName: request.jitpTemplateName } : {}),
   });
-  return showCa(deps, caCertificateId);
+  const view = await showCa(deps, caCertificateId);
+  // JITP's Thing-created event reaches fleetgate only with the registry's Thing events on.
+  return request.jitpTemplateName
+    ? { ...view, thingEventsTurnedOn: await deps.cas.enableThingEvents() }
+    : view;
 };
 
 export interface CaView extends CaSummary {

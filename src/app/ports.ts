@@ -96,6 +96,11 @@ export interface CaRegistry {
   listCaIds(): Promise<CaCertificateId[]>;
   /** ACTIVE with auto-registration on, or INACTIVE with it off. */
   setCaActive(caCertificateId: CaCertificateId, active: boolean): Promise<void>;
+  /**
+   * Turns the registry's Thing events on (account-wide, off by default): JITP's Thing-created event
+   * is one way fleetgate hears of a JITP device. False when they were on already.
+   */
+  enableThingEvents(): Promise<boolean>;
 }
 
 /** IoT Core's policies, as the deployment that keeps the one device policy sees them. */

@@ -7,6 +7,7 @@ import type { CaCertificateId } from "#domain/ids.js";
 export const fakeCaRegistry = () => {
   const cas = new Map<string, CaSummary & { pem: string }>();
   const calls: string[] = [];
+  const thingEvents = { on: false };
   const registry: CaRegistry = {
     async getRegistrationCode() {
       calls.push("GetRegistrationCode");
@@ -34,6 +35,12 @@ export const fakeCaRegistry = () => {
     async listCaIds() {
       return [...cas.keys()] as CaCertificateId[];
     },
+    async enableThingEvents() {
+      calls.push("UpdateEventConfigurations");
+      const wasOn = thingEvents.on;
+      thingEvents.on = true;
+      return !wasOn;
+    },
     async setCaActive(id, active) {
       const ca = cas.get(id);
       if (!ca) throw new NotFoundError(`no CA ${id}`);
@@ -44,5 +51,5 @@ export const fakeCaRegistry = () => {
       });
     },
   };
-  return { registry, calls, cas };
+  return { registry, calls, cas, thingEvents };
 };

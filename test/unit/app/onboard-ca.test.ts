@@ -42,13 +42,25 @@ describe("onboarding a CA", () => {
     expect(calls).toEqual(["RegisterCACertificate"]);
   });
 
-  it("names the JITP template the CA's devices are provisioned from", async () => {
+  it("with JITP names the template and turns the registry's Thing events on, saying whether they were off", async () => {
     const { registry } = fakeCaRegistry();
-    const view = await onboardCa(
+    const first = await onboardCa(
       { cas: registry, clock },
       { caPem: (await createCa()).pem, jitpTemplateName: "fleetgate-dev-jitp" },
     );
-    expect(view.jitpTemplate).toBe("fleetgate-dev-jitp");
+    expect(first).toMatchObject({ jitpTemplate: "fleetgate-dev-jitp", thingEventsTurnedOn: true });
+    const second = await onboardCa(
+      { cas: registry, clock },
+      { caPem: (await createCa()).pem, jitpTemplateName: "fleetgate-dev-jitp" },
+    );
+    expect(second.thingEventsTurnedOn).toBe(false);
+  });
+
+  it("without JITP leaves the registry's event configuration alone", async () => {
+    const { registry, calls } = fakeCaRegistry();
+    const view = await onboardCa({ cas: registry, clock }, { caPem: (await createCa()).pem });
+    expect(view).not.toHaveProperty("thingEventsTurnedOn");
+    expect(calls).not.toContain("UpdateEventConfigurations");
   });
 
   it("refuses a certificate that is not a CA before any call to IoT Core", async () => {
