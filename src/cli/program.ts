@@ -12,6 +12,7 @@ import {
 } from "./api-commands.js";
 import { addCaCommands, type CaCommandIo } from "./ca-commands.js";
 import { addClaimCommands, type ClaimCommandIo } from "./claim-commands.js";
+import { addConfigCommand } from "./config-command.js";
 import { addDiagnosisCommands } from "./diagnosis-commands.js";
 import { addDlqCommands } from "./dlq-commands.js";
 import { EXIT, type ExitName, failureOfError } from "./failures.js";
@@ -168,6 +169,10 @@ export const buildProgram = (io: CliIo, jsonErrors: () => boolean = () => false)
   addDlqCommands(program, {
     out: io.out,
     ...(io.progress ? { progress: io.progress } : {}),
+    ...(io.devices.awsRegion ? { awsRegion: io.devices.awsRegion } : {}),
+  });
+  addConfigCommand(program, {
+    out: io.out,
     ...(io.devices.awsRegion ? { awsRegion: io.devices.awsRegion } : {}),
   });
   addCaCommands(program, { ...(io.cas ?? noCas), out: io.out }, kit);
