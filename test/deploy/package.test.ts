@@ -207,3 +207,254 @@ describe("packaged CloudFormation", () => {
     expect(lint.status, lint.stdout + lint.stderr).toBe(0);
   }, 120_000);
 });
+
+describe("watching it: alarms, dashboard, traces and outputs", () => {
+  type Alarm = {
+    id: string;
+    Namespace: string;
+    MetricName: string;
+    Dimensions?: { Name: string; Value: unknown }[];
+    Statistic: string;
+    Period: number;
+    Threshold: number;
+    ComparisonOperator: string;
+    AlarmActions: unknown[];
+    OKActions: unknown[];
+    AlarmDescription: unknown;
+  };
+  let outputs: Record<string, unknown>;
+  beforeAll(() => {
+    outputs = JSON.parse(
+      readFileSync(join(PRODUCTION_PACKAGE, "cloudformation-template-update-stack.json"), "utf8"),
+    ).Outputs;
+  });
+  const alarms = () => ofType("AWS::CloudWatch::Alarm").map(([id, r]) => ({ id, ...r.Properties }) as Alarm);
+  const alarmsOn = (namespace: string, metric: string, dimensions?: Alarm["Dimensions"]) =>
+    alarms().filter(
+      (a) =>
+        a.Namespace === namespace &&
+        a.MetricName === metric &&
+        (dimensions === undefined || JSON.stringify(a.Dimensions ?? []) === JSON.stringify(dimensions)),
+    );
+  const functionIds = () => ofType("AWS::Lambda::Function").map(([id]) => id);
+  // What the functions are told their metrics are: the alarms must watch those.
+  const emitted = () => {
+    const environment = resources.JitrLambdaFunction?.Properties.Environment as
+      | { Variables: Record<string, string> }
+      | undefined;
+    const variables = environment?.Variables ?? {};
+    return {
+      namespace: variables.POWERTOOLS_METRICS_NAMESPACE as string,
+      service: [{ Name: "service", Value: variables.POWERTOOLS_SERVICE_NAME }],
+    };
+  };
+
+  it("alarms on every function's failed invocations and on its throttles", () => {
+    expect(functionIds().length).toBeGreaterThanOrEqual(5);
+    for (const id of functionIds())
+      for (const metric of ["Errors", "Throttles"])
+        expect(
+          alarmsOn("AWS/Lambda", metric, [{ Name: "FunctionName", Value: { Ref: id } }]).map((a) => [
+            a.Statistic,
+            a.Threshold,
+            a.ComparisonOperator,
+          ]),
+          `${id} ${metric}`,
+        ).toEqual([["Sum", 1, "GreaterThanOrEqualToThreshold"]]);
+  });
+
+  it("alarms when IoT Core cannot deliver a JITR event: a metric filter counts every record the rule's error action writes", () => {
+    const payload = only("AWS::IoT::TopicRule").Properties.TopicRulePayload as {
+      ErrorAction: { CloudwatchLogs: { LogGroupName: unknown } };
+    };
+    expect(payload.ErrorAction.CloudwatchLogs.LogGroupName).toEqual({ Ref: "TopicRuleErrorLogGroup" });
+    const filter = only("AWS::Logs::MetricFilter").Properties as {
+      LogGroupName: unknown;
+      FilterPattern: string;
+      MetricTransformations: { MetricNamespace: string; MetricName: string; MetricValue: string }[];
+    };
+    expect(filter.LogGroupName).toEqual({ Ref: "TopicRuleErrorLogGroup" });
+    expect(filter.FilterPattern).toBe("");
+    const [metric] = filter.MetricTransformations;
+    expect(metric).toMatchObject({ MetricValue: "1" });
+    expect(alarmsOn(metric?.MetricNamespace ?? "", metric?.MetricName ?? "")).toEqual([
+      expect.objectContaining({ Statistic: "Sum", Threshold: 1 }),
+    ]);
+  });
+
+  it("alarms on any 5xx answer of the operations API", () => {
+    expect(alarmsOn("AWS/ApiGateway", "5xx", [{ Name: "ApiId", Value: { Ref: "HttpApi" } }])).toEqual([
+      expect.objectContaining({
+        Statistic: "Sum",
+        Threshold: 1,
+        ComparisonOperator: "GreaterThanOrEqualToThreshold",
+      }),
+    ]);
+  });
+
+  it("alarms on the metrics the functions emit: any security event, any FAILED batch, and refusals above the baseline", () => {
+    const { namespace, service } = emitted();
+    const on = (metric: string) => alarmsOn(namespace, metric, service);
+    expect(on("SecurityEvent")).toEqual([
+      expect.objectContaining({
+        Statistic: "Sum",
+        Threshold: 1,
+        ComparisonOperator: "GreaterThanOrEqualToThreshold",
+      }),
+    ]);
+    expect(on("BatchFailed")).toEqual([
+      expect.objectContaining({
+        Statistic: "Sum",
+        Threshold: 1,
+        ComparisonOperator: "GreaterThanOrEqualToThreshold",
+      }),
+    ]);
+    // The baseline: more than 5 refusals in 15 minutes (param refusalAlarmThreshold).
+    expect(on("Refused")).toEqual([
+      expect.objectContaining({
+        Statistic: "Sum",
+        Period: 900,
+        Threshold: 5,
+        ComparisonOperator: "GreaterThanThreshold",
+      }),
+    ]);
+  });
+
+  it("has every alarm notify the alarm topic when it fires and when it clears, and tell the operator where to look", () => {
+    expect(alarms().length).toBeGreaterThanOrEqual(18);
+    for (const alarm of alarms()) {
+      expect(alarm.AlarmActions, alarm.id).toEqual([{ Ref: "AlarmTopic" }]);
+      expect(alarm.OKActions, alarm.id).toEqual([{ Ref: "AlarmTopic" }]);
+      const description = JSON.stringify(alarm.AlarmDescription);
+      expect(description, alarm.id).toMatch(/Look at|look at|run fleetgate/);
+      expect(description.length, alarm.id).toBeLessThanOrEqual(1024);
+    }
+  });
+
+  it("encrypts the alarm topic with a key CloudWatch may publish with (it cannot use the AWS-managed SNS key)", () => {
+    expect(resources.AlarmTopic?.Properties.KmsMasterKeyId).toEqual({ Ref: "AlarmTopicKey" });
+    const key = resources.AlarmTopicKey?.Properties as {
+      EnableKeyRotation: boolean;
+      KeyPolicy: { Statement: { Principal: unknown; Action: string | string[]; Condition?: unknown }[] };
+    };
+    expect(key.EnableKeyRotation).toBe(true);
+    const cloudWatch = key.KeyPolicy.Statement.find(
+      (s) => JSON.stringify(s.Principal) === JSON.stringify({ Service: "cloudwatch.amazonaws.com" }),
+    );
+    expect([cloudWatch?.Action].flat().sort()).toEqual(["kms:Decrypt", "kms:GenerateDataKey*"]);
+    expect(cloudWatch?.Condition).toEqual({
+      StringEquals: { "aws:SourceAccount": { Ref: "AWS::AccountId" } },
+    });
+  });
+
+  describe("the dashboard", () => {
+    let body: {
+      widgets: { type: string; properties: { title?: string; metrics?: unknown[]; alarms?: string[] } }[];
+    };
+    let placeholders: string[];
+    beforeAll(() => {
+      const dashboard = only("AWS::CloudWatch::Dashboard").Properties as {
+        DashboardBody: { "Fn::Sub": string };
+      };
+      const template = dashboard.DashboardBody["Fn::Sub"];
+      placeholders = [...template.matchAll(/\$\{([^}]+)\}/g)].map((m) => m[1] as string);
+      body = JSON.parse(template);
+    });
+    const widget = (title: RegExp) => {
+      const found = body.widgets.find((w) => title.test(w.properties.title ?? ""));
+      expect(found, String(title)).toBeDefined();
+      return JSON.stringify(found?.properties.metrics ?? found?.properties.alarms);
+    };
+
+    it("names only the stack's own resources", () => {
+      for (const placeholder of placeholders) {
+        const [id] = placeholder.split(".");
+        if (id?.startsWith("AWS::")) continue;
+        expect(resources[id ?? ""], placeholder).toBeDefined();
+      }
+    });
+
+    it("shows the provisioning rate, and its latency as the JITR function's duration and the queue's oldest event", () => {
+      expect(widget(/Provisioning rate/)).toMatch(/"Fleetgate","Provisioned","service","fleetgate"/);
+      const latency = widget(/latency/);
+      expect(latency).toMatch(/"AWS\/Lambda","Duration","FunctionName","\$\{JitrLambdaFunction\}"/);
+      expect(latency).toMatch(
+        /"AWS\/SQS","ApproximateAgeOfOldestMessage","QueueName","\$\{JitrQueue.QueueName\}"/,
+      );
+    });
+
+    it("breaks refusals and waits down by reason, with a search over the Reason dimension", () => {
+      expect(widget(/Refusals by reason/)).toContain(
+        `SEARCH('{Fleetgate,Reason,service} MetricName=\\"Refused\\"', 'Sum', 300)`,
+      );
+      expect(widget(/Waiting by reason/)).toContain(
+        `SEARCH('{Fleetgate,Reason,service} MetricName=\\"Waiting\\"', 'Sum', 300)`,
+      );
+    });
+
+    it("shows the depth and age of every queue, the dead-letter queues included", () => {
+      const queues = ofType("AWS::SQS::Queue").map(([id]) => id);
+      expect(queues).toEqual(expect.arrayContaining(["JitrQueue", "RecallQueue", "JitrDeadLetterQueue"]));
+      for (const queue of queues) {
+        expect(widget(/Queue depth/)).toContain(
+          `"ApproximateNumberOfMessagesVisible","QueueName","\${${queue}.QueueName}"`,
+        );
+        expect(widget(/Queue age/)).toContain(
+          `"ApproximateAgeOfOldestMessage","QueueName","\${${queue}.QueueName}"`,
+        );
+      }
+    });
+
+    it("shows every function's errors and throttles, the API's 4xx and 5xx, and every alarm's state", () => {
+      for (const id of functionIds()) {
+        expect(widget(/Lambda errors/)).toContain(`"Errors","FunctionName","\${${id}}"`);
+        expect(widget(/Lambda throttles/)).toContain(`"Throttles","FunctionName","\${${id}}"`);
+      }
+      expect(widget(/Operations API/)).toMatch(
+        /"4xx","ApiId","\$\{HttpApi\}".*"5xx","ApiId","\$\{HttpApi\}"/,
+      );
+      expect(JSON.parse(widget(/Alarms/)).sort()).toEqual(
+        alarms()
+          .map((a) => `\${${a.id}.Arn}`)
+          .sort(),
+      );
+    });
+  });
+
+  it("traces AWS calls only in the JITR function and the operations API (the X-Ray SDK costs a cold start ~10 ms)", () => {
+    const holdsXRay = (zip: string) =>
+      spawnSync(
+        "python3",
+        [
+          "-c",
+          "import sys,zipfile; z=zipfile.ZipFile(sys.argv[1]); print(any(b'XRaySDKInstrumentation' in z.read(n) for n in z.namelist()))",
+          join(PRODUCTION_PACKAGE, zip),
+        ],
+        { encoding: "utf8" },
+      ).stdout.trim() === "True";
+    const traced = ofType("AWS::Lambda::Function")
+      .map(([, r]) => (r.Properties.Code as { S3Key: string }).S3Key.split("/").at(-1) as string)
+      .filter(holdsXRay)
+      .sort();
+    expect(traced).toEqual(["jitr.zip", "operationsApi.zip"]);
+  });
+
+  it("outputs what fleetgate config and an operator need: the API, its region, the table, the queues, the alarm topic, the dashboard", () => {
+    expect(Object.keys(outputs)).toEqual(
+      expect.arrayContaining([
+        "OperationsApiUrl",
+        "HttpApiId",
+        "Region",
+        "DevicesTableName",
+        "JitrQueueUrl",
+        "JitrDeadLetterQueueUrl",
+        "RecallQueueUrl",
+        "RecallDeadLetterQueueUrl",
+        "IngestManifestDeadLetterQueueUrl",
+        "ManifestBucketName",
+        "AlarmTopicArn",
+        "DashboardUrl",
+      ]),
+    );
+  });
+});
