@@ -264,7 +264,7 @@ describe("watching it: alarms, dashboard, traces and outputs", () => {
   });
 
   it("alarms when IoT Core cannot deliver a JITR event: a metric filter counts every record the rule's error action writes", () => {
-    const payload = only("AWS::IoT::TopicRule").Properties.TopicRulePayload as {
+    const payload = resources.JitrTopicRule?.Properties.TopicRulePayload as {
       ErrorAction: { CloudwatchLogs: { LogGroupName: unknown } };
     };
     expect(payload.ErrorAction.CloudwatchLogs.LogGroupName).toEqual({ Ref: "TopicRuleErrorLogGroup" });
