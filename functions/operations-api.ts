@@ -8,6 +8,7 @@ import { type ApiEvent, type ApiResult, errorResult, problem } from "#adapters/h
 import { batchRoutes } from "#adapters/http/batch-routes.js";
 import { maintenanceRoutes } from "#adapters/http/maintenance-routes.js";
 import { operationsRoutes, type Route } from "#adapters/http/operations-routes.js";
+import { replacementRoutes } from "#adapters/http/replacement-routes.js";
 import { logger, metrics } from "#adapters/telemetry.js";
 import { traceAwsCalls } from "#adapters/tracing.js";
 import { maintenanceDeps } from "#adapters/wiring/maintenance.js";
@@ -52,13 +53,16 @@ const answer =
   };
 
 const router = httpRouterHandler({
-  routes: [...operationsRoutes(deps), ...batchRoutes(deps), ...maintenanceRoutes(maintenance)].map(
-    (route) => ({
-      method: route.method as Method,
-      path: route.path,
-      handler: answer(route),
-    }),
-  ),
+  routes: [
+    ...operationsRoutes(deps),
+    ...batchRoutes(deps),
+    ...maintenanceRoutes(maintenance),
+    ...replacementRoutes(deps),
+  ].map((route) => ({
+    method: route.method as Method,
+    path: route.path,
+    handler: answer(route),
+  })),
   // The router's type says this throws; answering with a problem document works the same at run time.
   notFoundResponse: (({ method, path }: { method: string; path: string }) =>
     problem({

@@ -53,6 +53,9 @@ const provisioningSchema = z.extend(storeSchema, {
   IOT_QUOTA_SHARE: z._default(z.coerce.number().check(z.positive(), z.maximum(100)), 0.5),
 });
 
+// Their defaults apply in approvalLimitsOf, which checks the two together.
+const approvalDays = z.optional(z.coerce.number().check(z.int(), z.minimum(1), z.maximum(365)));
+
 const PEM_PUBLIC_KEY = /-----BEGIN PUBLIC KEY-----[\s\S]+?-----END PUBLIC KEY-----/g;
 
 const manifestSchema = z.extend(storeSchema, {
@@ -74,6 +77,10 @@ const manifestSchema = z.extend(storeSchema, {
     }),
   ),
   THING_TYPE_NAME: thingTypeName,
+  // How long an approval of a replacement certificate (an operator's, a manifest row's) lives:
+  // by default, and at most (days).
+  REPLACEMENT_APPROVAL_DAYS: approvalDays,
+  REPLACEMENT_APPROVAL_MAX_DAYS: approvalDays,
 });
 
 // Ingest also pre-registers certificates that manifests bring: it provisions like the JITR function.
@@ -141,5 +148,20 @@ export const loadIngestConfig = (env: NodeJS.ProcessEnv = process.env): IngestCo
   load(ingestSchema, env);
 export const loadMaintenanceConfig = (env: NodeJS.ProcessEnv = process.env): MaintenanceConfig =>
   load(maintenanceSchema, env);
+const APPROVAL_DAYS = { REPLACEMENT_APPROVAL_DAYS: 7, REPLACEMENT_APPROVAL_MAX_DAYS: 30 } as const;
+
+/** An approval's lifetimes (the defaults where not given), checked together: the default may not exceed the maximum. */
+export const approvalLimitsOf = (
+  config: Partial<Record<keyof typeof APPROVAL_DAYS, number | undefined>>,
+): { readonly defaultMs: number; readonly maxMs: number } => {
+  const days = config.REPLACEMENT_APPROVAL_DAYS ?? APPROVAL_DAYS.REPLACEMENT_APPROVAL_DAYS;
+  const max = config.REPLACEMENT_APPROVAL_MAX_DAYS ?? APPROVAL_DAYS.REPLACEMENT_APPROVAL_MAX_DAYS;
+  if (days > max)
+    throw new ConfigurationError(
+      `invalid configuration: REPLACEMENT_APPROVAL_DAYS ${days} is more than REPLACEMENT_APPROVAL_MAX_DAYS ${max}`,
+    );
+  return { defaultMs: days * 86_400_000, maxMs: max * 86_400_000 };
+};
+
 export const loadRecallWorkerConfig = (env: NodeJS.ProcessEnv = process.env): RecallWorkerConfig =>
   load(recallWorkerSchema, env);

@@ -1,6 +1,6 @@
 import type { DeviceEvent } from "#domain/device.js";
-import { ConcurrentUpdateError, NotFoundError } from "#domain/errors.js";
-import type { CertificateId, DeviceId } from "#domain/ids.js";
+import { ConcurrentUpdateError, ConflictError, NotFoundError } from "#domain/errors.js";
+import type { CaCertificateId, CertificateId, DeviceId } from "#domain/ids.js";
 import {
   type ApprovalLimits,
   approveReplacement,
@@ -11,7 +11,7 @@ import {
 import type { Clock, DeviceLedger, ReplacementApprovals } from "./ports.js";
 
 export interface ApprovalDeps {
-  readonly store: Pick<DeviceLedger, "getDevice"> & ReplacementApprovals;
+  readonly store: Pick<DeviceLedger, "getDevice"> & Pick<ReplacementApprovals, "putApproval">;
   readonly clock: Clock;
   readonly approvalLimits: ApprovalLimits;
 }
@@ -24,6 +24,8 @@ export interface ApprovalRequest {
   readonly reason?: string;
   /** Who approves: the operator's IAM identity, or a manifest's registrant. */
   readonly actor: string;
+  /** What the approver expects the device to be (a manifest row states both): else a conflict. */
+  readonly expected?: { readonly replaces: string; readonly caCertificateId: CaCertificateId };
 }
 
 const MAX_ATTEMPTS = 3;
@@ -44,6 +46,15 @@ export const expectCertificate = async (
   for (let attempt = 1; ; attempt += 1) {
     const device = await deps.store.getDevice(request.deviceId);
     if (!device) throw new NotFoundError(`device ${request.deviceId} does not exist`);
+    const expected = request.expected;
+    if (expected && device.caCertificateId !== expected.caCertificateId)
+      throw new ConflictError(
+        `device ${device.deviceId} is of CA ${device.caCertificateId}: its replacement must come from the same CA`,
+      );
+    if (expected && device.certificate && device.certificate.certificateSha256 !== expected.replaces)
+      throw new ConflictError(
+        `device ${device.deviceId} holds certificate ${device.certificate.certificateSha256}, not ${expected.replaces}`,
+      );
     const now = deps.clock.now();
     const approval = approveReplacement(
       device,

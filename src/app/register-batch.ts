@@ -8,11 +8,18 @@ import {
   type RowIssue,
 } from "#domain/batch.js";
 import type { Device } from "#domain/device.js";
-import { AlreadyExistsError, ConflictError, NotFoundError, ValidationError } from "#domain/errors.js";
+import {
+  AlreadyExistsError,
+  ConflictError,
+  IllegalTransitionError,
+  NotFoundError,
+  ValidationError,
+} from "#domain/errors.js";
 import {
   BATCH_ID_RULE,
   type BatchId,
   type CaCertificateId,
+  type CertificateId,
   type DeviceId,
   isBatchId,
   isCaCertificateId,
@@ -25,18 +32,32 @@ import {
   validateManifestRecord,
 } from "#domain/manifest.js";
 import { manifestVerifier } from "#domain/manifest-signature.js";
+import type { ApprovalLimits } from "#domain/replacement.js";
+import { expectCertificate } from "./approve-replacement.js";
 import { FirstSeenIndex } from "./first-seen-index.js";
-import type { AllowlistWriter, BatchRecords, Clock, DeviceRegistry } from "./ports.js";
+import type {
+  AllowlistWriter,
+  BatchRecords,
+  Clock,
+  DeviceLedger,
+  DeviceRegistry,
+  ReplacementApprovals,
+} from "./ports.js";
 import type { PreRegistration } from "./pre-register.js";
 
 export interface BatchDeps {
-  readonly store: AllowlistWriter & Pick<BatchRecords, "getBatch" | "createBatch" | "finishBatch">;
+  readonly store: AllowlistWriter &
+    Pick<BatchRecords, "getBatch" | "createBatch" | "finishBatch"> &
+    Pick<DeviceLedger, "getDevice"> &
+    Pick<ReplacementApprovals, "putApproval">;
   readonly clock: Clock;
   readonly manifestRules: ManifestRules;
   /** IoT Core's CAs: a batch is registered only under one its devices can connect through. */
   readonly caRegistry: Pick<DeviceRegistry, "describeCaCertificate">;
   /** When set, every manifest must carry a valid signature by one of these keys. */
   readonly factoryKeys?: readonly KeyObject[];
+  /** How long a replacement row's approval lives; without it, replacement rows are refused. */
+  readonly approvalLimits?: ApprovalLimits;
 }
 
 export interface BatchRequest {
@@ -370,8 +391,13 @@ const writeRows = async (
   batchId: BatchId,
   caCertificateId: CaCertificateId,
   now: string,
-): Promise<{ conflicts: { count: number; issues: RowIssue[] }; certificates: SuppliedCertificate[] }> => {
+): Promise<{
+  conflicts: { count: number; issues: RowIssue[] };
+  certificates: SuppliedCertificate[];
+  replacements: ManifestRow[];
+}> => {
   const issues: RowIssue[] = [];
+  const replacements: ManifestRow[] = [];
   const conflicted = new Set<number>();
   let count = 0;
   let chunk: ManifestRow[] = [];
@@ -414,6 +440,11 @@ const writeRows = async (
           pem: result.row.certificatePem,
         });
       }
+      // A replacement row approves a certificate for a device provisioned already: no new entry.
+      if (result.row.replaces) {
+        replacements.push(result.row);
+        return;
+      }
       chunk.push(result.row);
       if (chunk.length < WRITE_CHUNK) return;
       void flush(chunk);
@@ -430,8 +461,62 @@ const writeRows = async (
   }
   if (chunk.length > 0) void flush(chunk);
   await Promise.all(inFlight);
+  for (const row of replacements) {
+    const refused = await approveReplacement(deps, request, row, batchId, caCertificateId);
+    if (!refused) continue;
+    count += 1;
+    conflicted.add(row.line);
+    if (issues.length < MAX_REPORTED_ISSUES) issues.push(refused);
+  }
   // A conflicting row's certificate belongs to someone else's entry: it is not pre-registered.
-  return { conflicts: { count, issues }, certificates: supplied.filter((c) => !conflicted.has(c.line)) };
+  return {
+    conflicts: { count, issues },
+    certificates: supplied.filter((c) => !conflicted.has(c.line)),
+    replacements,
+  };
+};
+
+/**
+ * A replacement row approves its certificate, as `fleetgate device expect-cert` does, with the
+ * registrant as approver; the row must name the certificate the device holds, and the batch its
+ * CA. Its certificate, when the row brings it, is pre-registered after, and provisioned at once.
+ * Answers the row's conflict when the device is not as the row says.
+ */
+const approveReplacement = async (
+  deps: BatchDeps,
+  request: BatchRequest,
+  row: ManifestRow,
+  batchId: BatchId,
+  caCertificateId: CaCertificateId,
+): Promise<RowIssue | undefined> => {
+  const conflict = (message: string): RowIssue => ({
+    kind: "conflict",
+    line: row.line,
+    deviceId: row.deviceId,
+    message,
+  });
+  if (!deps.approvalLimits) return conflict("this deployment takes no replacement rows");
+  try {
+    await expectCertificate(
+      { store: deps.store, clock: deps.clock, approvalLimits: deps.approvalLimits },
+      {
+        deviceId: row.deviceId,
+        certificateSha256: row.pins.certificateSha256 as CertificateId,
+        actor: request.actor,
+        reason: `manifest of batch ${batchId}, line ${row.line}`,
+        expected: { replaces: row.replaces as string, caCertificateId },
+      },
+    );
+    return undefined;
+  } catch (error) {
+    if (
+      error instanceof NotFoundError ||
+      error instanceof ConflictError ||
+      error instanceof IllegalTransitionError
+    )
+      return conflict(error.message);
+    throw error;
+  }
 };
 
 const toDevice = (

@@ -19,6 +19,7 @@ import { EXIT, type ExitName, failureOfError } from "./failures.js";
 import { httpTransport, type Transport } from "./http.js";
 import { addMaintenanceCommands } from "./maintenance-commands.js";
 import { type Clock, megabytes, progressLines, systemClock } from "./progress.js";
+import { addReplacementCommands } from "./replacement-commands.js";
 import { formatFailure } from "./terminal.js";
 
 export { EXIT } from "./failures.js";
@@ -165,6 +166,11 @@ export const buildProgram = (io: CliIo, jsonErrors: () => boolean = () => false)
 
   addDeviceCommands(program, kit);
   addDiagnosisCommands(program, kit);
+  addReplacementCommands(program, kit, {
+    out: io.out,
+    exit: io.devices.exit,
+    ...(io.devices.awsRegion ? { awsRegion: io.devices.awsRegion } : {}),
+  });
   addMaintenanceCommands(program, kit, io.progress);
   addDlqCommands(program, {
     out: io.out,

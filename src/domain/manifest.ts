@@ -17,6 +17,12 @@ export interface ManifestRow {
   readonly pins: Pins;
   /** Present when the manufacturing line supplied the device's certificate for pre-registration. */
   readonly certificatePem?: string;
+  /**
+   * A replacement row: the device is provisioned already with the certificate of this SHA-256, and
+   * the row's certificate (its certificateSha256 pin) is approved to replace it (planned
+   * re-provisioning). Such a row adds no allowlist entry.
+   */
+  readonly replaces?: string;
 }
 
 export interface RowProblem {
@@ -49,7 +55,14 @@ const ATTRIBUTE_NAME = /^[a-zA-Z0-9_.,@/:#-]{1,128}$/;
 const ATTRIBUTE_VALUE = /^[a-zA-Z0-9_.,@/:#=[\]-]{0,800}$/;
 const RESERVED_ATTRIBUTES = new Set(["batch", "model"]);
 const ATTRIBUTE_COLUMN = "attr.";
-const CSV_COLUMNS = new Set(["deviceId", "model", "certificateSha256", "publicKeySha256", "certificatePem"]);
+const CSV_COLUMNS = new Set([
+  "deviceId",
+  "model",
+  "certificateSha256",
+  "publicKeySha256",
+  "certificatePem",
+  "replacesCertificateSha256",
+]);
 // JSON lines may also bring the attributes as one object.
 const JSON_FIELDS = new Set([...CSV_COLUMNS, "attributes"]);
 
@@ -76,6 +89,7 @@ const rowSchema = z.object({
   ),
   certificateSha256: z.pipe(emptyAsUnset, z.optional(fingerprint)),
   publicKeySha256: z.pipe(emptyAsUnset, z.optional(fingerprint)),
+  replacesCertificateSha256: z.pipe(emptyAsUnset, z.optional(fingerprint)),
   // A secure-element vendor's certificate, to register with IoT Core ahead of the first connection.
   certificatePem: z.pipe(
     emptyAsUnset,
@@ -172,6 +186,19 @@ export const validateManifestRecord = (record: unknown, line: number, rules: Man
     }
     certificateSha256 = fingerprint;
   }
+  const replaces = parsed.data.replacesCertificateSha256;
+  if (replaces) {
+    // A replacement names an identity provisioned already and the one certificate that takes it
+    // over: nothing else of the device changes, so nothing else may be said.
+    const problem = !certificateSha256
+      ? "replacesCertificateSha256 needs the replacement's certificateSha256 (or certificatePem)"
+      : certificateSha256 === replaces
+        ? "replacesCertificateSha256 is the replacement's own certificate"
+        : publicKeySha256 || model || Object.keys(parsed.data.attributes).length > 0
+          ? "a replacement row gives no publicKeySha256, model or attributes: the device keeps its own"
+          : undefined;
+    if (problem) return { ok: false, problem: { line, deviceId: parsed.data.deviceId, message: problem } };
+  }
   const attributeCount = Object.keys(parsed.data.attributes).length + 1 + (model ? 1 : 0);
   if (attributeCount > rules.maxThingAttributes) {
     return {
@@ -190,6 +217,7 @@ export const validateManifestRecord = (record: unknown, line: number, rules: Man
       deviceId: parsed.data.deviceId as DeviceId,
       ...(model ? { model } : {}),
       ...(certificatePem ? { certificatePem: certificatePem.trim() } : {}),
+      ...(replaces ? { replaces } : {}),
       attributes: parsed.data.attributes,
       pins: {
         ...(certificateSha256 ? { certificateSha256 } : {}),

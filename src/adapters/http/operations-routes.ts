@@ -36,10 +36,10 @@ const limit = (fallback: number, max: number) =>
   z._default(z.coerce.number().check(z.int(), z.minimum(1), z.maximum(max)), fallback);
 const cursor = z.optional(z.string().check(z.minLength(1), z.maxLength(2048)));
 
-const devicePath = z.object({ deviceId: deviceIdSchema });
+export const devicePath = z.object({ deviceId: deviceIdSchema });
 // A certificate's id is its SHA-256 fingerprint: accepted as IoT Core writes it or as a fingerprint
 // is usually printed (upper case, colons).
-const certificatePath = z.object({
+export const certificatePath = z.object({
   certificateId: z.pipe(
     z.pipe(
       z.string(),

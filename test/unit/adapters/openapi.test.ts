@@ -4,6 +4,7 @@ import { parse } from "yaml";
 import { batchRoutes } from "#adapters/http/batch-routes.js";
 import { maintenanceRoutes } from "#adapters/http/maintenance-routes.js";
 import { operationsRoutes } from "#adapters/http/operations-routes.js";
+import { replacementRoutes } from "#adapters/http/replacement-routes.js";
 import { DEVICE_EVENT_TYPES } from "#domain/device.js";
 import { DEVICE_STATES } from "#domain/lifecycle.js";
 import { FakeInventory } from "#test/support/fake-inventory.js";
@@ -47,6 +48,7 @@ const routes = [
     clock,
     thingGroupName: "devices",
   }),
+  ...replacementRoutes({ store, clock, approvalLimits: { defaultMs: 1, maxMs: 1 } }),
 ];
 
 describe("openapi.yaml", () => {
