@@ -5,9 +5,10 @@ import { parseJitrMessage } from "#adapters/jitr-message.js";
 import { sqsHandler } from "#adapters/sqs-handler.js";
 import { logger, metrics } from "#adapters/telemetry.js";
 import { traceAwsCalls } from "#adapters/tracing.js";
-import { provisioningDeps } from "#adapters/wiring/provisioning.js";
+import { jitrDeps } from "#adapters/wiring/provisioning.js";
 import type { ProvisioningLedger } from "#app/ports.js";
 import { type ProvisioningOutcome, provisionCertificate } from "#app/provision-certificate.js";
+import { provisionJitpThing } from "#app/provision-jitp-thing.js";
 import { describeRefusal } from "#domain/refusal.js";
 
 /**
@@ -15,9 +16,9 @@ import { describeRefusal } from "#domain/refusal.js";
  * transiently so SQS redelivers only those; malformed messages are logged and dropped.
  */
 traceAwsCalls();
-const provisioning = provisioningDeps(loadProvisioningConfig());
+const provisioning = jitrDeps(loadProvisioningConfig());
 
-const RECORD_KEYS = ["certificateId", "caCertificateId", "deviceId", "batchId"];
+const RECORD_KEYS = ["certificateId", "caCertificateId", "deviceId", "batchId", "thingName"];
 
 /**
  * The ledger, naming the device and its batch on every later log line of the record as soon as
@@ -41,12 +42,21 @@ const processRecord = async (record: SQSRecord): Promise<void> => {
     metrics.addMetric("MalformedEvent", MetricUnit.Count, 1);
     return;
   }
-  logger.appendKeys({
-    certificateId: message.certificate.certificateId,
-    caCertificateId: message.certificate.caCertificateId,
-  });
+  logger.appendKeys(
+    message.kind === "thing"
+      ? { thingName: message.thingName }
+      : {
+          certificateId: message.certificate.certificateId,
+          caCertificateId: message.certificate.caCertificateId,
+        },
+  );
   try {
-    report(await provisionCertificate(deps, message.certificate));
+    if (message.kind === "certificate") report(await provisionCertificate(deps, message.certificate));
+    else
+      for (const outcome of await provisionJitpThing(deps, message.thingName)) {
+        logger.appendKeys({ certificateId: outcome.certificateId });
+        report(outcome);
+      }
   } catch (error) {
     logger.warn("provisioning failed; SQS will redeliver", { error });
     metrics.addMetric("RetriedEvent", MetricUnit.Count, 1);

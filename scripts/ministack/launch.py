@@ -15,6 +15,15 @@ It also serves iot-data DeleteConnection, which ministack 1.5 lacks and fleetgat
 revoked or suspended device at once: the live session of the client id is closed (404 when there
 is none), authorised on the client's ARN as AWS does.
 
+It runs just-in-time provisioning (JITP), which ministack 1.5 does not: when a device's first
+connect registers its certificate PENDING_ACTIVATION under a CA whose registrationConfig names a
+template (a JITP template by name, or a body and role), the template is applied as AWS does, with
+the parameters AWS fills from the certificate's subject (AWS::IoT::Certificate::CommonName, ...,
+::Id), through ministack's own RegisterThing machinery (the provisioning role is evaluated under
+AUTH=true). A declared parameter the subject lacks fails it, and the certificate stays
+PENDING_ACTIVATION. The registered event is published first, as on any auto-registration; the
+registry events of what the template made (a Thing created) follow, when they are turned on.
+
 Two more changes keep the emulator on the ports it is given: its MQTT listener binds BIND_HOST
 instead of every interface, and with USE_SSL it does not also take port 443.
 
@@ -141,6 +150,73 @@ async def _handle_data_request_with_connections(method, path, headers, body, que
 
 
 iot_data.handle_request = _handle_data_request_with_connections
+
+_publish_registered = iot._publish_certificate_registered
+
+# The subject fields JITP hands to a template, as AWS names them.
+_SUBJECT_PARAMETERS = {
+    "2.5.4.3": "CommonName",
+    "2.5.4.5": "SerialNumber",
+    "2.5.4.6": "Country",
+    "2.5.4.8": "StateName",
+    "2.5.4.10": "Organization",
+    "2.5.4.11": "OrganizationalUnit",
+    "2.5.4.46": "DistinguishedNameQualifier",
+}
+
+
+def _subject_parameters(certificate_pem):
+    from cryptography import x509
+
+    subject = x509.load_pem_x509_certificate(certificate_pem.encode()).subject
+    parameters = {}
+    for attribute in subject:
+        name = _SUBJECT_PARAMETERS.get(attribute.oid.dotted_string)
+        if name and isinstance(attribute.value, str):
+            parameters.setdefault(f"AWS::IoT::Certificate::{name}", attribute.value)
+    return parameters
+
+
+def _jitp_template(config):
+    name = config.get("templateName")
+    if name:
+        template = iot._provisioning_templates.get(name)
+        return template if template and template.get("type") == "JITP" and template.get("enabled") else None
+    body = config.get("templateBody")
+    if not body:
+        return None
+    return {
+        "templateName": "jitp",
+        "versions": {"1": {"templateBody": body}},
+        "defaultVersionId": 1,
+        "provisioningRoleArn": config.get("roleArn") or "",
+    }
+
+
+async def _publish_registered_then_provision(account_id, region, record, source_ip, registration_timestamp):
+    await _publish_registered(account_id, region, record, source_ip, registration_timestamp)
+    with request_scope(account_id, region):
+        ca = iot._ca_certificates.get(record["caCertificateId"]) or {}
+        template = _jitp_template(ca.get("registrationConfig") or {})
+        certificate = iot._certificates.get(record["certificateId"])
+        if template is None or certificate is None or certificate.get("status") != "PENDING_ACTIVATION":
+            return
+        try:
+            parameters = _subject_parameters(certificate["certificatePem"])
+            plan = iot._provisioning_plan(template, parameters, certificate["certificateId"])
+            # Registry events (a Thing created) go out as after any registry write.
+            async with iot.publishing_events():
+                await iot._apply_provisioning_plan(plan, certificate, template.get("provisioningRoleArn") or "")
+        except iot._ProvisioningRejected as rejected:
+            iot._mtls_logger.warning(
+                "IoT JITP: template %s not applied to %s: %s",
+                template["templateName"],
+                certificate["certificateId"],
+                rejected.reply,
+            )
+
+
+iot._publish_certificate_registered = _publish_registered_then_provision
 
 _create_server = asyncio.BaseEventLoop.create_server
 

@@ -2,6 +2,7 @@ import {
   AddThingToThingGroupCommand,
   AttachThingPrincipalCommand,
   CreateThingCommand,
+  DeleteCertificateCommand,
   DeleteThingCommand,
   DescribeCACertificateCommand,
   DescribeCertificateCommand,
@@ -9,6 +10,7 @@ import {
   type IoTClient,
   RegisterCertificateCommand,
   UpdateCertificateCommand,
+  UpdateThingCommand,
 } from "@aws-sdk/client-iot";
 import type { CaDescription, CertificateDescription, DeviceRegistry } from "#app/ports.js";
 import { certificateIdOf } from "#domain/certificate-names.js";
@@ -16,6 +18,7 @@ import { AlreadyExistsError, DependencyUnavailableError, NotFoundError } from "#
 import { type CaCertificateId, type CertificateId, isCaCertificateId } from "#domain/ids.js";
 import type { CertificateStatus } from "#domain/provisioning-decision.js";
 import { call } from "./aws-errors.js";
+import { jitpTemplateOf } from "./iot-cas.js";
 import type { IotOperation, RateLimiter } from "./rate-limiter.js";
 
 /**
@@ -63,22 +66,36 @@ export const iotRegistry = (iot: IoTClient, limiters?: Record<IotOperation, Rate
         ...(description.autoRegistrationStatus
           ? { autoRegistration: description.autoRegistrationStatus }
           : {}),
+        ...jitpTemplateOf(out.registrationConfig),
       };
       return result;
     },
 
     async createThing(thingName, attributes, thingTypeName) {
-      await ignoreAlreadyExists(
-        send("CreateThing", () =>
+      const type = thingTypeName ? { thingTypeName } : {};
+      try {
+        await send("CreateThing", () =>
           iot.send(
             new CreateThingCommand({
               thingName,
-              ...(thingTypeName ? { thingTypeName } : {}),
+              ...type,
               attributePayload: { attributes: { ...attributes } },
             }),
           ),
-        ),
-      );
+        );
+      } catch (error) {
+        if (!(error instanceof AlreadyExistsError)) throw error;
+        // IoT Core says so when the Thing exists with other attributes (JITP made it): merge ours in.
+        await send("UpdateThing", () =>
+          iot.send(
+            new UpdateThingCommand({
+              thingName,
+              ...type,
+              attributePayload: { attributes: { ...attributes }, merge: true },
+            }),
+          ),
+        );
+      }
     },
 
     async addThingToGroup(thingGroupName, thingName) {
@@ -115,6 +132,19 @@ export const iotRegistry = (iot: IoTClient, limiters?: Record<IotOperation, Rate
           iot.send(new DetachThingPrincipalCommand({ thingName, principal })),
         ),
       );
+    },
+
+    async deleteCertificate(certificateId) {
+      try {
+        await send("DeleteCertificate", () => iot.send(new DeleteCertificateCommand({ certificateId })));
+        return "deleted";
+      } catch (error) {
+        if (error instanceof NotFoundError) return "gone";
+        const name = (error as Error).cause instanceof Error ? ((error as Error).cause as Error).name : "";
+        if (name === "DeleteConflictException") return "attached";
+        if (name === "CertificateStateException") return "active";
+        throw error;
+      }
     },
 
     async deleteThing(thingName) {

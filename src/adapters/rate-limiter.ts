@@ -61,6 +61,9 @@ export const IOT_QUOTAS = {
   DetachPolicy: 15,
   DetachThingPrincipal: 15,
   DeleteThing: 15,
+  // JITP: a waiting certificate's registration is undone, and an existing Thing takes its attributes.
+  DeleteCertificate: 10,
+  UpdateThing: 15,
 } as const;
 
 export type IotOperation = keyof typeof IOT_QUOTAS;

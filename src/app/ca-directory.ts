@@ -4,7 +4,11 @@ import type { CaCertificateId } from "#domain/ids.js";
 import { type Refusal, refuse } from "#domain/refusal.js";
 import type { Clock, DeviceRegistry } from "./ports.js";
 
-export type CaLookup = { ok: true; ca: InspectedCertificate; pem: string } | { ok: false; refusal: Refusal };
+/** A registered CA, or why its devices cannot be provisioned now; `jitp` when IoT Core provisions them from a template. */
+export type CaLookup = (
+  | { ok: true; ca: InspectedCertificate; pem: string }
+  | { ok: false; refusal: Refusal }
+) & { readonly jitp: boolean };
 
 export interface CaDirectory {
   lookup(caCertificateId: CaCertificateId): Promise<CaLookup>;
@@ -46,10 +50,11 @@ const describe = async (registry: DeviceRegistry, caCertificateId: CaCertificate
       });
     throw error;
   }
+  const jitp = ca.jitpTemplate !== undefined;
   if (ca.status !== "ACTIVE")
-    return { ok: false, refusal: refuse("CA_NOT_ACTIVE", `CA ${caCertificateId} is ${ca.status}`) };
+    return { ok: false, refusal: refuse("CA_NOT_ACTIVE", `CA ${caCertificateId} is ${ca.status}`), jitp };
   const inspection = inspectCertificate(ca.pem);
   if (!inspection.ok)
     throw new ConfigurationError(`registered CA ${caCertificateId} cannot be read: ${inspection.error}`);
-  return { ok: true, ca: inspection.certificate, pem: ca.pem };
+  return { ok: true, ca: inspection.certificate, pem: ca.pem, jitp };
 };

@@ -37,13 +37,15 @@ export interface CaDescription {
   readonly pem: string;
   /** Whether IoT Core registers certificates it signed on first connection (JITR); when reported. */
   readonly autoRegistration?: "ENABLE" | "DISABLE";
+  /** The template IoT Core provisions the CA's devices from (JITP), when it does. */
+  readonly jitpTemplate?: string;
 }
 
 /** IoT Core's registry, as provisioning sees it. Every write is idempotent. */
 export interface DeviceRegistry {
   describeCertificate(certificateId: CertificateId): Promise<CertificateDescription>;
   describeCaCertificate(caCertificateId: CaCertificateId): Promise<CaDescription>;
-  /** Creates the Thing, or accepts the one that exists. */
+  /** Creates the Thing, or merges these attributes (and the type) into the one that exists. */
   createThing(
     thingName: DeviceId,
     attributes: Readonly<Record<string, string>>,
@@ -66,6 +68,12 @@ export interface DeviceRegistry {
   detachThingPrincipal(thingName: DeviceId, certificateArn: string): Promise<void>;
   /** Idempotent: a Thing that does not exist counts as deleted. */
   deleteThing(thingName: DeviceId): Promise<void>;
+  /**
+   * Deletes a certificate with its policies (a JITP registration undone, a retired certificate):
+   * "gone" when IoT Core has no such certificate; IoT Core refuses one that is ACTIVE or still
+   * attached to a Thing (a detach takes seconds to propagate), which is what this answers then.
+   */
+  deleteCertificate(certificateId: CertificateId): Promise<"deleted" | "gone" | "active" | "attached">;
 }
 
 /** A CA as IoT Core lists it. */

@@ -1,15 +1,22 @@
 import { inspectCertificate } from "#domain/certificate.js";
 import { type CertificatePolicy, checkDeviceCertificate, readDeviceId } from "#domain/certificate-checks.js";
 import { bindCertificate, type Device, type DeviceEvent, thingAttributes } from "#domain/device.js";
-import { ConcurrentUpdateError, NotFoundError } from "#domain/errors.js";
+import {
+  ConcurrentUpdateError,
+  ConfigurationError,
+  DependencyUnavailableError,
+  NotFoundError,
+} from "#domain/errors.js";
 import type { CaCertificateId, CertificateId, DeviceId } from "#domain/ids.js";
 import {
+  type CertificateOrigin,
   decideProvisioning,
   type ProvisioningDecision,
   type ProvisioningFacts,
 } from "#domain/provisioning-decision.js";
 import { isSecurityRefusal, type Refusal, refuse } from "#domain/refusal.js";
 import type { CaDirectory } from "./ca-directory.js";
+import type { JitpRegistration } from "./jitp-registration.js";
 import type { CertificateDescription, Clock, DeviceRegistry, ProvisioningLedger } from "./ports.js";
 import { replaceCertificate } from "./replace-certificate.js";
 
@@ -25,16 +32,22 @@ export interface ProvisioningDeps {
   readonly thingTypeName?: string;
   /** How long a certificate may wait for its allowlist entry (or its CA) before it is refused. */
   readonly waitLimitMs: number;
+  /** Taking apart what JITP made for a certificate that is not provisioned: the JITR function's. */
+  readonly jitp?: JitpRegistration;
 }
 
 export interface RegisteredCertificate {
   readonly certificateId: CertificateId;
-  readonly caCertificateId: CaCertificateId;
-  /** Who registered it: IoT Core on first connect (JITR, the default), or a manifest ahead of time. */
-  readonly origin?: "jitr" | "manifest";
+  /** Absent when the event does not name it (a Thing JITP made): IoT Core's record of the certificate does. */
+  readonly caCertificateId?: CaCertificateId;
+  /**
+   * Who registered it: IoT Core on first connect (JITR, or JITP when its CA names a template), or
+   * a manifest ahead of time. Absent: told by the CA.
+   */
+  readonly origin?: CertificateOrigin;
 }
 
-type Run = ProvisioningDeps & { readonly actor: string };
+type Run = ProvisioningDeps & { readonly actor: string; readonly origin: CertificateOrigin };
 
 export type ProvisioningOutcome =
   | {
@@ -81,12 +94,20 @@ export const provisionCertificate = async (
   shared: ProvisioningDeps,
   event: RegisteredCertificate,
 ): Promise<ProvisioningOutcome> => {
-  // The history says who provisioned: the JITR path or a manifest's pre-registration.
-  const deps: Run = { ...shared, actor: event.origin ?? "jitr" };
-  const description = await describeCertificate(deps, event.certificateId);
+  const description = await describeCertificate(shared, event.certificateId);
   if (!description)
     return { kind: "unchanged", certificateId: event.certificateId, why: "certificate no longer exists" };
-  const verdict = await judgeCertificate(deps, description, event.caCertificateId);
+  const caCertificateId = event.caCertificateId ?? description.caCertificateId;
+  if (!caCertificateId)
+    return {
+      kind: "unchanged",
+      certificateId: event.certificateId,
+      why: "certificate has no CA in IoT Core",
+    };
+  const origin = event.origin ?? ((await shared.cas.lookup(caCertificateId)).jitp ? "jitp" : "jitr");
+  // The history says who provisioned: JITR, JITP or a manifest's pre-registration.
+  const deps: Run = { ...shared, actor: origin, origin };
+  const verdict = await judgeCertificate(deps, description, caCertificateId);
   for (let attempt = 1; ; attempt += 1) {
     try {
       const state = await deps.store.readProvisioningState(
@@ -94,10 +115,10 @@ export const provisionCertificate = async (
         verdict.ok ? verdict.deviceId : undefined,
       );
       const facts: ProvisioningFacts = {
-        ...(event.origin ? { origin: event.origin } : {}),
+        origin,
         certificateId: event.certificateId,
         certificateStatus: description.status,
-        caCertificateId: event.caCertificateId,
+        caCertificateId,
         certificate: verdict,
         device: state.device,
         record: state.record,
@@ -112,7 +133,7 @@ export const provisionCertificate = async (
   }
 };
 
-const describeCertificate = async (deps: Run, certificateId: CertificateId) => {
+const describeCertificate = async (deps: ProvisioningDeps, certificateId: CertificateId) => {
   try {
     return await deps.registry.describeCertificate(certificateId);
   } catch (error) {
@@ -139,7 +160,7 @@ const judgeCertificate = async (
   const id = readDeviceId(inspection.certificate, deps.certificatePolicy.deviceIdField);
   const named = id.ok ? { deviceId: id.deviceId } : {};
   const ca = await deps.cas.lookup(caCertificateId);
-  if (!ca.ok) return { ...ca, ...named };
+  if (!ca.ok) return { ok: false, refusal: ca.refusal, ...named };
   const refusal = await checkDeviceCertificate(
     inspection.certificate,
     ca.ca,
@@ -199,6 +220,10 @@ const act = async (
             reason: `${decision.refusal.code}: ${decision.refusal.detail}`,
           }),
         );
+      // An INACTIVE certificate's connects raise no event: JITP's registration is undone (nothing
+      // revoked), so that the device's next connect registers it again and it is decided again.
+      if (facts.origin === "jitp")
+        await jitpOf(deps).unregister(description, decision.deviceId, facts.device);
       return {
         kind: "waiting",
         certificateId,
@@ -219,6 +244,9 @@ const act = async (
       };
     case "ignore":
       return { kind: "unchanged", certificateId, why: decision.why };
+    case "retry-later":
+      // Not ours to wait for in this invocation: the queue delivers the event again shortly.
+      throw new DependencyUnavailableError(`certificate ${certificateId}: ${decision.why}`);
   }
 };
 
@@ -236,7 +264,8 @@ const provision = async (
   const { certificateId, certificateArn } = description;
   await deps.registry.createThing(device.deviceId, thingAttributes(device), deps.thingTypeName);
   await deps.registry.addThingToGroup(deps.thingGroupName, device.deviceId);
-  await deps.registry.attachThingPrincipal(device.deviceId, certificateArn);
+  // JITP's template attached the certificate to the Thing its identity names, which is this one.
+  if (deps.origin !== "jitp") await deps.registry.attachThingPrincipal(device.deviceId, certificateArn);
   if (description.status !== "ACTIVE") await deps.registry.updateCertificateStatus(certificateId, "ACTIVE");
   await deps.store.activate(
     device,
@@ -273,6 +302,12 @@ const release = async (
     }),
   );
   return { kind: "refused", certificateId, deviceId: device.deviceId, refusal, security: false };
+};
+
+const jitpOf = (deps: Run): JitpRegistration => {
+  if (!deps.jitp)
+    throw new ConfigurationError("a JITP certificate reached a provisioning given no JITP steps");
+  return deps.jitp;
 };
 
 /** Records the refusal first, then revokes: a crash in between is finished by the redelivery. */
@@ -312,6 +347,7 @@ const refuseCertificate = async (
     event,
   );
   await revokeUnlessRevoked(deps, description);
+  if (deps.origin === "jitp") await jitpOf(deps).detach(description, deviceId, device);
   return {
     kind: "refused",
     certificateId,

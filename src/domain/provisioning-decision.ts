@@ -13,9 +13,21 @@ export type CertificateStatus =
   | "REGISTER_INACTIVE"
   | "PENDING_ACTIVATION";
 
+export type CertificateOrigin = "jitr" | "jitp" | "manifest";
+
+/**
+ * The status a certificate waits for fleetgate in: PENDING_ACTIVATION as IoT Core registered it
+ * (JITR), or INACTIVE as fleetgate's JITP template or a manifest's pre-registration left it.
+ */
+export const waitingStatusOf = (origin: CertificateOrigin = "jitr"): CertificateStatus =>
+  origin === "jitr" ? "PENDING_ACTIVATION" : "INACTIVE";
+
 export interface ProvisioningFacts {
-  /** jitr: IoT Core registered the certificate on first connect; manifest: we pre-registered it. */
-  readonly origin?: "jitr" | "manifest";
+  /**
+   * jitr: IoT Core registered the certificate on first connect; jitp: it did and applied fleetgate's
+   * JITP template (the Thing made, the certificate INACTIVE); manifest: we pre-registered it.
+   */
+  readonly origin?: CertificateOrigin;
   readonly certificateId: CertificateId;
   readonly certificateStatus: CertificateStatus;
   readonly caCertificateId: CaCertificateId;
@@ -52,6 +64,8 @@ export type ProvisioningDecision =
       readonly deviceId?: DeviceId;
       readonly device?: Device;
     }
+  /** JITP has registered the certificate but not applied its template yet: decide once it has. */
+  | { readonly kind: "retry-later"; readonly why: string }
   /** Not provisionable yet, and not a verdict: record why, revoke nothing, decide again on its next connect. */
   | { readonly kind: "wait"; readonly refusal: Refusal; readonly deviceId?: DeviceId }
   /** The claiming certificate was revoked or deactivated mid-way: give the identity back. */
@@ -74,7 +88,11 @@ export const decideProvisioning = (input: ProvisioningFacts): ProvisioningDecisi
   if (boundHere && device) {
     if (!certificate.ok) return { kind: "ignore", why: "certificate bound to a device no longer parses" };
     if (device.state === "PROVISIONING") {
-      if (input.certificateStatus === "REVOKED" || input.certificateStatus === "INACTIVE") {
+      // INACTIVE is where a JITP or manifest certificate waits until it is activated: only for a
+      // JITR one, PENDING_ACTIVATION until then, does it mean someone deactivated it meanwhile.
+      const deactivated =
+        input.certificateStatus === "INACTIVE" && waitingStatusOf(input.origin) !== "INACTIVE";
+      if (input.certificateStatus === "REVOKED" || deactivated) {
         return {
           kind: "abandon",
           device,
@@ -90,8 +108,9 @@ export const decideProvisioning = (input: ProvisioningFacts): ProvisioningDecisi
   const replacement = decideReplacement(input);
   if (replacement) return replacement;
 
-  // A certificate waits for us as PENDING_ACTIVATION (JITR) or INACTIVE (registered by a manifest).
-  const waiting = input.origin === "manifest" ? "INACTIVE" : "PENDING_ACTIVATION";
+  const waiting = waitingStatusOf(input.origin);
+  if (input.origin === "jitp" && input.certificateStatus === "PENDING_ACTIVATION")
+    return { kind: "retry-later", why: "JITP has not applied its template to the certificate yet" };
   if (input.certificateStatus !== waiting) {
     return { kind: "ignore", why: `certificate is ${input.certificateStatus}, not ${waiting}` };
   }

@@ -1,11 +1,12 @@
+import type { SubjectField } from "./certificate-names.js";
 import type { Device } from "./device.js";
 import { ValidationError } from "./errors.js";
 
 /**
- * IoT Core's provisioning templates (fleet provisioning), rendered from a file in templates/ and
- * linted like the device policy: within IoT's size limit, and shaped so that whatever the device
- * sends, it can only become the Thing of the identity the hook allowed, in the devices' group
- * (which holds the one device policy), with attributes from its allowlist entry.
+ * IoT Core's provisioning templates (fleet provisioning and JITP), rendered from a file in
+ * templates/ and linted like the device policy: within IoT's size limit, and shaped so that
+ * whatever the device sends, it can only become the Thing of its own identity, with no policy of
+ * its own, and a usable certificate only once fleetgate decided.
  */
 export const MAX_TEMPLATE_CHARACTERS = 10_240;
 
@@ -22,6 +23,64 @@ export const entryParameters = (device: Pick<Device, "batchId" | "model">): Reco
   Model: device.model ?? "unspecified",
 });
 const ENTRY_PARAMETERS = Object.keys(entryParameters({ batchId: "" as Device["batchId"] }));
+const CERTIFICATE_ID = "AWS::IoT::Certificate::Id";
+
+/** What a template of one kind must be: its identity parameter, its other parameters, where it leaves the device. */
+export interface TemplateProfile {
+  readonly type: "FLEET_PROVISIONING" | "JITP";
+  /** The parameter the Thing is named by. */
+  readonly identityParameter: string;
+  /** The parameters it may declare besides; any other would be the device's choice. */
+  readonly otherParameters: readonly string[];
+  /**
+   * Fleet provisioning: ACTIVE, the hook decided before IoT Core applies the template. JITP:
+   * INACTIVE, no hook runs first, fleetgate activates after its checks.
+   */
+  readonly certificateStatus: "ACTIVE" | "INACTIVE";
+  /** Fleet provisioning: the Thing joins the devices' group. JITP: fleetgate adds it after its checks. */
+  readonly joinsGroup: boolean;
+}
+
+export const FLEET_PROVISIONING_PROFILE: TemplateProfile = {
+  type: "FLEET_PROVISIONING",
+  identityParameter: DEVICE_ID_PARAMETER,
+  otherParameters: ENTRY_PARAMETERS,
+  certificateStatus: "ACTIVE",
+  joinsGroup: true,
+};
+
+// The parameters JITP fills from a certificate's subject, by the field they come from.
+const JITP_SUBJECT_PARAMETERS: Readonly<Record<SubjectField, string>> = {
+  CN: "AWS::IoT::Certificate::CommonName",
+  serialNumber: "AWS::IoT::Certificate::SerialNumber",
+  C: "AWS::IoT::Certificate::Country",
+  ST: "AWS::IoT::Certificate::StateName",
+  O: "AWS::IoT::Certificate::Organization",
+  OU: "AWS::IoT::Certificate::OrganizationalUnit",
+  dnQualifier: "AWS::IoT::Certificate::DistinguishedNameQualifier",
+};
+
+/** The JITP parameter holding the subject field devices are named by (DEVICE_ID_FIELD). */
+export const jitpParameterOf = (field: string): string => {
+  const parameter = JITP_SUBJECT_PARAMETERS[field as SubjectField];
+  if (!parameter)
+    throw new ValidationError(
+      `device id field ${JSON.stringify(field)} is not one JITP reads: ${Object.keys(JITP_SUBJECT_PARAMETERS).join(", ")}`,
+    );
+  return parameter;
+};
+
+/**
+ * JITP fills parameters from the certificate's subject only: the Thing is named by the subject
+ * field the device id is read from (DEVICE_ID_FIELD), and the certificate's id is IoT Core's.
+ */
+export const jitpProfile = (deviceIdParameter: string): TemplateProfile => ({
+  type: "JITP",
+  identityParameter: deviceIdParameter,
+  otherParameters: [CERTIFICATE_ID],
+  certificateStatus: "INACTIVE",
+  joinsGroup: false,
+});
 
 export interface TemplateContext {
   /** The devices' thing group: the device policy is attached to it, so joining it is all a Thing needs. */
@@ -32,17 +91,21 @@ export interface TemplateContext {
 
 const NAME = /^[a-zA-Z0-9:_-]{1,128}$/;
 const PLACEHOLDER = /\{\{(\w+)\}\}/g;
-const CERTIFICATE_ID = "AWS::IoT::Certificate::Id";
 
 /**
  * Renders a provisioning template (JSON with `{{thingGroupName}}` and `{{thingTypeName}}`
  * placeholders) into the compact body IoT Core takes, and lints it. A `ThingTypeName` left empty
  * (no type configured) is dropped rather than sent empty.
  */
-export const renderProvisioningTemplate = (template: string, context: TemplateContext): string => {
+export const renderProvisioningTemplate = (
+  template: string,
+  context: TemplateContext,
+  profile: TemplateProfile = FLEET_PROVISIONING_PROFILE,
+): string => {
   const values: Record<string, string> = {
     thingGroupName: context.thingGroupName,
     thingTypeName: context.thingTypeName ?? "",
+    identityParameter: profile.identityParameter,
   };
   if (!NAME.test(context.thingGroupName))
     throw new ValidationError(`thing group name ${JSON.stringify(context.thingGroupName)} is not valid`);
@@ -63,7 +126,7 @@ export const renderProvisioningTemplate = (template: string, context: TemplateCo
     throw new ValidationError("provisioning template is not JSON");
   }
   const document = JSON.stringify(body);
-  const findings = lintProvisioningTemplate(document, context);
+  const findings = lintProvisioningTemplate(document, context, profile);
   if (findings.length > 0)
     throw new ValidationError("provisioning template is not least-privilege", findings);
   return document;
@@ -76,12 +139,17 @@ const refTo = (value: unknown): string | undefined =>
   isObject(value) && Object.keys(value).length === 1 && typeof value.Ref === "string" ? value.Ref : undefined;
 
 /**
- * What a fleet provisioning template must be here, one line per finding (empty means clean): one
- * Thing named by the device id parameter, in the devices' group and no other, with no policy of its
- * own; one certificate, the one IoT Core just made, set ACTIVE; every other parameter one the hook
- * sets from the allowlist entry, so nothing the device chooses reaches the registry but its id.
+ * What a provisioning template must be here, one line per finding (empty means clean): one Thing
+ * named by the identity parameter, with no policy of its own, in the devices' group (fleet
+ * provisioning) or in none yet (JITP); one certificate, the one IoT Core just made, ACTIVE (fleet
+ * provisioning: the hook decided) or INACTIVE (JITP: fleetgate decides after); no other parameter
+ * than the profile's, so nothing the device chooses reaches the registry but its identity.
  */
-export const lintProvisioningTemplate = (body: string, context: TemplateContext): string[] => {
+export const lintProvisioningTemplate = (
+  body: string,
+  context: TemplateContext,
+  profile: TemplateProfile = FLEET_PROVISIONING_PROFILE,
+): string[] => {
   const findings: string[] = [];
   if (body.length > MAX_TEMPLATE_CHARACTERS)
     findings.push(`body exceeds IoT Core's ${MAX_TEMPLATE_CHARACTERS} characters`);
@@ -97,7 +165,7 @@ export const lintProvisioningTemplate = (body: string, context: TemplateContext)
       findings.push(`section ${section} is not one this template may use`);
 
   const parameters = isObject(template.Parameters) ? template.Parameters : {};
-  findings.push(...lintParameters(parameters));
+  findings.push(...lintParameters(parameters, profile));
   const resources = isObject(template.Resources) ? Object.entries(template.Resources) : [];
   const ofType = (type: string) => resources.filter(([, r]) => isObject(r) && r.Type === type);
   for (const [name, resource] of resources) {
@@ -112,7 +180,7 @@ export const lintProvisioningTemplate = (body: string, context: TemplateContext)
   if (things.length !== 1) findings.push(`${things.length} Thing resources; exactly one is needed`);
   if (certificates.length !== 1)
     findings.push(`${certificates.length} certificate resources; exactly one is needed`);
-  for (const [name, thing] of things) findings.push(...lintThing(name, thing as Json, context));
+  for (const [name, thing] of things) findings.push(...lintThing(name, thing as Json, context, profile));
   for (const [name, certificate] of certificates) {
     const properties = isObject((certificate as Json).Properties)
       ? ((certificate as Json).Properties as Json)
@@ -121,9 +189,14 @@ export const lintProvisioningTemplate = (body: string, context: TemplateContext)
       findings.push(
         `resource ${name}: CertificateId must be {"Ref": "${CERTIFICATE_ID}"}, the certificate just made`,
       );
-    if (typeof properties.Status !== "string" || properties.Status.toUpperCase() !== "ACTIVE")
+    if (
+      typeof properties.Status !== "string" ||
+      properties.Status.toUpperCase() !== profile.certificateStatus
+    )
       findings.push(
-        `resource ${name}: Status must be ACTIVE (the hook decided before IoT Core applies the template)`,
+        profile.certificateStatus === "ACTIVE"
+          ? `resource ${name}: Status must be ACTIVE (the hook decided before IoT Core applies the template)`
+          : `resource ${name}: Status must be INACTIVE (no hook runs before JITP: fleetgate activates after its checks)`,
       );
   }
   for (const name of referencedParameters(template.Resources))
@@ -132,33 +205,45 @@ export const lintProvisioningTemplate = (body: string, context: TemplateContext)
   return findings;
 };
 
-const lintParameters = (parameters: Json): string[] => {
+const lintParameters = (parameters: Json, profile: TemplateProfile): string[] => {
   const findings: string[] = [];
-  const deviceId = parameters[DEVICE_ID_PARAMETER];
-  if (!isObject(deviceId)) findings.push(`parameter ${DEVICE_ID_PARAMETER} is not declared`);
-  else if ("Default" in deviceId)
-    findings.push(`parameter ${DEVICE_ID_PARAMETER} has a default: a device must name itself`);
+  const identity = parameters[profile.identityParameter];
+  if (!isObject(identity)) findings.push(`parameter ${profile.identityParameter} is not declared`);
+  else if ("Default" in identity)
+    findings.push(`parameter ${profile.identityParameter} has a default: a device must name itself`);
   for (const [name, spec] of Object.entries(parameters)) {
     if (!isObject(spec) || spec.Type !== "String") findings.push(`parameter ${name} is not of Type String`);
-    if (name !== DEVICE_ID_PARAMETER && !ENTRY_PARAMETERS.includes(name))
+    if (name !== profile.identityParameter && !profile.otherParameters.includes(name))
       findings.push(
-        `parameter ${name} would be the device's choice: only ${DEVICE_ID_PARAMETER} is, the hook sets ${ENTRY_PARAMETERS.join(", ")}`,
+        profile.type === "FLEET_PROVISIONING"
+          ? `parameter ${name} would be the device's choice: only ${profile.identityParameter} is, the hook sets ${profile.otherParameters.join(", ")}`
+          : `parameter ${name} would be read from the certificate: only ${profile.identityParameter} names the device, ${profile.otherParameters.join(", ")} is IoT Core's`,
       );
   }
   return findings;
 };
 
-const lintThing = (name: string, thing: Json, context: TemplateContext): string[] => {
+const lintThing = (
+  name: string,
+  thing: Json,
+  context: TemplateContext,
+  profile: TemplateProfile,
+): string[] => {
   const findings: string[] = [];
   const properties = isObject(thing.Properties) ? thing.Properties : {};
-  if (refTo(properties.ThingName) !== DEVICE_ID_PARAMETER)
+  if (refTo(properties.ThingName) !== profile.identityParameter)
     findings.push(
-      `resource ${name}: ThingName must be {"Ref": "${DEVICE_ID_PARAMETER}"}, the identity the hook checked`,
+      `resource ${name}: ThingName must be {"Ref": "${profile.identityParameter}"}, the identity fleetgate checks`,
     );
   const groups = properties.ThingGroups;
-  if (!Array.isArray(groups) || groups.length !== 1 || groups[0] !== context.thingGroupName)
+  if (profile.joinsGroup) {
+    if (!Array.isArray(groups) || groups.length !== 1 || groups[0] !== context.thingGroupName)
+      findings.push(
+        `resource ${name}: ThingGroups must be exactly ["${context.thingGroupName}"], the devices' group`,
+      );
+  } else if (groups !== undefined)
     findings.push(
-      `resource ${name}: ThingGroups must be exactly ["${context.thingGroupName}"], the devices' group`,
+      `resource ${name}: ThingGroups must be absent: the Thing joins the devices' group (and its policy) after fleetgate's checks`,
     );
   if ((properties.ThingTypeName ?? undefined) !== context.thingTypeName)
     findings.push(

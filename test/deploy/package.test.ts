@@ -49,7 +49,7 @@ const statementsOf = (role: string): Statement[] => {
 
 describe("packaged CloudFormation", () => {
   it("routes JITR events of pending certificates to the queue with SQL 2016-03-23 and an error action", () => {
-    const payload = only("AWS::IoT::TopicRule").Properties.TopicRulePayload as Record<string, unknown>;
+    const payload = resources.JitrTopicRule?.Properties.TopicRulePayload as Record<string, unknown>;
     expect(payload.Sql).toBe(
       "SELECT * FROM '$aws/events/certificates/registered/#' WHERE certificateStatus = 'PENDING_ACTIVATION'",
     );
@@ -58,23 +58,64 @@ describe("packaged CloudFormation", () => {
     expect(payload.ErrorAction).toBeDefined();
   });
 
-  it("names the rule with only the characters IoT allows, and lets only that rule use its role", () => {
-    const ruleName = only("AWS::IoT::TopicRule").Properties.RuleName;
+  it("names the rules with only the characters IoT allows, and lets only those two rules use their role", () => {
+    const ruleName = resources.JitrTopicRule?.Properties.RuleName;
+    const thingRuleName = resources.JitpThingRule?.Properties.RuleName;
     expect(evaluate(ruleName)).toBe("fleetgate_dev_jitr");
+    expect(evaluate(thingRuleName)).toBe("fleetgate_dev_jitp_things");
+    expect(
+      ofType("AWS::IoT::TopicRule")
+        .map(([name]) => name)
+        .sort(),
+    ).toEqual(["JitpThingRule", "JitrTopicRule"]);
+    const ruleArn = (name: unknown) => ({
+      "Fn::Sub": [expect.stringMatching(/:rule\/\$\{RuleName\}$/), { RuleName: name }],
+    });
     expect(resources.TopicRuleRole?.Properties.AssumeRolePolicyDocument).toMatchObject({
       Statement: [
         {
           Principal: { Service: "iot.amazonaws.com" },
-          Condition: {
-            ArnEquals: {
-              "aws:SourceArn": {
-                "Fn::Sub": [expect.stringMatching(/:rule\/\$\{RuleName\}$/), { RuleName: ruleName }],
-              },
-            },
-          },
+          Condition: { ArnEquals: { "aws:SourceArn": [ruleArn(ruleName), ruleArn(thingRuleName)] } },
         },
       ],
     });
+  });
+
+  it("routes only the Things fleetgate's JITP template made to the JITR queue, from the registry's created events", () => {
+    const payload = resources.JitpThingRule?.Properties.TopicRulePayload as Record<string, unknown>;
+    expect(payload.Sql).toBe(
+      "SELECT * FROM '$aws/events/thing/+/created' WHERE attributes.provisionedBy = 'jitp'",
+    );
+    expect(payload.AwsIotSqlVersion).toBe("2016-03-23");
+    expect(payload.Actions).toEqual([{ Sqs: expect.objectContaining({ QueueUrl: { Ref: "JitrQueue" } }) }]);
+    const jitr = resources.JitrTopicRule?.Properties.TopicRulePayload as Record<string, unknown>;
+    expect(payload.ErrorAction).toEqual(jitr.ErrorAction);
+  });
+
+  it("ships a JITP template that leaves the certificate INACTIVE, linted, with a role that may only make the Thing and set the certificate", async () => {
+    const { lintProvisioningTemplate, jitpProfile } = await import("#domain/provisioning-template.js");
+    const template = resources.JitpTemplate?.Properties as Record<string, unknown>;
+    expect(template).toMatchObject({ TemplateType: "JITP", Enabled: true });
+    const body = template.TemplateBody as string;
+    const context = { thingGroupName: "fleetgate-dev-devices" };
+    expect(lintProvisioningTemplate(body, context, jitpProfile("AWS::IoT::Certificate::CommonName"))).toEqual(
+      [],
+    );
+    expect(JSON.parse(body).Resources.certificate.Properties.Status).toBe("INACTIVE");
+    const actions = (
+      (resources.JitpProvisioningRole?.Properties.Policies ?? []) as {
+        PolicyDocument: { Statement: { Action: string[] }[] };
+      }[]
+    )
+      .flatMap((policy) => policy.PolicyDocument.Statement.flatMap((statement) => statement.Action))
+      .sort();
+    expect(actions).toEqual([
+      "iot:AttachThingPrincipal",
+      "iot:CreateThing",
+      "iot:DescribeCertificate",
+      "iot:DescribeThing",
+      "iot:UpdateCertificate",
+    ]);
   });
 
   it("gives the queue a dead-letter queue and reports partial batch failures", () => {

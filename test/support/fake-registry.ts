@@ -84,7 +84,8 @@ export class FakeRegistry implements DeviceRegistry, CertificateRemoval {
 
   async createThing(thingName: string, attributes: Readonly<Record<string, string>>): Promise<void> {
     this.enter("createThing");
-    if (!this.things.has(thingName)) this.things.set(thingName, { ...attributes });
+    // As the adapter does: a Thing that exists (JITP made it) takes these attributes, merged.
+    this.things.set(thingName, { ...this.things.get(thingName), ...attributes });
   }
 
   async addThingToGroup(thingGroupName: string, thingName: string): Promise<void> {

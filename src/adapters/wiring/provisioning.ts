@@ -1,7 +1,10 @@
 import { type CaDirectory, createCaDirectory } from "#app/ca-directory.js";
+import { jitpRegistration } from "#app/jitp-registration.js";
 import type { ProvisioningDeps } from "#app/provision-certificate.js";
+import type { JitpThingDeps } from "#app/provision-jitp-thing.js";
 import { iotClient } from "../aws-clients.js";
 import type { ProvisioningConfig } from "../config.js";
+import { iotInventory } from "../iot-inventory.js";
 import { iotRegistry } from "../iot-registry.js";
 import { iotRateLimiters } from "../rate-limiter.js";
 import { lifecycleStore, systemClock } from "./shared.js";
@@ -22,4 +25,13 @@ export const provisioningDeps = (config: ProvisioningConfig, cas?: CaDirectory):
       deviceIdField: config.DEVICE_ID_FIELD,
     },
   };
+};
+
+/**
+ * The JITR function's provisioning: the shared one, with the steps only JITP certificates need and
+ * the listing of a Thing JITP made (its created event names only the Thing).
+ */
+export const jitrDeps = (config: ProvisioningConfig): JitpThingDeps => {
+  const deps = provisioningDeps(config);
+  return { ...deps, jitp: jitpRegistration(deps.registry), things: iotInventory(iotClient()) };
 };

@@ -11,6 +11,7 @@ describe("parseJitrMessage", () => {
   it("accepts the event of the connect that created the certificate: null registration time, extra sourceIp", () => {
     expect(parseJitrMessage(fixture("jitr-registered-first-connect.json"))).toEqual({
       ok: true,
+      kind: "certificate",
       certificate: ids,
     });
   });
@@ -18,6 +19,7 @@ describe("parseJitrMessage", () => {
   it("accepts the event of a later connect: registration time as a string", () => {
     expect(parseJitrMessage(fixture("jitr-registered-reconnect.json"))).toEqual({
       ok: true,
+      kind: "certificate",
       certificate: ids,
     });
   });
@@ -38,10 +40,24 @@ describe("parseJitrMessage", () => {
         ),
         (others) => {
           const result = parseJitrMessage(JSON.stringify({ ...others, ...ids }));
-          expect(result).toEqual({ ok: true, certificate: ids });
+          expect(result).toEqual({ ok: true, kind: "certificate", certificate: ids });
         },
       ),
     );
+  });
+
+  it("accepts the registry's event of a Thing JITP created, reading only its name", () => {
+    expect(parseJitrMessage(fixture("jitp-thing-created.json"))).toEqual({
+      ok: true,
+      kind: "thing",
+      thingName: "sensor-0042",
+    });
+  });
+
+  it("takes no other registry event for a Thing JITP created: an update or a bad name is malformed", () => {
+    const created = JSON.parse(fixture("jitp-thing-created.json"));
+    expect(parseJitrMessage(JSON.stringify({ ...created, operation: "UPDATED" })).ok).toBe(false);
+    expect(parseJitrMessage(JSON.stringify({ ...created, thingName: "a/b" })).ok).toBe(false);
   });
 
   it.each([
