@@ -165,7 +165,9 @@ export const subjectValues = (
 ): SubjectValue[] => {
   const structure = certificate.parsed.structure;
   const subject =
-    "tbsCertificate" in structure ? structure.tbsCertificate.subject : structure.certificationRequestInfo.subject;
+    "tbsCertificate" in structure
+      ? structure.tbsCertificate.subject
+      : structure.certificationRequestInfo.subject;
   return subject.flatMap((rdn) =>
     rdn.filter((attribute) => attribute.type === OID[field]).map((attribute) => readString(attribute.value)),
   );
@@ -249,7 +251,8 @@ const CSR_BLOCK =
 export const inspectCsr = (pem: string): CsrInspection => {
   if (pem.length > MAX_PEM_LENGTH)
     return { ok: false, error: `PEM is ${pem.length} characters (limit ${MAX_PEM_LENGTH})` };
-  if (!CSR_BLOCK.test(pem.trim())) return { ok: false, error: "not exactly one PEM CERTIFICATE REQUEST block" };
+  if (!CSR_BLOCK.test(pem.trim()))
+    return { ok: false, error: "not exactly one PEM CERTIFICATE REQUEST block" };
   try {
     const parsed = new ParsedCsr(pem.trim(), PARSE_LIMITS);
     return {

@@ -41,8 +41,7 @@ export const REFUSAL_REASONS = {
   PROVISIONING_FAILED: "IoT Core refused a provisioning step for good.",
   PROVISIONING_PARAMETERS_INVALID:
     "The fleet provisioning request's parameters do not name a valid device id.",
-  CLAIM_NOT_RECOGNISED:
-    "The claim certificate is not one fleetgate issued for a batch, or it was revoked.",
+  CLAIM_NOT_RECOGNISED: "The claim certificate is not one fleetgate issued for a batch, or it was revoked.",
   CLAIM_NOT_FOR_BATCH: "The claim certificate is not bound to the device's batch.",
   RESERVATION_EXPIRED:
     "The device did not connect with its new certificate within the ownership token's lifetime; the identity was given back.",

@@ -183,11 +183,9 @@ describe("fleetgate dlq redrive --dry-run", () => {
   it("names the batch and page of each recall message, as JSON with --json", async () => {
     stack();
     depth(URLS.RecallDeadLetterQueueUrl, 25);
-    sqs
-      .on(ReceiveMessageCommand)
-      .resolves({
-        Messages: [message("m1", { batchId: "lot-9", page: 3, reason: "lot recalled", actor: "a" })],
-      });
+    sqs.on(ReceiveMessageCommand).resolves({
+      Messages: [message("m1", { batchId: "lot-9", page: 3, reason: "lot recalled", actor: "a" })],
+    });
 
     const result = await run("redrive", "recall", "--dry-run", "--json");
 

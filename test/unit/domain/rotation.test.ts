@@ -298,7 +298,12 @@ describe("a rotation's timers", () => {
   });
 
   it("finishes a rollback or a completion recorded before (a redelivered timer revokes again)", () => {
-    const rotation = { ...issued(), state: "ROLLED_BACK" as const, rolledBackAt: NOW.toISOString(), why: "no commit" };
+    const rotation = {
+      ...issued(),
+      state: "ROLLED_BACK" as const,
+      rolledBackAt: NOW.toISOString(),
+      why: "no commit",
+    };
     expect(decideTimer(deadline, device({ rotation }), NOW)).toMatchObject({
       kind: "finish",
       certificate: { certificateId: NEW },
