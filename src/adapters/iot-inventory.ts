@@ -4,6 +4,7 @@ import {
   DescribeCertificateCommand,
   type IoTClient,
   ListCACertificatesCommand,
+  ListPrincipalThingsCommand,
   ListThingPrincipalsCommand,
   ListThingsInThingGroupCommand,
 } from "@aws-sdk/client-iot";
@@ -24,6 +25,7 @@ export const INVENTORY_QUOTAS = {
   DescribeCACertificate: 10,
   ListThingsInThingGroup: 10,
   ListThingPrincipals: 10,
+  ListPrincipalThings: 10,
   ListCACertificates: 10,
 } as const;
 
@@ -103,6 +105,28 @@ export const iotInventory = (
       const status = out.certificateDescription?.status;
       if (!status) throw new DependencyUnavailableError(`DescribeCertificate ${certificateId}: no status`);
       return status as CertificateStatus;
+    },
+
+    async certificateThings(certificateArn) {
+      const things: DeviceId[] = [];
+      let nextToken: string | undefined;
+      do {
+        const out = await absentIfNotFound(
+          send("ListPrincipalThings", () =>
+            iot.send(
+              new ListPrincipalThingsCommand({
+                principal: certificateArn,
+                maxResults: 250,
+                ...(nextToken ? { nextToken } : {}),
+              }),
+            ),
+          ),
+        );
+        if (!out) return [];
+        things.push(...((out.things ?? []) as DeviceId[]));
+        nextToken = out.nextToken;
+      } while (nextToken);
+      return things;
     },
 
     async caCertificates() {

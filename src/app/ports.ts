@@ -161,6 +161,8 @@ export interface IotInventory {
   thingCertificates(thingName: DeviceId): Promise<CertificateId[] | undefined>;
   /** A certificate's status now; undefined when IoT Core has no such certificate. */
   certificateStatus(certificateId: CertificateId): Promise<CertificateStatus | undefined>;
+  /** The Things a certificate (by ARN) is attached to; none when IoT Core has no such certificate. */
+  certificateThings(certificateArn: string): Promise<DeviceId[]>;
   /** Every CA registered in the account, with when it expires. */
   caCertificates(): Promise<CaValidity[]>;
 }

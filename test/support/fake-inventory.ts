@@ -64,6 +64,13 @@ export class FakeInventory implements IotInventory {
     return this.registry.certificates.get(certificateId)?.status;
   }
 
+  async certificateThings(certificateArn: string): Promise<DeviceId[]> {
+    this.enter("certificateThings", certificateArn);
+    return [...this.registry.thingAttachments]
+      .filter((attachment) => attachment.endsWith(`|${certificateArn}`))
+      .map((attachment) => attachment.split("|")[0] as DeviceId);
+  }
+
   async caCertificates(): Promise<CaValidity[]> {
     this.enter("caCertificates");
     return [...this.registry.cas.values()].map((ca) => ({

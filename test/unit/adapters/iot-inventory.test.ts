@@ -3,6 +3,7 @@ import {
   DescribeCertificateCommand,
   IoTClient,
   ListCACertificatesCommand,
+  ListPrincipalThingsCommand,
   ListThingPrincipalsCommand,
   ListThingsInThingGroupCommand,
   ResourceNotFoundException,
@@ -52,6 +53,19 @@ describe("iotInventory", () => {
     expect(await inventory.thingCertificates("sensor-1" as DeviceId)).toEqual([CERT, OTHER]);
   });
 
+  it("reads the Things a certificate is attached to, every page; none for a certificate IoT Core does not have", async () => {
+    const arn = `arn:aws:iot:eu-west-1:123456789012:cert/${CERT}`;
+    iot
+      .on(ListPrincipalThingsCommand, { principal: arn })
+      .resolvesOnce({ things: ["sensor-1"], nextToken: "more" })
+      .resolvesOnce({ things: ["sensor-2"] });
+    iot.on(ListPrincipalThingsCommand, { principal: "gone" }).rejects(notFound());
+
+    expect(await inventory.certificateThings(arn)).toEqual(["sensor-1", "sensor-2"]);
+    expect(await inventory.certificateThings("gone")).toEqual([]);
+    expect(iot).toHaveReceivedCommandWith(ListPrincipalThingsCommand, { principal: arn, nextToken: "more" });
+  });
+
   it("answers undefined for a Thing or a certificate IoT Core does not have, and throws on anything else", async () => {
     iot.on(ListThingPrincipalsCommand).rejects(notFound());
     iot.on(DescribeCertificateCommand).rejects(notFound());
@@ -98,6 +112,7 @@ describe("iotInventory", () => {
       DescribeCACertificate: limiter("DescribeCACertificate"),
       ListThingsInThingGroup: limiter("ListThingsInThingGroup"),
       ListThingPrincipals: limiter("ListThingPrincipals"),
+      ListPrincipalThings: limiter("ListPrincipalThings"),
       ListCACertificates: limiter("ListCACertificates"),
     });
     iot.on(ListThingPrincipalsCommand).resolves({ principals: [] });
