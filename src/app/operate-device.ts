@@ -7,6 +7,7 @@ import {
 } from "#domain/errors.js";
 import type { DeviceId } from "#domain/ids.js";
 import { type DeviceState, transition } from "#domain/lifecycle.js";
+import { certificatesOf } from "#domain/rotation.js";
 import type { Clock, ConnectionControl, DeviceLedger, DeviceRegistry, DisconnectOutcome } from "./ports.js";
 
 export type OperatorAction = "revoke" | "suspend" | "reactivate" | "decommission";
@@ -113,21 +114,47 @@ const reactivate: IotStep = async (deps, device) => {
 
 const suspend: IotStep = async (deps, device) => {
   await setCertificateStatus(deps, device, "INACTIVE");
+  await setRotationCertificates(deps, device, "INACTIVE");
   return deps.connections.disconnect(device.deviceId);
 };
 
 const revoke: IotStep = async (deps, device) => {
   await setCertificateStatus(deps, device, "REVOKED");
+  await setRotationCertificates(deps, device, "REVOKED");
   return hasConnected(device.state) ? deps.connections.disconnect(device.deviceId) : "not-attempted";
 };
 
 const decommission: IotStep = async (deps, device) => {
   await setCertificateStatus(deps, device, "REVOKED");
-  const certificate = device.certificate;
-  // The device policy is the group's: deleting the Thing takes it out of the group.
-  if (certificate) await deps.registry.detachThingPrincipal(device.deviceId, certificate.certificateArn);
+  await setRotationCertificates(deps, device, "REVOKED");
+  const { current, pending, replaced } = certificatesOf(device);
+  // The device policy is the group's: deleting the Thing takes it out of the group. IoT Core
+  // deletes no Thing that still holds a certificate.
+  for (const certificate of [current, pending, replaced])
+    if (certificate) await deps.registry.detachThingPrincipal(device.deviceId, certificate.certificateArn);
   await deps.registry.deleteThing(device.deviceId);
   return hasConnected(device.state) ? deps.connections.disconnect(device.deviceId) : "not-attempted";
+};
+
+/**
+ * A rotation's other certificate goes with the device's access: the new one of the overlap, and
+ * (revoked) the replaced one of a grace period. The rotation's timers then find it done: its
+ * deadline rolls the rotation back, its grace period's end completes it.
+ */
+const setRotationCertificates = async (
+  deps: OperationDeps,
+  device: Device,
+  status: "INACTIVE" | "REVOKED",
+): Promise<void> => {
+  const { pending, replaced } = certificatesOf(device);
+  for (const certificate of status === "REVOKED" ? [pending, replaced] : [pending]) {
+    if (!certificate) continue;
+    try {
+      await deps.registry.updateCertificateStatus(certificate.certificateId, status);
+    } catch (error) {
+      if (!(error instanceof NotFoundError)) throw error;
+    }
+  }
 };
 
 const IOT_STEPS: Record<OperatorAction, IotStep> = { reactivate, suspend, revoke, decommission };

@@ -21,6 +21,7 @@ import {
   NotFoundError,
 } from "#domain/errors.js";
 import type { BatchId, CaCertificateId, CertificateId, DeviceId } from "#domain/ids.js";
+import type { DeviceState } from "#domain/lifecycle.js";
 import type { RetirableCertificate } from "#domain/retirement.js";
 import type { CampaignPage, RotationCampaign, RotationTimer } from "#domain/rotation.js";
 import {
@@ -80,6 +81,16 @@ export class InMemoryRotations implements RotationLedger, RotationCampaigns, Par
 
   async recordEvent(event: DeviceEvent) {
     this.events.push(event);
+  }
+
+  /** An operator's action on the device, as the device ledger moves it: conditional on the version. */
+  async transition(device: Device, to: DeviceState, event: DeviceEvent) {
+    if (this.devices.get(device.deviceId)?.version !== device.version)
+      throw new ConcurrentUpdateError(`device ${device.deviceId} moved`);
+    const moved: Device = { ...device, state: to, version: device.version + 1, updatedAt: event.at };
+    this.devices.set(device.deviceId, moved);
+    this.events.push(event);
+    return moved;
   }
 
   historyOf(deviceId: string) {

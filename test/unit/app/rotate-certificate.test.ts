@@ -227,6 +227,26 @@ describe("the timers", () => {
     ]);
   });
 
+  it("leave a whole rotation, request to completion, at five control-plane calls: one certificate, one attachment, three status changes", async () => {
+    const { world, fresh } = await issued();
+    await commitOf(world, "sensor-1", fresh);
+    world.advance(86_400_000);
+    await runTimer(world.deps, dueTimer(world, "revoke-replaced"));
+
+    expect(world.issuer.issued).toBe(1);
+    expect(world.registry.calls).toEqual([
+      "attachThingPrincipal",
+      "updateCertificateStatus",
+      "updateCertificateStatus",
+      "updateCertificateStatus",
+    ]);
+    // And two answers on the device's topics (IoT Core's data plane, not the control plane's quotas).
+    expect(world.messages.sent.map((m) => m.subtopic)).toEqual([
+      "rotation/csr/accepted",
+      "rotation/commit/accepted",
+    ]);
+  });
+
   it("of a committed rotation's deadline does nothing", async () => {
     const { world, old, fresh } = await issued();
     await commitOf(world, "sensor-1", fresh);
