@@ -28,7 +28,10 @@ export interface PolicyDocument {
 }
 
 /** The policy's file with `<region>`, `<account>`, `<apiId>` and `<stage>` filled in, as the README's sed does. */
-export const operatorPolicy = (name: OperatorPolicyName, deployment: Deployment): PolicyDocument => {
+export const operatorPolicy = (
+  name: OperatorPolicyName | "ca-admin",
+  deployment: Deployment,
+): PolicyDocument => {
   const text = readFileSync(join(ROOT, "iam", `${name}.json`), "utf8")
     .replaceAll("<region>", deployment.region)
     .replaceAll("<account>", deployment.account)
