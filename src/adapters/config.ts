@@ -95,6 +95,12 @@ const recallWorkerSchema = z.extend(storeSchema, {
   AWS_ENDPOINT_URL: z.optional(z.url()),
 });
 
+// Clean retirement: how long a replaced, revoked or refused certificate stays in IoT Core (days).
+const retirementSchema = z.extend(storeSchema, {
+  IOT_QUOTA_SHARE: provisioningSchema.shape.IOT_QUOTA_SHARE,
+  CERTIFICATE_RETENTION_DAYS: z._default(z.coerce.number().check(z.int(), z.minimum(0), z.maximum(3650)), 30),
+});
+
 const operationsSchema = z.extend(manifestSchema, {
   ...recallWorkerSchema.shape,
   MANIFEST_BUCKET: ingestSchema.shape.MANIFEST_BUCKET,
@@ -128,6 +134,7 @@ export type OperationsConfig = z.infer<typeof operationsSchema>;
 export type ManifestConfig = z.infer<typeof manifestSchema>;
 export type IngestConfig = z.infer<typeof ingestSchema>;
 export type RecallWorkerConfig = z.infer<typeof recallWorkerSchema>;
+export type RetirementConfig = z.infer<typeof retirementSchema>;
 export type ProvisioningConfig = z.infer<typeof provisioningSchema>;
 
 const load = <T>(schema: z.ZodMiniType<T, unknown>, env: NodeJS.ProcessEnv): T => {
@@ -163,5 +170,7 @@ export const approvalLimitsOf = (
   return { defaultMs: days * 86_400_000, maxMs: max * 86_400_000 };
 };
 
+export const loadRetirementConfig = (env: NodeJS.ProcessEnv = process.env): RetirementConfig =>
+  load(retirementSchema, env);
 export const loadRecallWorkerConfig = (env: NodeJS.ProcessEnv = process.env): RecallWorkerConfig =>
   load(recallWorkerSchema, env);

@@ -297,17 +297,6 @@ export interface RetirementLedger {
   saveRetirementCheckpoint(cursor: string | undefined): Promise<void>;
 }
 
-/** IoT Core's side of retiring a certificate: what holds it, and deleting it. */
-export interface CertificateRemoval {
-  /** The Things the certificate is attached to; none when IoT Core has no such certificate. */
-  thingsOfCertificate(certificateArn: string): Promise<DeviceId[]>;
-  /**
-   * Deletes a certificate with its policies. IoT Core refuses one that is ACTIVE or attached to a
-   * Thing, which is what this answers then.
-   */
-  deleteCertificate(certificateId: CertificateId): Promise<"deleted" | "gone" | "active" | "attached">;
-}
-
 /** The allowlist, as the manufacturing line writes it. */
 export interface AllowlistWriter {
   /** Adds allowlist entries; an existing entry is never overwritten. Results match `devices` by index. */

@@ -11,10 +11,10 @@ import {
 } from "#domain/retirement.js";
 import type {
   CertificateDescription,
-  CertificateRemoval,
   Clock,
   DeviceLedger,
   DeviceRegistry,
+  IotInventory,
   RetirementLedger,
 } from "./ports.js";
 
@@ -29,8 +29,11 @@ import type {
  */
 export interface RetirementDeps {
   readonly store: Pick<RetirementLedger, "pageRetirable" | "recordRetired"> & Pick<DeviceLedger, "getDevice">;
-  readonly registry: Pick<DeviceRegistry, "describeCertificate" | "detachThingPrincipal">;
-  readonly removal: CertificateRemoval;
+  readonly registry: Pick<
+    DeviceRegistry,
+    "describeCertificate" | "detachThingPrincipal" | "deleteCertificate"
+  >;
+  readonly inventory: Pick<IotInventory, "certificateThings">;
   readonly clock: Clock;
   /** How long a certificate is kept after it stopped being usable. */
   readonly retentionMs: number;
@@ -178,7 +181,7 @@ const retireOne = async (
   }
   // Deleting first costs one call for the usual certificate, attached to nothing: IoT Core refuses
   // the delete of one that is still attached, and only then are its Things looked at.
-  const deleted = await deps.removal.deleteCertificate(candidate.certificateId);
+  const deleted = await deps.registry.deleteCertificate(candidate.certificateId);
   if (deleted === "deleted" || deleted === "gone")
     return recordRetired(deps, candidate, actor, description.status, []);
   if (deleted === "active")
@@ -186,6 +189,15 @@ const retireOne = async (
   const holders = await judgeHolders(deps, candidate.certificateId, description.certificateArn);
   if (holders.kind === "leave")
     return { ...about(candidate), outcome: "LEFT", status: description.status, detail: holders.why };
+  // No Thing holds it, yet IoT Core refuses: a policy someone attached to it (fleetgate attaches
+  // none to certificates), or a detach of an earlier run still propagating. A person looks.
+  if (holders.things.length === 0)
+    return {
+      ...about(candidate),
+      outcome: "LEFT",
+      status: description.status,
+      detail: "IoT Core refuses to delete it, and no Thing holds it: is a policy attached to it?",
+    };
   for (const thing of holders.things)
     await deps.registry.detachThingPrincipal(thing, description.certificateArn);
   return { ...about(candidate), outcome: "DETACHED", status: description.status, detached: holders.things };
@@ -198,7 +210,7 @@ const deleteDetached = async (
   item: RetirementItem,
   actor: string,
 ): Promise<RetirementItem> => {
-  const deleted = await deps.removal.deleteCertificate(candidate.certificateId);
+  const deleted = await deps.registry.deleteCertificate(candidate.certificateId);
   if (deleted === "deleted" || deleted === "gone")
     return recordRetired(deps, candidate, actor, item.status, item.detached ?? []);
   if (deleted === "active")
@@ -224,7 +236,7 @@ const judgeHolders = async (
   certificateId: CertificateId,
   certificateArn: string,
 ): Promise<{ kind: "detach"; things: DeviceId[] } | { kind: "leave"; why: string }> => {
-  const things = await deps.removal.thingsOfCertificate(certificateArn);
+  const things = await deps.inventory.certificateThings(certificateArn);
   for (const thing of things) {
     const verdict = judgeHolder(certificateId, thing, await deps.store.getDevice(thing));
     if (verdict.kind === "leave") return verdict;

@@ -77,6 +77,7 @@ describe("IAM grants, read from the code", () => {
       "functions/operations-api.ts",
       "functions/recall-worker.ts",
       "functions/reconciler.ts",
+      "functions/retire-certificates.ts",
     ]);
   });
 
@@ -87,6 +88,7 @@ describe("IAM grants, read from the code", () => {
     "recall-worker",
     "device-policy",
     "reconciler",
+    "retire-certificates",
   ]) {
     it(`grants functions/${name}.ts every action its code calls, and nothing it does not call`, () => {
       const fn = functions().find((f) => f.entry === `functions/${name}.ts`);

@@ -1,21 +1,16 @@
 import { createHash } from "node:crypto";
-import type {
-  CaDescription,
-  CertificateDescription,
-  CertificateRemoval,
-  DeviceRegistry,
-} from "#app/ports.js";
+import type { CaDescription, CertificateDescription, DeviceRegistry } from "#app/ports.js";
 import { DependencyRejectedError, NotFoundError } from "#domain/errors.js";
-import type { CaCertificateId, CertificateId, DeviceId } from "#domain/ids.js";
+import type { CaCertificateId, CertificateId } from "#domain/ids.js";
 import type { CertificateStatus } from "#domain/provisioning-decision.js";
 
-type Method = keyof DeviceRegistry | keyof CertificateRemoval;
+type Method = keyof DeviceRegistry;
 
 /**
  * IoT Core's registry in memory, with AWS's rules where provisioning depends on them (a REVOKED
  * certificate stays revoked), a log of calls, and failures to inject per call.
  */
-export class FakeRegistry implements DeviceRegistry, CertificateRemoval {
+export class FakeRegistry implements DeviceRegistry {
   readonly certificates = new Map<
     string,
     { pem: string; status: CertificateStatus; caCertificateId: CaCertificateId }
@@ -129,13 +124,6 @@ export class FakeRegistry implements DeviceRegistry, CertificateRemoval {
     }
     this.things.delete(thingName);
     this.groups.delete(thingName);
-  }
-
-  async thingsOfCertificate(certificateArn: string): Promise<DeviceId[]> {
-    this.enter("thingsOfCertificate");
-    return [...this.thingAttachments]
-      .filter((attachment) => attachment.endsWith(`|${certificateArn}`))
-      .map((attachment) => attachment.split("|")[0] as DeviceId);
   }
 
   /** As IoT Core deletes: never an ACTIVE certificate, never one attached to a Thing. */

@@ -5,6 +5,7 @@ import { ConfigurationError, ThrottledError } from "#domain/errors.js";
 import type { BatchId, CaCertificateId, CertificateId, DeviceId } from "#domain/ids.js";
 import type { CertificateStatus } from "#domain/provisioning-decision.js";
 import type { RetirableCertificate, RetirementReason } from "#domain/retirement.js";
+import { FakeInventory } from "#test/support/fake-inventory.js";
 import { FakeRegistry } from "#test/support/fake-registry.js";
 import { InMemoryLifecycleStore } from "#test/support/in-memory-store.js";
 
@@ -26,7 +27,7 @@ beforeEach(() => {
   deps = {
     store,
     registry,
-    removal: registry,
+    inventory: new FakeInventory(registry),
     clock: { now: () => now },
     retentionMs: 30 * DAY,
     pause: async (ms) => {
@@ -219,6 +220,19 @@ describe("certificates that are never touched", () => {
 
     expect((await run()).items).toMatchObject([{ outcome: "LEFT" }]);
     expect(registry.certificates.has(foreign.certificateId)).toBe(true);
+  });
+  it("that IoT Core refuses to delete though no Thing holds it (a policy someone attached): left, said why", async () => {
+    const withPolicy = await queued("REVOKED", daysAgo(40));
+    registry.deleteCertificate = async () => "attached";
+
+    expect((await run()).items).toMatchObject([
+      {
+        certificateId: withPolicy.certificateId,
+        outcome: "LEFT",
+        detail: "IoT Core refuses to delete it, and no Thing holds it: is a policy attached to it?",
+      },
+    ]);
+    expect(pauses).toEqual([]);
   });
 });
 
