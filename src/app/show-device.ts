@@ -1,7 +1,8 @@
 import type { Device, DeviceEvent } from "#domain/device.js";
 import { NotFoundError } from "#domain/errors.js";
-import type { DeviceId } from "#domain/ids.js";
+import type { CertificateId, DeviceId } from "#domain/ids.js";
 import type { CertificateStatus } from "#domain/provisioning-decision.js";
+import { certificatesOf } from "#domain/rotation.js";
 import type { DeviceLedger, DeviceRegistry, Page } from "./ports.js";
 
 export interface DeviceView {
@@ -13,6 +14,15 @@ export interface DeviceView {
     readonly certificateSha256: string;
     readonly notBefore: string;
     readonly notAfter: string;
+  };
+  /**
+   * During a rotation, its other certificate as IoT Core has it now: the new one while both can
+   * connect (until the commit), the replaced one during its grace period.
+   */
+  readonly rotationCertificate?: {
+    readonly role: "new" | "replaced";
+    readonly certificateId: string;
+    readonly status: CertificateStatus | "DELETED";
   };
   /** Oldest first; the most recent `recent` events when a limit is given. */
   readonly history: readonly DeviceEvent[];
@@ -40,13 +50,16 @@ export const showDevice = async (
         ].reverse();
   const bound = device.certificate;
   if (!bound) return { device, history };
-  const status = await deps.registry.describeCertificate(bound.certificateId).then(
-    (description) => description.status,
-    (error: unknown) => {
-      if (error instanceof NotFoundError) return "DELETED" as const;
-      throw error;
-    },
-  );
+  const { pending, replaced } = certificatesOf(device);
+  const other = pending
+    ? { role: "new" as const, ...pending }
+    : replaced
+      ? { role: "replaced" as const, ...replaced }
+      : undefined;
+  const [status, otherStatus] = await Promise.all([
+    statusOf(deps, bound.certificateId),
+    other ? statusOf(deps, other.certificateId) : undefined,
+  ]);
   return {
     device,
     certificate: {
@@ -56,9 +69,21 @@ export const showDevice = async (
       notBefore: bound.notBefore,
       notAfter: bound.notAfter,
     },
+    ...(other && otherStatus
+      ? { rotationCertificate: { role: other.role, certificateId: other.certificateId, status: otherStatus } }
+      : {}),
     history,
   };
 };
+
+const statusOf = (deps: ShowDeviceDeps, certificateId: CertificateId) =>
+  deps.registry.describeCertificate(certificateId).then(
+    (description) => description.status,
+    (error: unknown) => {
+      if (error instanceof NotFoundError) return "DELETED" as const;
+      throw error;
+    },
+  );
 
 /** One page of a device's history, oldest first; a device that does not exist is not found. */
 export const pageHistory = async (

@@ -71,6 +71,18 @@ const readable = (path: string, body: unknown): string => {
       `certificate  ${certificate ? `${show(certificate.certificateId)} (${show(certificate.status ?? "bound")}, until ${show(certificate.notAfter)})` : "-"}`,
       `attributes   ${show(device.attributes ?? {})}`,
     ];
+    const rotation = device.rotation as Row | undefined;
+    const other = value.rotationCertificate as Row | undefined;
+    if (rotation)
+      lines.push(
+        `rotation     ${show(rotation.state)} (${show(rotation.rotationId)}, asked by ${show(rotation.requestedBy)})${
+          rotation.commitBy && rotation.state === "ISSUED" ? `, commit by ${show(rotation.commitBy)}` : ""
+        }${rotation.revokeAt && rotation.state === "COMMITTED" ? `, replaced one revoked at ${show(rotation.revokeAt)}` : ""}`,
+      );
+    if (other)
+      lines.push(
+        `${other.role === "new" ? "new cert    " : "replaced    "} ${show(other.certificateId)} (${show(other.status)})`,
+      );
     if (value.connection) lines.push(`connection   ${show(value.connection)}`);
     if (Array.isArray(value.history) && value.history.length > 0)
       lines.push("", table(value.history as Row[], ["at", "type", "actor", "reason"]));

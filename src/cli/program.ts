@@ -20,6 +20,7 @@ import { httpTransport, type Transport } from "./http.js";
 import { addMaintenanceCommands } from "./maintenance-commands.js";
 import { type Clock, megabytes, progressLines, systemClock } from "./progress.js";
 import { addReplacementCommands } from "./replacement-commands.js";
+import { addRotationCommands } from "./rotation-commands.js";
 import { formatFailure } from "./terminal.js";
 
 export { EXIT } from "./failures.js";
@@ -165,6 +166,7 @@ export const buildProgram = (io: CliIo, jsonErrors: () => boolean = () => false)
     );
 
   addDeviceCommands(program, kit);
+  addRotationCommands(program, kit);
   addDiagnosisCommands(program, kit);
   addReplacementCommands(program, kit, {
     out: io.out,

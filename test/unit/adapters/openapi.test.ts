@@ -5,6 +5,7 @@ import { batchRoutes } from "#adapters/http/batch-routes.js";
 import { maintenanceRoutes } from "#adapters/http/maintenance-routes.js";
 import { operationsRoutes } from "#adapters/http/operations-routes.js";
 import { replacementRoutes } from "#adapters/http/replacement-routes.js";
+import { type RotationApiDeps, rotationRoutes } from "#adapters/http/rotation-routes.js";
 import { DEVICE_EVENT_TYPES } from "#domain/device.js";
 import { DEVICE_STATES } from "#domain/lifecycle.js";
 import { FakeInventory } from "#test/support/fake-inventory.js";
@@ -49,6 +50,8 @@ const routes = [
     thingGroupName: "devices",
   }),
   ...replacementRoutes({ store, clock, approvalLimits: { defaultMs: 1, maxMs: 1 } }),
+  // Listed, not called: no dependency is reached.
+  ...rotationRoutes({} as RotationApiDeps),
 ];
 
 describe("openapi.yaml", () => {
