@@ -2,6 +2,7 @@ import type { Device, DeviceEvent } from "#domain/device.js";
 import type { CertificateId, DeviceId } from "#domain/ids.js";
 import type { DeviceState } from "#domain/lifecycle.js";
 import type { CertificateStatus } from "#domain/provisioning-decision.js";
+import { certificatesOf } from "#domain/rotation.js";
 import type {
   Clock,
   ConnectionControl,
@@ -273,8 +274,10 @@ const compareRecord = (
     certificateId,
     certificateStatus: statuses.get(certificateId) ?? ("DELETED" as const),
   });
+  // A rotation's new certificate is the device's too until the commit (both connect: the overlap).
+  const rotating = certificatesOf(device).pending?.certificateId;
   const activeOthers = [...statuses]
-    .filter(([id, status]) => id !== bound && status === "ACTIVE")
+    .filter(([id, status]) => id !== bound && id !== rotating && status === "ACTIVE")
     .map(([id]) => id);
 
   if (state === "REVOKED" || state === "DECOMMISSIONED")
