@@ -32,13 +32,26 @@ export type ConnectOutcome =
 export interface DeviceSession {
   /** Publishes at QoS 1: resolves on PUBACK, rejects when the broker ends the session instead. */
   publish(topic: string, payload: string): Promise<void>;
+  /**
+   * A request on IoT Core's request/answer pattern: subscribes to `<topic>/accepted` and
+   * `<topic>/rejected` first, publishes, and resolves with the answer that comes.
+   */
+  ask(topic: string, payload: object, timeoutMs?: number): Promise<Answer>;
+  /** Subscribes to a topic (QoS 1) and resolves with the next message on it, parsed as JSON. */
+  nextMessage(topic: string, timeoutMs?: number): Promise<Record<string, unknown>>;
   /** Resolves when the session ends, however it ends. */
   readonly closed: Promise<void>;
   readonly isConnected: () => boolean;
   end(): Promise<void>;
 }
 
+export interface Answer {
+  readonly accepted: boolean;
+  readonly body: Record<string, unknown>;
+}
+
 const CONNECT_TIMEOUT_MS = 10_000;
+const ANSWER_TIMEOUT_MS = 15_000;
 
 /** One CONNECT: accepted, closed without a CONNACK, or refused. */
 export const connectOnce = (identity: DeviceIdentity, endpoint: Endpoint): Promise<ConnectOutcome> =>
@@ -75,7 +88,38 @@ export const connectOnce = (identity: DeviceIdentity, endpoint: Endpoint): Promi
 
 const sessionOf = (client: MqttClient): DeviceSession => {
   const closed = new Promise<void>((resolve) => client.once("close", () => resolve()));
+  /** The first message on one of `topics`, once subscribed; the subscription is made before `then` runs. */
+  const first = async (topics: string[], timeoutMs: number, then?: () => Promise<void>) => {
+    await client.subscribeAsync(topics, { qos: 1 });
+    const message = new Promise<{ topic: string; body: Record<string, unknown> }>((resolve, reject) => {
+      const onMessage = (topic: string, payload: Buffer) => {
+        if (!topics.includes(topic)) return;
+        clearTimeout(timer);
+        client.removeListener("message", onMessage);
+        resolve({ topic, body: JSON.parse(payload.toString("utf8")) as Record<string, unknown> });
+      };
+      const timer = setTimeout(() => {
+        client.removeListener("message", onMessage);
+        reject(new Error(`no message on ${topics.join(" or ")} within ${timeoutMs} ms`));
+      }, timeoutMs);
+      client.on("message", onMessage);
+    });
+    try {
+      await then?.();
+    } catch (error) {
+      message.catch(() => undefined);
+      throw error;
+    }
+    return message;
+  };
   return {
+    ask: async (topic, payload, timeoutMs = ANSWER_TIMEOUT_MS) => {
+      const answer = await first([`${topic}/accepted`, `${topic}/rejected`], timeoutMs, async () => {
+        await client.publishAsync(topic, JSON.stringify(payload), { qos: 1 });
+      });
+      return { accepted: answer.topic.endsWith("/accepted"), body: answer.body };
+    },
+    nextMessage: async (topic, timeoutMs = ANSWER_TIMEOUT_MS) => (await first([topic], timeoutMs)).body,
     publish: (topic, payload) =>
       new Promise((resolve, reject) => {
         const ended = () => reject(new Error(`session ended before ${topic} was acknowledged`));
