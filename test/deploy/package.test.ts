@@ -38,7 +38,11 @@ const evaluate = (value: unknown): unknown => {
 
 type Statement = { Action: string | string[]; Resource: unknown };
 // IoT calls whose IAM action takes no resource (Service Authorization Reference).
-const IOT_WITHOUT_RESOURCE = new Set(["iot:DescribeEndpoint", "iot:ListCACertificates"]);
+const IOT_WITHOUT_RESOURCE = new Set([
+  "iot:DescribeEndpoint",
+  "iot:ListCACertificates",
+  "iot:ListPrincipalThings",
+]);
 const statementsOf = (role: string): Statement[] => {
   const properties = resources[role]?.Properties as
     | { Policies: { PolicyDocument: { Statement: Statement[] } }[] }
