@@ -130,16 +130,14 @@ const handleCertificateRequest = async (
         case "resume":
           return await finishIssue(deps, decision.device, decision.rotation);
         case "issue": {
-          if (!verdict.ok) throw new Error("unreachable: an issue decision needs an accepted request");
           created ??= await issue(deps, message.csr);
-          if (!created)
-            return await refuse(deps, message, "csr", reject("CSR_MALFORMED", "the issuer refused it"));
+          if (!created) return await refuse(deps, message, "csr", reject("ISSUER_REFUSED"));
           const rotation = await recordIssue(
             deps,
             decision.device,
             decision.base,
             created,
-            verdict.request,
+            decision.request,
             now,
             decision.supersedes,
           );

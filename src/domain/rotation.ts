@@ -111,6 +111,7 @@ export const ROTATION_REJECTIONS = {
     "A commit counts only over the new certificate's connection: it proves the device holds the new key.",
   COMMIT_TOO_LATE: "The commit came after the rotation's commit window: the new certificate is revoked.",
   ROTATION_MISMATCH: "The message names another rotation than the one running.",
+  ISSUER_REFUSED: "The certificate authority refused the certificate signing request.",
 } as const;
 
 export type RotationRejectionCode = keyof typeof ROTATION_REJECTIONS | RefusalCode;
@@ -155,6 +156,7 @@ export type CertificateRequestDecision =
       readonly kind: "issue";
       readonly device: Device;
       readonly base: RotationBase;
+      readonly request: AcceptedRequest;
       readonly supersedes?: IssuedRotation;
     }
   /** The same request again (a lost answer, a redelivery): finish what is left and answer again. */
@@ -198,12 +200,14 @@ export const decideCertificateRequest = (facts: CertificateRequestFacts): Certif
       return { kind: "resume", device, rotation };
     // Another request while one waits for its commit: the device lost the first answer or its
     // key. The new request replaces the pending one, with the same origin and windows.
-    return { kind: "issue", device, base: baseOf(rotation), supersedes: rotation };
+    return { kind: "issue", device, base: baseOf(rotation), request: verdict.request, supersedes: rotation };
   }
-  if (rotation?.state === "REQUESTED") return { kind: "issue", device, base: baseOf(rotation) };
+  if (rotation?.state === "REQUESTED")
+    return { kind: "issue", device, base: baseOf(rotation), request: verdict.request };
   return {
     kind: "issue",
     device,
+    request: verdict.request,
     base: {
       rotationId: facts.newRotationId,
       requestedAt: now.toISOString(),

@@ -129,7 +129,7 @@ describe("a certificate signing request over the device's current certificate", 
     const { certificateId } = await world.activeDevice("sensor-1");
     world.issuer.refuseNext = true;
     const outcome = await csrOf(world, "sensor-1", certificateId, (await world.csr("sensor-1")).pem);
-    expect(outcome).toMatchObject({ kind: "rejected", rejection: { code: "CSR_MALFORMED" } });
+    expect(outcome).toMatchObject({ kind: "rejected", rejection: { code: "ISSUER_REFUSED" } });
     expect((await world.ledger.getDevice("sensor-1" as DeviceId))?.rotation).toBeUndefined();
   });
 
