@@ -27,12 +27,23 @@ registry events of what the template made (a Thing created) follow, when they ar
 Two more changes keep the emulator on the ports it is given: its MQTT listener binds BIND_HOST
 instead of every interface, and with USE_SSL it does not also take port 443.
 
+It answers fleet provisioning's CreateCertificateFromCsr over MQTT
+(`$aws/certificates/create-from-csr/json`), which ministack 1.5 lacks though it serves the API call
+and CreateKeysAndCertificate over MQTT: the device's CSR is signed by ministack's CA (the same
+signing and refusals as its CreateCertificateFromCsr API), the certificate is PENDING_ACTIVATION
+with an ownership token that lives an hour, and the answer is `{certificateId, certificatePem,
+certificateOwnershipToken}` on `/accepted`; a payload without a CSR, or a CSR refused, answers on
+`/rejected` (`InvalidPayload`; AWS does not document the code for a refused CSR).
+
 Usage: python launch.py   (ministack's own environment variables configure it)
 """
 
 import asyncio
+import json
 import os
 import re
+import secrets
+import time
 from urllib.parse import unquote
 
 import ministack.app as app
@@ -217,6 +228,55 @@ async def _publish_registered_then_provision(account_id, region, record, source_
 
 
 iot._publish_certificate_registered = _publish_registered_then_provision
+
+_FLEET_CSR_TOPIC = "$aws/certificates/create-from-csr/json"
+_parse_fleet_provisioning_topic = iot._parse_fleet_provisioning_topic
+_fleet_provisioning_reply = iot._fleet_provisioning_reply
+
+
+def _parse_fleet_provisioning_topic_with_csr(topic):
+    if topic == _FLEET_CSR_TOPIC:
+        return "create-from-csr", None
+    return _parse_fleet_provisioning_topic(topic)
+
+
+async def _fleet_create_certificate_from_csr(account_id, region, payload):
+    """CreateCertificateFromCsr over MQTT: the device's CSR signed, PENDING_ACTIVATION, with an ownership token."""
+    try:
+        request = json.loads(payload)
+    except (ValueError, UnicodeDecodeError):
+        request = None
+    csr = request.get("certificateSigningRequest") if isinstance(request, dict) else None
+    if not isinstance(csr, str) or not csr:
+        return iot._fleet_rejected("InvalidPayload", "Message cannot be parsed")
+    try:
+        ca_cert_pem, ca_key_pem = iot._ensure_ca()
+        cert_pem = await asyncio.to_thread(iot.sign_certificate_request, ca_cert_pem, ca_key_pem, csr)
+    except ValueError:
+        # The API's words for a CSR that does not parse or verify, or carries a key IoT Core refuses.
+        return iot._fleet_rejected("InvalidPayload", "CSR violates constraints")
+    except RuntimeError as e:
+        return iot._fleet_rejected("InternalFailure", str(e), 500)
+    cert_id = iot.get_certificate_id(cert_pem)
+    token = secrets.token_urlsafe(48)
+    with request_scope(account_id, region):
+        iot._certificates[cert_id] = iot._certificate_record(cert_id, cert_pem, "PENDING_ACTIVATION")
+        iot._drop_expired(iot._ownership_tokens)
+        iot._ownership_tokens[token] = {
+            "certificateId": cert_id,
+            "expiration": time.time() + iot._OWNERSHIP_TOKEN_SECONDS,
+        }
+    return "accepted", {"certificateId": cert_id, "certificatePem": cert_pem, "certificateOwnershipToken": token}
+
+
+async def _fleet_provisioning_reply_with_csr(account_id, region, operation, template_name, payload, connection):
+    if operation == "create-from-csr":
+        return await _fleet_create_certificate_from_csr(account_id, region, payload)
+    return await _fleet_provisioning_reply(account_id, region, operation, template_name, payload, connection)
+
+
+iot._parse_fleet_provisioning_topic = _parse_fleet_provisioning_topic_with_csr
+iot._fleet_provisioning_reply = _fleet_provisioning_reply_with_csr
 
 _create_server = asyncio.BaseEventLoop.create_server
 

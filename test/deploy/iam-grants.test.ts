@@ -75,8 +75,10 @@ describe("IAM grants, read from the code", () => {
       "functions/ingest-manifest.ts",
       "functions/jitr.ts",
       "functions/operations-api.ts",
+      "functions/provisioning-hook.ts",
       "functions/recall-worker.ts",
       "functions/reconciler.ts",
+      "functions/reservation-confirm.ts",
       "functions/retire-certificates.ts",
     ]);
   });
@@ -88,6 +90,8 @@ describe("IAM grants, read from the code", () => {
     "recall-worker",
     "device-policy",
     "reconciler",
+    "provisioning-hook",
+    "reservation-confirm",
     "retire-certificates",
   ]) {
     it(`grants functions/${name}.ts every action its code calls, and nothing it does not call`, () => {

@@ -71,7 +71,7 @@ describe("packaged CloudFormation", () => {
       ofType("AWS::IoT::TopicRule")
         .map(([name]) => name)
         .sort(),
-    ).toEqual(["JitpThingRule", "JitrTopicRule"]);
+    ).toEqual(["JitpThingRule", "JitrTopicRule", "PresenceTopicRule"]);
     const ruleArn = (name: unknown) => ({
       "Fn::Sub": [expect.stringMatching(/:rule\/\$\{RuleName\}$/), { RuleName: name }],
     });
@@ -207,7 +207,9 @@ describe("packaged CloudFormation", () => {
     const queues = Object.entries(resources)
       .filter(([id, r]) => r.Type === "AWS::SQS::Queue" && id.endsWith("DeadLetterQueue"))
       .map(([id]) => id);
-    expect(queues).toHaveLength(3);
+    expect(queues).toEqual(
+      expect.arrayContaining(["JitrDeadLetterQueue", "RecallDeadLetterQueue", "IngestManifestDeadLetterQueue"]),
+    );
     const alarms = ofType("AWS::CloudWatch::Alarm").map(([, r]) => r.Properties);
     for (const queue of queues)
       expect(alarms).toContainEqual(
