@@ -1,7 +1,11 @@
 import type { Device } from "./device.js";
 import { IllegalTransitionError, ValidationError } from "./errors.js";
 import type { CertificateId, DeviceId } from "./ids.js";
-import type { ProvisioningDecision, ProvisioningFacts } from "./provisioning-decision.js";
+import {
+  type ProvisioningDecision,
+  type ProvisioningFacts,
+  waitingStatusOf,
+} from "./provisioning-decision.js";
 import { refuse } from "./refusal.js";
 
 /**
@@ -102,7 +106,7 @@ export const decideReplacement = (input: ProvisioningFacts): ProvisioningDecisio
   if (approval.deviceId !== device.deviceId || approval.replaces !== device.certificate.certificateId)
     return undefined;
   if (device.caCertificateId !== input.caCertificateId) return undefined;
-  const waiting = input.origin === "manifest" ? "INACTIVE" : "PENDING_ACTIVATION";
+  const waiting = waitingStatusOf(input.origin);
   // ACTIVE: this replacement activated it and stopped before recording it; finishing is safe.
   if (input.certificateStatus !== waiting && input.certificateStatus !== "ACTIVE") return undefined;
   if (isApprovalExpired(approval, input.now)) {

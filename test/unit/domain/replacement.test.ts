@@ -117,11 +117,14 @@ describe("a certificate for an identity that another certificate holds", () => {
     expect(decideProvisioning(input({ certificateStatus: "ACTIVE" }))).toMatchObject({ kind: "replace" });
   });
 
-  it("pre-registered from a manifest, it is the replacement while INACTIVE", () => {
-    expect(decideProvisioning(input({ origin: "manifest", certificateStatus: "INACTIVE" }))).toMatchObject({
-      kind: "replace",
-    });
-  });
+  it.each(["manifest", "jitp"] as const)(
+    "registered INACTIVE (%s: pre-registered, or by fleetgate's JITP template), it is the replacement",
+    (origin) => {
+      expect(decideProvisioning(input({ origin, certificateStatus: "INACTIVE" }))).toMatchObject({
+        kind: "replace",
+      });
+    },
+  );
 });
 
 describe("approving a replacement", () => {
