@@ -29,7 +29,7 @@ export interface PolicyDocument {
 
 /** The policy's file with `<region>`, `<account>`, `<apiId>` and `<stage>` filled in, as the README's sed does. */
 export const operatorPolicy = (
-  name: OperatorPolicyName | "ca-admin",
+  name: OperatorPolicyName | "ca-admin" | "claim-admin",
   deployment: Deployment,
 ): PolicyDocument => {
   const text = readFileSync(join(ROOT, "iam", `${name}.json`), "utf8")
