@@ -1,7 +1,8 @@
 import { injectLambdaContext } from "@aws-lambda-powertools/logger/middleware";
 import { MetricUnit } from "@aws-lambda-powertools/metrics";
 import middy from "@middy/core";
-import type { S3Event } from "aws-lambda";
+import type { Context, S3Event } from "aws-lambda";
+import { invocationWindow, withinWindow } from "#adapters/back-pressure.js";
 import { loadIngestConfig } from "#adapters/config.js";
 import { logger, metrics, publishMetrics } from "#adapters/telemetry.js";
 import { ingestDeps } from "#adapters/wiring/ingest-manifest.js";
@@ -16,7 +17,24 @@ const deps = ingestDeps(loadIngestConfig());
 // S3 event keys are URL-encoded, with spaces as '+'.
 const objectKey = (key: string): string => decodeURIComponent(key.replace(/\+/g, " "));
 
-export const handler = middy(async (event: S3Event): Promise<void> => {
+// Pre-registration waits for the IoT budget (background work): a certificate is registered only
+// with two minutes left to provision it, and every call comes a minute before the timeout at the
+// latest; then the invocation fails, and Lambda's retry resumes the batch where it stopped.
+const RESERVE_MS = 60_000;
+const UNIT_MS = 120_000;
+
+export const handler = middy(async (event: S3Event, context: Context): Promise<void> => {
+  const { finishBy } = invocationWindow(Date.now(), context?.getRemainingTimeInMillis?.() ?? 900_000, {
+    reserveMs: RESERVE_MS,
+    startShare: 1,
+  });
+  const window = { startBy: finishBy - UNIT_MS, finishBy, opensWith: "RegisterCertificate" };
+  await withinWindow(window, () => ingestAll(event));
+})
+  .use(injectLambdaContext(logger))
+  .use(publishMetrics());
+
+async function ingestAll(event: S3Event): Promise<void> {
   for (const record of event.Records) {
     const key = objectKey(record.s3.object.key);
     // The version the event names: an upload URL may be used again before it expires, and only
@@ -57,6 +75,4 @@ export const handler = middy(async (event: S3Event): Promise<void> => {
       if (batch.state === "FAILED" && !replay) metrics.addMetric("BatchFailed", MetricUnit.Count, 1);
     }
   }
-})
-  .use(injectLambdaContext(logger))
-  .use(publishMetrics());
+}

@@ -1,5 +1,7 @@
+import type { Logger } from "@aws-lambda-powertools/logger";
 import { MetricUnit } from "@aws-lambda-powertools/metrics";
 import type { SQSRecord } from "aws-lambda";
+import { DeferredError } from "#adapters/back-pressure.js";
 import { loadProvisioningConfig } from "#adapters/config.js";
 import { parseJitrMessage } from "#adapters/jitr-message.js";
 import { sqsHandler } from "#adapters/sqs-handler.js";
@@ -16,24 +18,22 @@ import { describeRefusal } from "#domain/refusal.js";
  * transiently so SQS redelivers only those; malformed messages are logged and dropped.
  */
 traceAwsCalls();
-const provisioning = jitrDeps(loadProvisioningConfig());
-
-const RECORD_KEYS = ["certificateId", "caCertificateId", "deviceId", "batchId", "thingName"];
+const config = loadProvisioningConfig();
+const provisioning = jitrDeps(config);
 
 /**
  * The ledger, naming the device and its batch on every later log line of the record as soon as
  * the one read of its allowlist entry knows them (a failure after it is logged with them too).
  */
-const namingDevices = (store: ProvisioningLedger): ProvisioningLedger => ({
+const namingDevices = (store: ProvisioningLedger, log: Logger): ProvisioningLedger => ({
   ...store,
   readProvisioningState: async (certificateId, deviceId) => {
     const state = await store.readProvisioningState(certificateId, deviceId);
     const batchId = state.device?.batchId;
-    logger.appendKeys({ ...(deviceId ? { deviceId } : {}), ...(batchId ? { batchId } : {}) });
+    log.appendKeys({ ...(deviceId ? { deviceId } : {}), ...(batchId ? { batchId } : {}) });
     return state;
   },
 });
-const deps = { ...provisioning, store: namingDevices(provisioning.store) };
 
 const processRecord = async (record: SQSRecord): Promise<void> => {
   const message = parseJitrMessage(record.body);
@@ -42,7 +42,9 @@ const processRecord = async (record: SQSRecord): Promise<void> => {
     metrics.addMetric("MalformedEvent", MetricUnit.Count, 1);
     return;
   }
-  logger.appendKeys(
+  // The records of a batch run concurrently: each logs through its own child logger.
+  const log = logger.createChild();
+  log.appendKeys(
     message.kind === "thing"
       ? { thingName: message.thingName }
       : {
@@ -51,22 +53,21 @@ const processRecord = async (record: SQSRecord): Promise<void> => {
         },
   );
   try {
-    if (message.kind === "certificate") report(await provisionCertificate(deps, message.certificate));
+    const deps = { ...provisioning, store: namingDevices(provisioning.store, log) };
+    if (message.kind === "certificate") report(log, await provisionCertificate(deps, message.certificate));
     else
-      for (const outcome of await provisionJitpThing(deps, message.thingName)) {
-        logger.appendKeys({ certificateId: outcome.certificateId });
-        report(outcome);
-      }
+      for (const outcome of await provisionJitpThing(deps, message.thingName))
+        report(log.createChild({ persistentKeys: { certificateId: outcome.certificateId } }), outcome);
   } catch (error) {
-    logger.warn("provisioning failed; SQS will redeliver", { error });
+    // Back-pressure is no failure: the handler re-queues the record.
+    if (error instanceof DeferredError) throw error;
+    log.warn("provisioning failed; SQS will redeliver", { error });
     metrics.addMetric("RetriedEvent", MetricUnit.Count, 1);
     throw error;
-  } finally {
-    logger.removeKeys(RECORD_KEYS);
   }
 };
 
-const report = (outcome: ProvisioningOutcome): void => {
+const report = (logger: Logger, outcome: ProvisioningOutcome): void => {
   if (outcome.deviceId) logger.appendKeys({ deviceId: outcome.deviceId });
   switch (outcome.kind) {
     case "provisioned":
@@ -104,4 +105,7 @@ const report = (outcome: ProvisioningOutcome): void => {
   }
 };
 
-export const handler = sqsHandler(processRecord);
+// Deferred records go back to the JITR queue, delayed (its URL from the deployment).
+export const handler = sqsHandler(processRecord, {
+  ...(config.JITR_QUEUE_URL ? { queueUrl: config.JITR_QUEUE_URL } : {}),
+});

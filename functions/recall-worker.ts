@@ -24,4 +24,5 @@ const processRecord = async (record: SQSRecord): Promise<void> => {
   if (outcome.failed > 0) metrics.addMetric("DevicesRecallFailed", MetricUnit.Count, outcome.failed);
 };
 
-export const handler = sqsHandler(processRecord);
+// A page the IoT budget cannot serve in time goes back to the recall queue, delayed.
+export const handler = sqsHandler(processRecord, { queueUrl: config.RECALL_QUEUE_URL });

@@ -3,11 +3,13 @@ import { IoTClient } from "@aws-sdk/client-iot";
 import { S3Client } from "@aws-sdk/client-s3";
 import { SQSClient } from "@aws-sdk/client-sqs";
 import { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
+import { IotRetryStrategy } from "./iot-retry.js";
 
 /**
  * The SDK clients, each made once per container on first use (so a test or the local stack can
- * point AWS_ENDPOINT_URL at the emulator before). IoT uses adaptive retries: its quotas are low
- * (10 TPS for DescribeCertificate and UpdateCertificate) and the client should slow down, not storm.
+ * point AWS_ENDPOINT_URL at the emulator before). IoT retries a passing failure a few times but
+ * never a throttle: its quotas are low (10 TPS for DescribeCertificate and UpdateCertificate), and
+ * the deployment's IoT budget answers throttling for every container (iot-retry.ts).
  * A function that traces (tracing.ts) has each client captured as it is made; the document client
  * sends through the DynamoDB client's middleware, so it is traced with it.
  */
@@ -24,7 +26,7 @@ export const captureClientsWith = (wrap: <T>(client: T) => T): void => {
 };
 
 export const iotClient = (): IoTClient => {
-  iot ??= capture(new IoTClient({ retryMode: "adaptive", maxAttempts: 5 }));
+  iot ??= capture(new IoTClient({ retryStrategy: new IotRetryStrategy() }));
   return iot;
 };
 

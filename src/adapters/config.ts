@@ -23,6 +23,22 @@ const thingTypeName = z.pipe(
   z.optional(z.string().check(z.regex(/^[a-zA-Z0-9:_-]{1,128}$/, "must be a thing type name"))),
 );
 
+// The deployment's IoT budget (iot-budget.ts): every function that calls IoT Core reads the same two.
+export const IOT_BUDGET_DEFAULTS = { IOT_QUOTA_SHARE: 1, IOT_BACKGROUND_SHARE: 0.1 } as const;
+const budgetFields = {
+  // The share of IoT Core's account quotas the whole deployment uses: all functions, all containers.
+  IOT_QUOTA_SHARE: z._default(
+    z.coerce.number().check(z.positive(), z.maximum(100)),
+    IOT_BUDGET_DEFAULTS.IOT_QUOTA_SHARE,
+  ),
+  // The share of that budget work other than first connections may always take while they wait.
+  IOT_BACKGROUND_SHARE: z._default(
+    z.coerce.number().check(z.positive(), z.maximum(1)),
+    IOT_BUDGET_DEFAULTS.IOT_BACKGROUND_SHARE,
+  ),
+};
+export type BudgetConfig = { readonly IOT_QUOTA_SHARE: number; readonly IOT_BACKGROUND_SHARE: number };
+
 const storeSchema = z.object({
   DEVICES_TABLE: z.string({ error: "is required" }).check(z.minLength(3, "must name the DynamoDB table")),
 });
@@ -49,8 +65,9 @@ const provisioningSchema = z.extend(storeSchema, {
   THING_TYPE_NAME: thingTypeName,
   // How long a certificate may wait for its manifest (or its CA to be reactivated) before it is refused.
   ALLOWLIST_WAIT_DAYS: z._default(z.coerce.number().check(z.positive(), z.maximum(365)), 30),
-  // The share of IoT Core's account quotas one container may use: 1 / the queue's maximum concurrency.
-  IOT_QUOTA_SHARE: z._default(z.coerce.number().check(z.positive(), z.maximum(100)), 0.5),
+  ...budgetFields,
+  // The queue deferred records go back to (its URL as SQS gives it); else the one their ARN names.
+  JITR_QUEUE_URL: z.optional(z.url()),
 });
 
 // Their defaults apply in approvalLimitsOf, which checks the two together.
@@ -90,6 +107,7 @@ const ingestSchema = z.extend(manifestSchema, {
 });
 
 const recallWorkerSchema = z.extend(storeSchema, {
+  ...budgetFields,
   RECALL_QUEUE_URL: z.url(),
   // Set when the SDK talks to an emulator (moto); then the IoT data endpoint is not looked up.
   AWS_ENDPOINT_URL: z.optional(z.url()),

@@ -18,18 +18,36 @@ import { AlreadyExistsError, DependencyUnavailableError, NotFoundError } from "#
 import { type CaCertificateId, type CertificateId, isCaCertificateId } from "#domain/ids.js";
 import type { CertificateStatus } from "#domain/provisioning-decision.js";
 import { call } from "./aws-errors.js";
+import { type IotPacer, isThrottling } from "./iot-budget.js";
 import { jitpTemplateOf } from "./iot-cas.js";
-import type { IotOperation, RateLimiter } from "./rate-limiter.js";
+import type { IotOperation } from "./rate-limiter.js";
 
 /**
  * IoT Core's registry over client-iot. "Already exists" counts as done: every write is idempotent.
- * Each call first waits for its operation's rate limiter, so a burst of devices queues here
- * instead of spending the account's quota on throttled calls.
+ * Each call first waits for its slot of the deployment's IoT budget, so a burst of devices queues
+ * here instead of spending the account's quota on throttled calls; a call IoT Core throttles anyway
+ * is reported to the budget (which slows down) and waits for a new slot. When no slot comes within
+ * the work's window the pacer throws a DeferredError: the work is re-queued, not failed.
  */
-export const iotRegistry = (iot: IoTClient, limiters?: Record<IotOperation, RateLimiter>): DeviceRegistry => {
+export const iotRegistry = (iot: IoTClient, pacer?: IotPacer): DeviceRegistry => {
   const send = async <T>(operation: IotOperation, run: () => Promise<T>): Promise<T> => {
-    await limiters?.[operation].acquire();
-    return call(operation, run);
+    if (!pacer) return call(operation, run);
+    return pacer.within(async () => {
+      for (;;) {
+        const grant = await pacer.acquire(operation);
+        try {
+          const answer = await call(operation, run);
+          grant.served();
+          return answer;
+        } catch (error) {
+          if (!isThrottling(error)) {
+            grant.served();
+            throw error;
+          }
+          if (!(await grant.throttled())) throw error;
+        }
+      }
+    });
   };
   return {
     async describeCertificate(certificateId) {

@@ -10,7 +10,8 @@ export const ingestDeps = (config: IngestConfig) => ({
   ...manifestDeps(config),
   // Rows of uploads may bring certificates: they must name their device as JITR reads it.
   manifestRules: manifestRulesFor(config.THING_TYPE_NAME, config.DEVICE_ID_FIELD),
-  provisioning: provisioningDeps(config),
+  // Pre-registration is background work for the IoT budget: first connections are served first.
+  provisioning: provisioningDeps(config, undefined, "background"),
   manifests: s3Manifests(s3Client(), config.MANIFEST_BUCKET),
   bucket: config.MANIFEST_BUCKET,
 });

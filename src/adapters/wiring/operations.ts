@@ -4,15 +4,15 @@ import { iotClient, sqsClient } from "../aws-clients.js";
 import type { RecallWorkerConfig } from "../config.js";
 import { iotConnections } from "../iot-connections.js";
 import { iotRegistry } from "../iot-registry.js";
-import { iotRateLimiters } from "../rate-limiter.js";
 import { sqsRecallQueue } from "../sqs-recall-queue.js";
-import { lifecycleStore, OPERATIONS_QUOTA_SHARE, systemClock, type WithTable } from "./shared.js";
+import { iotPacer, lifecycleStore, systemClock, type WithTable } from "./shared.js";
 
 /** What changing a device's lifecycle needs: the operations API and the recall worker share it. */
 export const operationDeps = (config: RecallWorkerConfig): WithTable<OperationDeps & ShowDeviceDeps> => {
   const iot = iotClient();
   return {
-    registry: iotRegistry(iot, iotRateLimiters(OPERATIONS_QUOTA_SHARE)),
+    // Operator actions and recalls are background work for the IoT budget: first connections first.
+    registry: iotRegistry(iot, iotPacer(config, "background")),
     connections: iotConnections(iot, { endpointOverridden: config.AWS_ENDPOINT_URL !== undefined }),
     store: lifecycleStore(config),
     clock: systemClock,

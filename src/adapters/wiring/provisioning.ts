@@ -4,14 +4,21 @@ import type { ProvisioningDeps } from "#app/provision-certificate.js";
 import type { JitpThingDeps } from "#app/provision-jitp-thing.js";
 import { iotClient } from "../aws-clients.js";
 import type { ProvisioningConfig } from "../config.js";
+import type { Priority } from "../iot-budget.js";
 import { iotInventory } from "../iot-inventory.js";
 import { iotRegistry } from "../iot-registry.js";
-import { iotRateLimiters } from "../rate-limiter.js";
-import { lifecycleStore, systemClock } from "./shared.js";
+import { iotPacer, lifecycleStore, systemClock } from "./shared.js";
 
-/** What provisioning a certificate needs: JITR's, and the ingest's for certificates manifests bring. */
-export const provisioningDeps = (config: ProvisioningConfig, cas?: CaDirectory): ProvisioningDeps => {
-  const registry = iotRegistry(iotClient(), iotRateLimiters(config.IOT_QUOTA_SHARE));
+/**
+ * What provisioning a certificate needs: JITR's (first connections, served first from the IoT
+ * budget), and the ingest's for certificates manifests bring (background work).
+ */
+export const provisioningDeps = (
+  config: ProvisioningConfig,
+  cas?: CaDirectory,
+  priority: Priority = "first",
+): ProvisioningDeps => {
+  const registry = iotRegistry(iotClient(), iotPacer(config, priority));
   return {
     registry,
     store: lifecycleStore(config),

@@ -13,9 +13,17 @@ describe("configuration", () => {
       DEVICE_ID_FIELD: "CN",
       TOPIC_PREFIX: "devices",
       CLOCK_SKEW_SECONDS: 60,
-      IOT_QUOTA_SHARE: 0.5,
+      IOT_QUOTA_SHARE: 1,
+      IOT_BACKGROUND_SHARE: 0.1,
       ALLOWLIST_WAIT_DAYS: 30,
     });
+  });
+
+  it("refuses an IoT budget share of nothing, and a background share above the whole", () => {
+    expect(() => loadProvisioningConfig({ ...base, IOT_QUOTA_SHARE: "0" })).toThrow(/IOT_QUOTA_SHARE/);
+    expect(() => loadProvisioningConfig({ ...base, IOT_BACKGROUND_SHARE: "1.5" })).toThrow(
+      /IOT_BACKGROUND_SHARE/,
+    );
   });
 
   it("stops with a message naming every bad variable", () => {

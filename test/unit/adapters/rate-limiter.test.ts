@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { iotRateLimiters, type Timer, tokenBucket } from "#adapters/rate-limiter.js";
+import { type Timer, tokenBucket } from "#adapters/rate-limiter.js";
 
 /** A clock that only moves when someone sleeps: the limiter's pacing becomes exact arithmetic. */
 const virtualTimer = (): Timer & { elapsed: () => number } => {
@@ -38,15 +38,5 @@ describe("tokenBucket", () => {
 
   it("refuses a rate that is not positive", () => {
     expect(() => tokenBucket(0)).toThrow(RangeError);
-  });
-});
-
-describe("iotRateLimiters", () => {
-  it("gives each container its share of IoT Core's account quotas", async () => {
-    const timer = virtualTimer();
-    const limiters = iotRateLimiters(0.5, timer);
-    // DescribeCertificate: 10 TPS per account, half of it here: 25 calls after the burst of 5 take 4 s.
-    const times = await timesOfCalls(limiters.DescribeCertificate, timer, 25);
-    expect(times.at(-1)).toBeCloseTo(4000, 0);
   });
 });
