@@ -50,3 +50,13 @@ console.log(
 );
 console.table([await benchFirstConnect()]);
 await (await import("./cli-start.js")).printCliStart();
+
+// The JITR herd in virtual time (bench/herd): the table's weathers at BENCH_HERD_DEVICES devices
+// each (2,000 here; `npm run bench:herd` runs them at 10,000 and the 100,000-device run by name).
+if (process.env.BENCH_HERD !== "0") {
+  const { benchHerd, row } = await import("./herd/run.js");
+  const { TABLE } = await import("./herd/presets.js");
+  const devices = Number(process.env.BENCH_HERD_DEVICES ?? 2000);
+  console.log(`\nJITR herd in virtual time, ${devices} devices a scenario (npm run bench:herd for 10,000)`);
+  console.table((await benchHerd(TABLE, { devices })).map(row));
+}
