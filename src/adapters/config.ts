@@ -115,7 +115,7 @@ const recallWorkerSchema = z.extend(storeSchema, {
 
 // Clean retirement: how long a replaced, revoked or refused certificate stays in IoT Core (days).
 const retirementSchema = z.extend(storeSchema, {
-  IOT_QUOTA_SHARE: provisioningSchema.shape.IOT_QUOTA_SHARE,
+  ...budgetFields,
   CERTIFICATE_RETENTION_DAYS: z._default(z.coerce.number().check(z.int(), z.minimum(0), z.maximum(3650)), 30),
 });
 
