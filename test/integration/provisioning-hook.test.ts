@@ -37,15 +37,7 @@ beforeAll(async () => {
     HOOK_BUDGET_MS: 2000,
     RESERVATION_SECONDS: 3600,
   });
-  const { claimRegistry } = await import("#adapters/dynamodb/fleet.js");
-  const { documentClient } = await import("#adapters/aws-clients.js");
-  await claimRegistry(documentClient(), world.tableName).bindClaim({
-    claimCertificateId: CLAIM,
-    certificateArn: `arn:aws:iot:us-east-1:123456789012:cert/${CLAIM}`,
-    batchIds: [(await world.allow(`deviceId\n${world.id("seed")}\n`)) as BatchId],
-    createdAt: new Date().toISOString(),
-    createdBy: "test",
-  });
+  await bindClaim(CLAIM, await world.allow(`deviceId\n${world.id("seed")}\n`));
   // A DynamoDB endpoint that accepts connections and never answers: the slowest dependency there is.
   blackhole = createServer(() => undefined).listen(0, "127.0.0.1");
 });
@@ -53,6 +45,19 @@ beforeAll(async () => {
 afterAll(() => {
   blackhole?.close();
 });
+
+/** A claim fleetgate issued, bound to one batch. */
+const bindClaim = async (claimCertificateId: CertificateId, batchId: string) => {
+  const { claimRegistry } = await import("#adapters/dynamodb/fleet.js");
+  const { documentClient } = await import("#adapters/aws-clients.js");
+  await claimRegistry(documentClient(), world.tableName).bindClaim({
+    claimCertificateId,
+    certificateArn: `arn:aws:iot:us-east-1:123456789012:cert/${claimCertificateId}`,
+    batchIds: [batchId as BatchId],
+    createdAt: new Date().toISOString(),
+    createdBy: "test",
+  });
+};
 
 const ask = async (deviceId: string, overrides: Record<string, unknown> = {}) => {
   const { pem } = await issueDeviceCertificate(amazon, { subject: "CN=AWS IoT Certificate" });
@@ -76,16 +81,8 @@ describe("the pre-provisioning hook, as deployed", () => {
   it("allows a listed device of the claim's batch with the entry's batch and model, and reserves it", async () => {
     const deviceId = world.id("fleet-1");
     const batchId = await world.allow(`deviceId,model\n${deviceId},m7\n`);
-    const { claimRegistry } = await import("#adapters/dynamodb/fleet.js");
-    const { documentClient } = await import("#adapters/aws-clients.js");
     const claim = "c2".repeat(32) as CertificateId;
-    await claimRegistry(documentClient(), world.tableName).bindClaim({
-      claimCertificateId: claim,
-      certificateArn: `arn:aws:iot:us-east-1:123456789012:cert/${claim}`,
-      batchIds: [batchId as BatchId],
-      createdAt: new Date().toISOString(),
-      createdBy: "test",
-    });
+    await bindClaim(claim, batchId);
     const { event, certificateId } = await ask(deviceId, { claimCertificateId: claim });
 
     const answer = await hook.provisioningHook(deps)(event, context);
@@ -143,16 +140,8 @@ describe("the reservation's confirmation, as deployed", () => {
   it("activates the reserved entry when its certificate's presence event arrives, once", async () => {
     const deviceId = world.id("fleet-confirm");
     const batchId = await world.allow(`deviceId\n${deviceId}\n`);
-    const { claimRegistry } = await import("#adapters/dynamodb/fleet.js");
-    const { documentClient } = await import("#adapters/aws-clients.js");
     const claim = "c3".repeat(32) as CertificateId;
-    await claimRegistry(documentClient(), world.tableName).bindClaim({
-      claimCertificateId: claim,
-      certificateArn: `arn:aws:iot:us-east-1:123456789012:cert/${claim}`,
-      batchIds: [batchId as BatchId],
-      createdAt: new Date().toISOString(),
-      createdBy: "test",
-    });
+    await bindClaim(claim, batchId);
     const { event, certificateId } = await ask(deviceId, { claimCertificateId: claim });
     await hook.provisioningHook(deps)(event, context);
     const { confirmDeps } = await import("#adapters/wiring/fleet.js");

@@ -1,5 +1,4 @@
 import {
-  BatchGetCommand,
   type DynamoDBDocumentClient,
   PutCommand,
   TransactWriteCommand,
@@ -7,16 +6,15 @@ import {
 } from "@aws-sdk/lib-dynamodb";
 import type { ProvisioningLedger, ProvisioningState } from "#app/ports.js";
 import type { CertificateRecord, Device } from "#domain/device.js";
-import { ThrottledError } from "#domain/errors.js";
 import { call } from "../aws-errors.js";
 import { approvalKey, toApproval, useUpApproval } from "./replacement-approvals.js";
 import { queueRetirement, retirementAttributes } from "./retirement-ledger.js";
 import {
-  backoff,
   cancellationCodes,
   certificateKey,
   deviceKey,
   eventItem,
+  getAll,
   type Item,
   stripKeys,
   tableWrites,
@@ -32,19 +30,7 @@ export const provisioningLedger = (db: DynamoDBDocumentClient, tableName: string
         certificateKey(certificateId),
         ...(deviceId ? [deviceKey(deviceId), approvalKey(deviceId)] : []),
       ];
-      const items: Item[] = [];
-      let pending: Item[] = keys;
-      for (let attempt = 0; pending.length > 0; attempt += 1) {
-        if (attempt > 0) await backoff(attempt);
-        if (attempt > 5) throw new ThrottledError("BatchGetItem: keys left unprocessed after retries");
-        const out = await call("BatchGetItem", () =>
-          db.send(
-            new BatchGetCommand({ RequestItems: { [tableName]: { Keys: pending, ConsistentRead: true } } }),
-          ),
-        );
-        items.push(...(out.Responses?.[tableName] ?? []));
-        pending = (out.UnprocessedKeys?.[tableName]?.Keys as Item[] | undefined) ?? [];
-      }
+      const items = await getAll(db, tableName, keys);
       const device = items.find((item) => item.sk === "STATE");
       const record = items.find((item) => item.sk === "CERT");
       const approval = items.find((item) => item.sk === "APPROVAL");
