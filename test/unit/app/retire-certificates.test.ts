@@ -150,6 +150,14 @@ describe("certificates whose retention has passed", () => {
     expect(store.events.at(-1)?.reason).toBe(
       `revoked ${revoked.since}; deleted from IoT Core (detached from sensor-2)`,
     );
+    // Five IoT calls: the look, the delete IoT Core refuses, the Things, the detach, the delete.
+    expect(registry.calls).toEqual([
+      "describeCertificate",
+      "deleteCertificate",
+      "detachThingPrincipal",
+      "deleteCertificate",
+    ]);
+    expect((deps.inventory as FakeInventory).calls).toEqual(["certificateThings"]);
   });
 
   it("replaced, and still attached to the device's Thing that now holds the new one, are detached and deleted", async () => {
