@@ -3,16 +3,18 @@ import { MetricUnit } from "@aws-lambda-powertools/metrics";
 import middy from "@middy/core";
 import httpRouterHandler, { type Method } from "@middy/http-router";
 import type { Context } from "aws-lambda";
-import { loadMaintenanceConfig, loadOperationsConfig } from "#adapters/config.js";
+import { loadMaintenanceConfig, loadOperationsConfig, loadRotationRequestConfig } from "#adapters/config.js";
 import { type ApiEvent, type ApiResult, errorResult, problem } from "#adapters/http/api-event.js";
 import { batchRoutes } from "#adapters/http/batch-routes.js";
 import { maintenanceRoutes } from "#adapters/http/maintenance-routes.js";
 import { operationsRoutes, type Route } from "#adapters/http/operations-routes.js";
 import { replacementRoutes } from "#adapters/http/replacement-routes.js";
+import { rotationRoutes } from "#adapters/http/rotation-routes.js";
 import { logger, metrics } from "#adapters/telemetry.js";
 import { traceAwsCalls } from "#adapters/tracing.js";
 import { maintenanceDeps } from "#adapters/wiring/maintenance.js";
 import { operationsApiDeps } from "#adapters/wiring/operations-api.js";
+import { rotationRequestDeps } from "#adapters/wiring/rotation.js";
 
 /**
  * The operations HTTP API (API Gateway HTTP API, IAM authorisation on every route): device state,
@@ -26,6 +28,9 @@ const maintenance = {
   ...maintenanceDeps(loadMaintenanceConfig()),
   repairs: { registry: deps.registry, events: deps.store, connections: deps.connections },
 };
+
+// Rotation asked for by operators: one device's, or a campaign's (told through IoT Jobs).
+const rotations = rotationRequestDeps(loadRotationRequestConfig());
 
 const answer =
   (route: Route) =>
@@ -58,6 +63,7 @@ const router = httpRouterHandler({
     ...batchRoutes(deps),
     ...maintenanceRoutes(maintenance),
     ...replacementRoutes(deps),
+    ...rotationRoutes(rotations),
   ].map((route) => ({
     method: route.method as Method,
     path: route.path,

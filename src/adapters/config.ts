@@ -135,6 +135,43 @@ const maintenanceSchema = z.extend(storeSchema, {
   EXPIRY_CA_DAYS: horizon(90),
 });
 
+// Certificate rotation's windows (seconds): the default, and the longest an operator may ask for.
+const rotationWindowFields = {
+  // From a new certificate's issue to the device's commit over it; after it, the new one is revoked.
+  ROTATION_COMMIT_SECONDS: z._default(
+    z.coerce.number().check(z.int(), z.minimum(10), z.maximum(604_800)),
+    3600,
+  ),
+  // From the commit, how long the replaced certificate stays INACTIVE before it is revoked.
+  ROTATION_GRACE_SECONDS: z._default(
+    z.coerce.number().check(z.int(), z.minimum(0), z.maximum(2_592_000)),
+    86_400,
+  ),
+  // The queue of the rotation worker: timers and campaign pages.
+  ROTATION_WORK_QUEUE_URL: z.url(),
+};
+
+// The rotation function: a device's request and commit, from the rotation topic rule's queue.
+const rotationSchema = z.extend(storeSchema, {
+  ...budgetFields,
+  ...rotationWindowFields,
+  DEVICE_ID_FIELD: provisioningSchema.shape.DEVICE_ID_FIELD,
+  TOPIC_PREFIX: provisioningSchema.shape.TOPIC_PREFIX,
+  // The queue deferred records go back to (its URL as SQS gives it); else the one their ARN names.
+  ROTATION_QUEUE_URL: z.optional(z.url()),
+  AWS_ENDPOINT_URL: recallWorkerSchema.shape.AWS_ENDPOINT_URL,
+});
+
+// Whoever asks devices to rotate through IoT Jobs (the operations API, the rotation worker's campaigns).
+const rotationRequestSchema = z.extend(storeSchema, {
+  ...budgetFields,
+  ...rotationWindowFields,
+  // Jobs target Things by ARN: arn:<partition>:iot:<region>:<account>:thing/
+  THING_ARN_PREFIX: z
+    .string()
+    .check(z.regex(/^arn:aws[a-z-]*:iot:[a-z0-9-]+:\d{12}:thing\/$/, "must be a Thing ARN up to thing/")),
+});
+
 // The pre-provisioning hook and the confirmation of its reservations (fleet provisioning).
 const fleetSchema = z.extend(storeSchema, {
   CLOCK_SKEW_SECONDS: seconds(300),
@@ -146,6 +183,8 @@ const fleetSchema = z.extend(storeSchema, {
 });
 
 export type FleetConfig = z.infer<typeof fleetSchema>;
+export type RotationConfig = z.infer<typeof rotationSchema>;
+export type RotationRequestConfig = z.infer<typeof rotationRequestSchema>;
 export type StoreConfig = z.infer<typeof storeSchema>;
 export type MaintenanceConfig = z.infer<typeof maintenanceSchema>;
 export type OperationsConfig = z.infer<typeof operationsSchema>;
@@ -192,3 +231,7 @@ export const loadRetirementConfig = (env: NodeJS.ProcessEnv = process.env): Reti
   load(retirementSchema, env);
 export const loadRecallWorkerConfig = (env: NodeJS.ProcessEnv = process.env): RecallWorkerConfig =>
   load(recallWorkerSchema, env);
+export const loadRotationConfig = (env: NodeJS.ProcessEnv = process.env): RotationConfig =>
+  load(rotationSchema, env);
+export const loadRotationRequestConfig = (env: NodeJS.ProcessEnv = process.env): RotationRequestConfig =>
+  load(rotationRequestSchema, env);

@@ -1,4 +1,5 @@
 import { ThrottledError } from "#domain/errors.js";
+import { call } from "./aws-errors.js";
 import { currentWindow, DeferredError, latestStart, withinWindow } from "./back-pressure.js";
 import { IOT_QUOTAS, type IotOperation, realTimer, type Timer } from "./rate-limiter.js";
 
@@ -407,3 +408,32 @@ export const iotBudget = (options: IotBudgetOptions): IotPacer => {
 /** Whether an error is IoT Core's throttling (which the budget answers) rather than a failure. */
 export const isThrottling = (error: unknown): boolean =>
   error instanceof ThrottledError && !(error instanceof DeferredError);
+
+/**
+ * Runs one IoT call in its slot of the budget (or at once without a pacer), its AWS error
+ * translated: a call IoT Core throttles anyway is reported (the budget slows down) and, while the
+ * budget says so, tried again in a new slot.
+ */
+export const pacedCall = <T>(
+  pacer: IotPacer | undefined,
+  operation: IotOperation,
+  run: () => Promise<T>,
+): Promise<T> => {
+  if (!pacer) return call(operation, run);
+  return pacer.within(async () => {
+    for (;;) {
+      const grant = await pacer.acquire(operation);
+      try {
+        const answer = await call(operation, run);
+        grant.served();
+        return answer;
+      } catch (error) {
+        if (!isThrottling(error)) {
+          grant.served();
+          throw error;
+        }
+        if (!(await grant.throttled())) throw error;
+      }
+    }
+  });
+};

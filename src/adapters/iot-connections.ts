@@ -5,16 +5,15 @@ import { NotFoundError } from "#domain/errors.js";
 import { call } from "./aws-errors.js";
 
 /**
- * Drops live MQTT connections through IoT Core's data plane (DeleteConnection). The data endpoint
- * is the account's own; it is looked up once per container. A failure is reported, not thrown:
- * the certificate is already off, and IoT Core drops the connection within minutes anyway.
+ * IoT Core's data plane client, made on first use: its endpoint is the account's own, looked up
+ * once per container (a failed lookup is tried again next time).
  */
-export const iotConnections = (
+export const iotDataPlane = (
   iot: IoTClient,
   options: { endpointOverridden: boolean },
-): ConnectionControl => {
+): (() => Promise<IoTDataPlaneClient>) => {
   let data: Promise<IoTDataPlaneClient> | undefined;
-  const client = () => {
+  return () => {
     // Under an emulator (AWS_ENDPOINT_URL) every client already talks to it.
     data ??= options.endpointOverridden
       ? Promise.resolve(new IoTDataPlaneClient({ maxAttempts: 2 }))
@@ -28,6 +27,18 @@ export const iotConnections = (
     });
     return data;
   };
+};
+
+/**
+ * Drops live MQTT connections through IoT Core's data plane (DeleteConnection). A failure is
+ * reported, not thrown: the certificate is already off, and IoT Core drops the connection within
+ * minutes anyway.
+ */
+export const iotConnections = (
+  iot: IoTClient,
+  options: { endpointOverridden: boolean },
+): ConnectionControl => {
+  const client = iotDataPlane(iot, options);
   return {
     async disconnect(clientId) {
       try {

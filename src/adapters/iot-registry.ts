@@ -17,8 +17,7 @@ import { certificateIdOf } from "#domain/certificate-names.js";
 import { AlreadyExistsError, DependencyUnavailableError, NotFoundError } from "#domain/errors.js";
 import { type CaCertificateId, type CertificateId, isCaCertificateId } from "#domain/ids.js";
 import type { CertificateStatus } from "#domain/provisioning-decision.js";
-import { call } from "./aws-errors.js";
-import { type IotPacer, isThrottling } from "./iot-budget.js";
+import { type IotPacer, pacedCall } from "./iot-budget.js";
 import { jitpTemplateOf } from "./iot-cas.js";
 import type { IotOperation } from "./rate-limiter.js";
 
@@ -30,25 +29,8 @@ import type { IotOperation } from "./rate-limiter.js";
  * the work's window the pacer throws a DeferredError: the work is re-queued, not failed.
  */
 export const iotRegistry = (iot: IoTClient, pacer?: IotPacer): DeviceRegistry => {
-  const send = async <T>(operation: IotOperation, run: () => Promise<T>): Promise<T> => {
-    if (!pacer) return call(operation, run);
-    return pacer.within(async () => {
-      for (;;) {
-        const grant = await pacer.acquire(operation);
-        try {
-          const answer = await call(operation, run);
-          grant.served();
-          return answer;
-        } catch (error) {
-          if (!isThrottling(error)) {
-            grant.served();
-            throw error;
-          }
-          if (!(await grant.throttled())) throw error;
-        }
-      }
-    });
-  };
+  const send = <T>(operation: IotOperation, run: () => Promise<T>): Promise<T> =>
+    pacedCall(pacer, operation, run);
   return {
     async describeCertificate(certificateId) {
       const out = await send("DescribeCertificate", () =>

@@ -80,6 +80,8 @@ describe("IAM grants, read from the code", () => {
       "functions/reconciler.ts",
       "functions/reservation-confirm.ts",
       "functions/retire-certificates.ts",
+      "functions/rotation-worker.ts",
+      "functions/rotation.ts",
     ]);
   });
 
@@ -93,6 +95,8 @@ describe("IAM grants, read from the code", () => {
     "provisioning-hook",
     "reservation-confirm",
     "retire-certificates",
+    "rotation",
+    "rotation-worker",
   ]) {
     it(`grants functions/${name}.ts every action its code calls, and nothing it does not call`, () => {
       const fn = functions().find((f) => f.entry === `functions/${name}.ts`);

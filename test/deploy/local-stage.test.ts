@@ -67,6 +67,7 @@ describe("the local stage", () => {
         // The emulator's rule engine delivers to SQS without TLS.
         "/Resources/JitrQueuePolicy/Properties/PolicyDocument/Statement/DenyInsecureTransport/Action",
         "/Resources/PresenceQueuePolicy/Properties/PolicyDocument/Statement/DenyInsecureTransport/Action",
+        "/Resources/RotationQueuePolicy/Properties/PolicyDocument/Statement/DenyInsecureTransport/Action",
         // Its IAM map names no resource for these IoT calls.
         "/Resources/JitrRole/Properties/Policies/0/PolicyDocument/Statement/CertificateAuthorities/Resource",
         "/Resources/IngestManifestRole/Properties/Policies/0/PolicyDocument/Statement/CertificateAuthorities/Resource",

@@ -58,7 +58,16 @@ export const createMotoWorld = async (endpoint: string): Promise<MotoWorld> => {
   const bucket = `manifests-${suffix}`;
   await new S3Client({ forcePathStyle: true }).send(new CreateBucketCommand({ Bucket: bucket }));
   const queue = await new SQSClient({}).send(new CreateQueueCommand({ QueueName: `recall-${suffix}` }));
-  Object.assign(process.env, { MANIFEST_BUCKET: bucket, RECALL_QUEUE_URL: queue.QueueUrl });
+  const rotationWork = await new SQSClient({}).send(
+    new CreateQueueCommand({ QueueName: `rotation-work-${suffix}` }),
+  );
+  Object.assign(process.env, {
+    MANIFEST_BUCKET: bucket,
+    RECALL_QUEUE_URL: queue.QueueUrl,
+    ROTATION_WORK_QUEUE_URL: rotationWork.QueueUrl,
+    // moto's account and region.
+    THING_ARN_PREFIX: "arn:aws:iot:us-east-1:123456789012:thing/",
+  });
   const ca = await createCa({ name: `Line ${suffix}` });
   const caCertificateId = await registerCa(iot, ca);
   const prefix = `t${suffix}`;
