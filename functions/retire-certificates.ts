@@ -8,11 +8,10 @@ import { loadRetirementConfig } from "#adapters/config.js";
 import { logger, metrics, publishMetrics } from "#adapters/telemetry.js";
 import { retirementDeps } from "#adapters/wiring/retirement.js";
 import { expireApprovals } from "#app/approve-replacement.js";
-import type { ReplacementApprovals, RetirementLedger } from "#app/ports.js";
 import {
-  type RetirementDeps,
   type RetirementItem,
   type RetirementOutcome,
+  type RetirementRunDeps,
   retireCertificates,
 } from "#app/retire-certificates.js";
 import { ValidationError } from "#domain/errors.js";
@@ -33,12 +32,6 @@ const onDemand = z.strictObject({
   caCertificateId: z.optional(z.string().check(z.refine(isCaCertificateId, "must be a CA certificate id"))),
   limit: z.optional(z.number().check(z.int(), z.minimum(1), z.maximum(100_000))),
 });
-
-export type RetirementRunDeps = RetirementDeps & {
-  readonly store: RetirementDeps["store"] &
-    ReplacementApprovals &
-    Pick<RetirementLedger, "readRetirementCheckpoint" | "saveRetirementCheckpoint">;
-};
 
 export interface RetirementRun {
   readonly dryRun: boolean;

@@ -15,6 +15,7 @@ import type {
   DeviceLedger,
   DeviceRegistry,
   IotInventory,
+  ReplacementApprovals,
   RetirementLedger,
 } from "./ports.js";
 
@@ -40,6 +41,13 @@ export interface RetirementDeps {
   /** Waits before deleting what was just detached (IoT Core detaches asynchronously). */
   readonly pause: (ms: number) => Promise<void>;
 }
+
+/** What a run of the job needs besides: the expired approvals it clears, its checkpoint. */
+export type RetirementRunDeps = RetirementDeps & {
+  readonly store: RetirementDeps["store"] &
+    ReplacementApprovals &
+    Pick<RetirementLedger, "readRetirementCheckpoint" | "saveRetirementCheckpoint">;
+};
 
 export interface RetirementRequest {
   /** Certificates to examine at most in this call. */

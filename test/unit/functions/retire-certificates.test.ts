@@ -1,8 +1,9 @@
 import { Logger } from "@aws-lambda-powertools/logger";
 import type { Context } from "aws-lambda";
 import { beforeEach, describe, expect, it } from "vitest";
+import type { RetirementRunDeps } from "#app/retire-certificates.js";
 import type { CaCertificateId, CertificateId, DeviceId } from "#domain/ids.js";
-import { certificateRetirement, type RetirementRunDeps } from "#functions/retire-certificates.js";
+import { certificateRetirement } from "#functions/retire-certificates.js";
 import { FakeInventory } from "#test/support/fake-inventory.js";
 import { FakeRegistry } from "#test/support/fake-registry.js";
 import { InMemoryLifecycleStore } from "#test/support/in-memory-store.js";
