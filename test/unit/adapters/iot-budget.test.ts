@@ -10,6 +10,7 @@ import {
   rateOf,
   type ScheduleStore,
 } from "#adapters/iot-budget.js";
+import type { IotOperation } from "#adapters/rate-limiter.js";
 import { ThrottledError } from "#domain/errors.js";
 import { InMemoryScheduleStore } from "#test/support/in-memory-schedules.js";
 
@@ -25,7 +26,7 @@ const container = (store: ScheduleStore, priority: "first" | "background" = "fir
   iotBudget({ store, share, backgroundShare: 0.1, priority });
 
 /** Starts `count` calls of `operation` and records when each was let through (or deferred). */
-const callsOf = (pacer: IotPacer, count: number, operation: "DescribeCertificate" | "UpdateCertificate") => {
+const callsOf = (pacer: IotPacer, count: number, operation: IotOperation) => {
   const times: number[] = [];
   const deferred: DeferredError[] = [];
   const all = Promise.all(
@@ -110,6 +111,22 @@ describe("the deployment's IoT budget", () => {
     await vi.runAllTimersAsync();
     await busy.all;
     expect(await record).toBe(2000);
+  });
+
+  it("starts a unit of work (an ingest's certificate) only with time left to finish it", async () => {
+    const store = new InMemoryScheduleStore();
+    const pacer = container(store);
+    const busy = callsOf(pacer, 10, "RegisterCertificate");
+    await vi.advanceTimersByTimeAsync(1);
+    // RegisterCertificate opens a unit: by 500 ms, which the queue of slots has passed; the
+    // calls of a unit under way may go on until 5 s.
+    const window = { startBy: 500, finishBy: 5000, opensWith: "RegisterCertificate" };
+    const opening = withinWindow(window, () => pacer.acquire("RegisterCertificate")).catch((e: unknown) => e);
+    const going = withinWindow(window, () => pacer.acquire("DescribeCertificate").then(() => Date.now()));
+    await vi.runAllTimersAsync();
+    await busy.all;
+    expect(await opening).toBeInstanceOf(DeferredError);
+    expect(await going).toBeLessThan(5000);
   });
 
   it("serves first connections first: background work takes one slot per turn while they wait", async () => {
