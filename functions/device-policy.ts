@@ -1,9 +1,11 @@
 import type { CloudFormationCustomResourceEvent } from "aws-lambda";
 import * as z from "zod/mini";
 import { iotClient } from "#adapters/aws-clients.js";
+import { builtOnFirstCall } from "#adapters/built-on-first-call.js";
 import { type CustomResourceResult, customResourceHandler } from "#adapters/custom-resource.js";
 import { iotPolicies } from "#adapters/iot-policies.js";
 import { ensureDevicePolicy, removeDevicePolicy } from "#app/device-policy.js";
+import type { PolicyRegistry } from "#app/ports.js";
 import { ValidationError } from "#domain/errors.js";
 import { isPolicyName } from "#domain/ids.js";
 import "#domain/validation.js";
@@ -36,21 +38,23 @@ const settingsOf = (event: CloudFormationCustomResourceEvent) => {
   };
 };
 
-const policies = iotPolicies(iotClient());
-
-export const handler = customResourceHandler(async (event): Promise<CustomResourceResult> => {
-  if (event.RequestType === "Delete") {
-    // A resource whose creation failed has nothing to remove.
-    if (!properties.safeParse(event.ResourceProperties).success)
-      return { physicalResourceId: event.PhysicalResourceId };
+/** The function over the policy registry given (IoT Core's, a test's). */
+export const devicePolicy = (policies: PolicyRegistry) =>
+  customResourceHandler(async (event): Promise<CustomResourceResult> => {
+    if (event.RequestType === "Delete") {
+      // A resource whose creation failed has nothing to remove.
+      if (!properties.safeParse(event.ResourceProperties).success)
+        return { physicalResourceId: event.PhysicalResourceId };
+      const settings = settingsOf(event);
+      const outcome = await removeDevicePolicy(policies, settings);
+      return { physicalResourceId: event.PhysicalResourceId, data: { Outcome: outcome } };
+    }
     const settings = settingsOf(event);
-    const outcome = await removeDevicePolicy(policies, settings);
-    return { physicalResourceId: event.PhysicalResourceId, data: { Outcome: outcome } };
-  }
-  const settings = settingsOf(event);
-  const change = await ensureDevicePolicy(policies, settings);
-  return {
-    physicalResourceId: settings.policyName,
-    data: { PolicyName: settings.policyName, Change: change },
-  };
-});
+    const change = await ensureDevicePolicy(policies, settings);
+    return {
+      physicalResourceId: settings.policyName,
+      data: { PolicyName: settings.policyName, Change: change },
+    };
+  });
+
+export const handler = builtOnFirstCall(() => devicePolicy(iotPolicies(iotClient())));

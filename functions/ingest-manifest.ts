@@ -3,16 +3,16 @@ import { MetricUnit } from "@aws-lambda-powertools/metrics";
 import middy from "@middy/core";
 import type { Context, S3Event } from "aws-lambda";
 import { invocationWindow, withinWindow } from "#adapters/back-pressure.js";
+import { builtOnFirstCall } from "#adapters/built-on-first-call.js";
 import { loadIngestConfig } from "#adapters/config.js";
 import { logger, metrics, publishMetrics } from "#adapters/telemetry.js";
-import { ingestDeps } from "#adapters/wiring/ingest-manifest.js";
+import { type IngestDeps, ingestDeps } from "#adapters/wiring/ingest-manifest.js";
 import { ingestUpload } from "#app/ingest-upload.js";
 
 /**
  * A manifest uploaded through an upload ticket: stream it from S3, check it whole, register its
  * rows. Transient failures throw, and Lambda's asynchronous retries run it again (safely).
  */
-const deps = ingestDeps(loadIngestConfig());
 
 // S3 event keys are URL-encoded, with spaces as '+'.
 const objectKey = (key: string): string => decodeURIComponent(key.replace(/\+/g, " "));
@@ -23,18 +23,22 @@ const objectKey = (key: string): string => decodeURIComponent(key.replace(/\+/g,
 const RESERVE_MS = 60_000;
 const UNIT_MS = 120_000;
 
-export const handler = middy(async (event: S3Event, context: Context): Promise<void> => {
-  const { finishBy } = invocationWindow(Date.now(), context?.getRemainingTimeInMillis?.() ?? 900_000, {
-    reserveMs: RESERVE_MS,
-    startShare: 1,
-  });
-  const window = { startBy: finishBy - UNIT_MS, finishBy, opensWith: "RegisterCertificate" };
-  await withinWindow(window, () => ingestAll(event));
-})
-  .use(injectLambdaContext(logger))
-  .use(publishMetrics());
+/** The function over the dependencies given (the deployment's, a test's). */
+export const ingestManifest = (deps: IngestDeps) =>
+  middy(async (event: S3Event, context: Context): Promise<void> => {
+    const { finishBy } = invocationWindow(Date.now(), context?.getRemainingTimeInMillis?.() ?? 900_000, {
+      reserveMs: RESERVE_MS,
+      startShare: 1,
+    });
+    const window = { startBy: finishBy - UNIT_MS, finishBy, opensWith: "RegisterCertificate" };
+    await withinWindow(window, () => ingestAll(deps, event));
+  })
+    .use(injectLambdaContext(logger))
+    .use(publishMetrics());
 
-async function ingestAll(event: S3Event): Promise<void> {
+export const handler = builtOnFirstCall(() => ingestManifest(ingestDeps(loadIngestConfig())));
+
+async function ingestAll(deps: IngestDeps, event: S3Event): Promise<void> {
   for (const record of event.Records) {
     const key = objectKey(record.s3.object.key);
     // The version the event names: an upload URL may be used again before it expires, and only

@@ -2,6 +2,7 @@ import type { Logger } from "@aws-lambda-powertools/logger";
 import { MetricUnit } from "@aws-lambda-powertools/metrics";
 import type { SQSRecord } from "aws-lambda";
 import { DeferredError } from "#adapters/back-pressure.js";
+import { builtOnFirstCall } from "#adapters/built-on-first-call.js";
 import { loadProvisioningConfig } from "#adapters/config.js";
 import { parseJitrMessage } from "#adapters/jitr-message.js";
 import { sqsHandler } from "#adapters/sqs-handler.js";
@@ -10,7 +11,8 @@ import { traceAwsCalls } from "#adapters/tracing.js";
 import { jitrDeps } from "#adapters/wiring/provisioning.js";
 import type { ProvisioningLedger } from "#app/ports.js";
 import { type ProvisioningOutcome, provisionCertificate } from "#app/provision-certificate.js";
-import { provisionJitpThing } from "#app/provision-jitp-thing.js";
+import { type JitpThingDeps, provisionJitpThing } from "#app/provision-jitp-thing.js";
+import type { CertificateId, DeviceId } from "#domain/ids.js";
 import { describeRefusal } from "#domain/refusal.js";
 
 /**
@@ -18,24 +20,23 @@ import { describeRefusal } from "#domain/refusal.js";
  * transiently so SQS redelivers only those; malformed messages are logged and dropped.
  */
 traceAwsCalls();
-const config = loadProvisioningConfig();
-const provisioning = jitrDeps(config);
 
 /**
  * The ledger, naming the device and its batch on every later log line of the record as soon as
  * the one read of its allowlist entry knows them (a failure after it is logged with them too).
  */
-const namingDevices = (store: ProvisioningLedger, log: Logger): ProvisioningLedger => ({
-  ...store,
-  readProvisioningState: async (certificateId, deviceId) => {
-    const state = await store.readProvisioningState(certificateId, deviceId);
-    const batchId = state.device?.batchId;
-    log.appendKeys({ ...(deviceId ? { deviceId } : {}), ...(batchId ? { batchId } : {}) });
-    return state;
-  },
-});
+const namingDevices = (store: ProvisioningLedger, log: Logger): ProvisioningLedger =>
+  // Every other method is the store's own, whether it is an object's or a class's.
+  Object.assign(Object.create(store) as ProvisioningLedger, {
+    readProvisioningState: async (certificateId: CertificateId, deviceId?: DeviceId) => {
+      const state = await store.readProvisioningState(certificateId, deviceId);
+      const batchId = state.device?.batchId;
+      log.appendKeys({ ...(deviceId ? { deviceId } : {}), ...(batchId ? { batchId } : {}) });
+      return state;
+    },
+  });
 
-const processRecord = async (record: SQSRecord): Promise<void> => {
+const processRecord = async (provisioning: JitpThingDeps, record: SQSRecord): Promise<void> => {
   const message = parseJitrMessage(record.body);
   if (!message.ok) {
     logger.error("dropping malformed JITR message", { messageId: record.messageId, why: message.why });
@@ -105,7 +106,14 @@ const report = (logger: Logger, outcome: ProvisioningOutcome): void => {
   }
 };
 
-// Deferred records go back to the JITR queue, delayed (its URL from the deployment).
-export const handler = sqsHandler(processRecord, {
-  ...(config.JITR_QUEUE_URL ? { queueUrl: config.JITR_QUEUE_URL } : {}),
+/**
+ * The function over the dependencies given (the deployment's, a test's). Deferred records go back
+ * to the JITR queue, delayed.
+ */
+export const jitr = (deps: JitpThingDeps, options: { readonly queueUrl?: string } = {}) =>
+  sqsHandler((record: SQSRecord) => processRecord(deps, record), options);
+
+export const handler = builtOnFirstCall(() => {
+  const config = loadProvisioningConfig();
+  return jitr(jitrDeps(config), config.JITR_QUEUE_URL ? { queueUrl: config.JITR_QUEUE_URL } : {});
 });

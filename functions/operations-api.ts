@@ -3,6 +3,7 @@ import { MetricUnit } from "@aws-lambda-powertools/metrics";
 import middy from "@middy/core";
 import httpRouterHandler, { type Method } from "@middy/http-router";
 import type { Context } from "aws-lambda";
+import { builtOnFirstCall } from "#adapters/built-on-first-call.js";
 import { loadMaintenanceConfig, loadOperationsConfig, loadRotationRequestConfig } from "#adapters/config.js";
 import { type ApiEvent, type ApiResult, errorResult, problem } from "#adapters/http/api-event.js";
 import { batchRoutes } from "#adapters/http/batch-routes.js";
@@ -22,18 +23,18 @@ import { rotationRequestDeps } from "#adapters/wiring/rotation.js";
  * and the expiry watch. Errors answer as application/problem+json.
  */
 traceAwsCalls();
-const deps = operationsApiDeps(loadOperationsConfig());
-// The reconciler on demand repairs through the same registry, history and connections as operators.
-const maintenance = {
-  ...maintenanceDeps(loadMaintenanceConfig()),
-  repairs: { registry: deps.registry, events: deps.store, connections: deps.connections },
-};
 
-// Rotation asked for by operators: one device's, or a campaign's (told through IoT Jobs).
-const rotations = rotationRequestDeps(loadRotationRequestConfig());
+/** What the API's routes work with. */
+export interface OperationsApiDeps {
+  readonly operations: ReturnType<typeof operationsApiDeps>;
+  /** The reconciler on demand, and the expiry watch. */
+  readonly maintenance: ReturnType<typeof maintenanceDeps>;
+  /** Rotation asked for by operators: one device's, or a campaign's (told through IoT Jobs). */
+  readonly rotations: ReturnType<typeof rotationRequestDeps>;
+}
 
 const answer =
-  (route: Route) =>
+  (deps: OperationsApiDeps["operations"], route: Route) =>
   async (event: ApiEvent, context: Context): Promise<ApiResult> => {
     deps.registerContext(context);
     try {
@@ -57,27 +58,32 @@ const answer =
     }
   };
 
-const router = httpRouterHandler({
-  routes: [
-    ...operationsRoutes(deps),
-    ...batchRoutes(deps),
-    ...maintenanceRoutes(maintenance),
-    ...replacementRoutes(deps),
-    ...rotationRoutes(rotations),
-  ].map((route) => ({
-    method: route.method as Method,
-    path: route.path,
-    handler: answer(route),
-  })),
-  // The router's type says this throws; answering with a problem document works the same at run time.
-  notFoundResponse: (({ method, path }: { method: string; path: string }) =>
-    problem({
-      type: "https://fleetgate.dev/problems/not-found",
-      title: "not found",
-      status: 404,
-      detail: `no route ${method} ${path}`,
-    })) as never,
-});
+const router = ({ operations: deps, maintenance, rotations }: OperationsApiDeps) =>
+  httpRouterHandler({
+    routes: [
+      ...operationsRoutes(deps),
+      ...batchRoutes(deps),
+      // The reconciler on demand repairs through the same registry, history and connections as operators.
+      ...maintenanceRoutes({
+        ...maintenance,
+        repairs: { registry: deps.registry, events: deps.store, connections: deps.connections },
+      }),
+      ...replacementRoutes(deps),
+      ...rotationRoutes(rotations),
+    ].map((route) => ({
+      method: route.method as Method,
+      path: route.path,
+      handler: answer(deps, route),
+    })),
+    // The router's type says this throws; answering with a problem document works the same at run time.
+    notFoundResponse: (({ method, path }: { method: string; path: string }) =>
+      problem({
+        type: "https://fleetgate.dev/problems/not-found",
+        title: "not found",
+        status: 404,
+        detail: `no route ${method} ${path}`,
+      })) as never,
+  });
 
 /** Every log line of a request names its caller (the IAM ARN the API authorised) and API Gateway's request id. */
 const requestKeys = {
@@ -89,8 +95,18 @@ const requestKeys = {
   },
 };
 
-export const handler = middy<ApiEvent, ApiResult>()
-  // resetKeys: the next request, in the same container, starts without this one's caller.
-  .use(injectLambdaContext(logger, { resetKeys: true }))
-  .use(requestKeys)
-  .handler(router as unknown as (event: ApiEvent, context: Context) => Promise<ApiResult>);
+/** The function over the dependencies given (the deployment's, a test's). */
+export const operationsApi = (deps: OperationsApiDeps) =>
+  middy<ApiEvent, ApiResult>()
+    // resetKeys: the next request, in the same container, starts without this one's caller.
+    .use(injectLambdaContext(logger, { resetKeys: true }))
+    .use(requestKeys)
+    .handler(router(deps) as unknown as (event: ApiEvent, context: Context) => Promise<ApiResult>);
+
+export const handler = builtOnFirstCall(() =>
+  operationsApi({
+    operations: operationsApiDeps(loadOperationsConfig()),
+    maintenance: maintenanceDeps(loadMaintenanceConfig()),
+    rotations: rotationRequestDeps(loadRotationRequestConfig()),
+  }),
+);

@@ -2,8 +2,8 @@ import type { Logger } from "@aws-lambda-powertools/logger";
 import { injectLambdaContext } from "@aws-lambda-powertools/logger/middleware";
 import { MetricUnit } from "@aws-lambda-powertools/metrics";
 import middy from "@middy/core";
-import type { Context } from "aws-lambda";
 import * as z from "zod/mini";
+import { builtOnFirstCall } from "#adapters/built-on-first-call.js";
 import { loadFleetConfig } from "#adapters/config.js";
 import { logger, metrics, publishMetrics } from "#adapters/telemetry.js";
 import { preProvisioningDeps } from "#adapters/wiring/fleet.js";
@@ -119,10 +119,4 @@ const report = (log: Logger, outcome: PreProvisioningOutcome, durationMs: number
   }
 };
 
-// Built from the environment on the first invocation, so that importing this module (a test, the
-// benchmark) reads no configuration.
-let configured: ReturnType<typeof provisioningHook> | undefined;
-export const handler = (event: unknown, context: Context): Promise<HookAnswer> => {
-  configured ??= provisioningHook(preProvisioningDeps(loadFleetConfig()));
-  return configured(event, context);
-};
+export const handler = builtOnFirstCall(() => provisioningHook(preProvisioningDeps(loadFleetConfig())));

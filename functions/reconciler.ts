@@ -2,10 +2,12 @@ import { injectLambdaContext } from "@aws-lambda-powertools/logger/middleware";
 import { MetricUnit } from "@aws-lambda-powertools/metrics";
 import middy from "@middy/core";
 import type { Context } from "aws-lambda";
+import { builtOnFirstCall } from "#adapters/built-on-first-call.js";
 import { loadMaintenanceConfig } from "#adapters/config.js";
 import { logger, metrics, publishMetrics } from "#adapters/telemetry.js";
 import { checkpointOf, maintenanceDeps } from "#adapters/wiring/maintenance.js";
 import { type ExpiringDevice, watchExpiry } from "#app/expiry-watch.js";
+import type { ReconcilerCheckpoint } from "#app/ports.js";
 import { DRIFT_KINDS, type DriftKind, reconcile } from "#app/reconcile.js";
 import { DependencyRejectedError, ValidationError } from "#domain/errors.js";
 
@@ -15,23 +17,26 @@ import { DependencyRejectedError, ValidationError } from "#domain/errors.js";
  * checkpoint in the table). It reports to the log and as metrics, and repairs nothing: repairs are
  * asked for by an operator (fleetgate reconcile --repair).
  */
-const config = loadMaintenanceConfig();
-const deps = maintenanceDeps(config);
-const checkpoint = checkpointOf(config);
+/** What a run works with: the IoT inventory and the table, where it stopped, how far the watch looks. */
+export interface ReconcilerDeps {
+  readonly deps: ReturnType<typeof maintenanceDeps>;
+  readonly checkpoint: ReconcilerCheckpoint;
+  readonly horizonDays: { readonly device: number; readonly ca: number };
+}
 
 // Time kept back from the function's timeout: the last page of checks, the checkpoint, the metrics.
 const MARGIN_MS = 90_000;
 const LOGGED_DEVICES = 100;
 
-const expiry = async (): Promise<{ devices: number; cas: number }> => {
+const expiry = async ({ deps, horizonDays }: ReconcilerDeps): Promise<{ devices: number; cas: number }> => {
   const devices: ExpiringDevice[] = [];
   let count = 0;
   let cursor: string | undefined;
   let cas = 0;
   do {
     const report = await watchExpiry(deps, {
-      deviceDays: config.EXPIRY_DEVICE_DAYS,
-      caDays: config.EXPIRY_CA_DAYS,
+      deviceDays: horizonDays.device,
+      caDays: horizonDays.ca,
       limit: 5000,
       ...(cursor ? { cursor } : {}),
     });
@@ -39,13 +44,13 @@ const expiry = async (): Promise<{ devices: number; cas: number }> => {
     devices.push(...report.devices.slice(0, LOGGED_DEVICES - devices.length));
     for (const ca of report.cas ?? []) {
       cas += 1;
-      logger.warn("CA certificate expiring", { ...ca, horizonDays: config.EXPIRY_CA_DAYS });
+      logger.warn("CA certificate expiring", { ...ca, horizonDays: horizonDays.ca });
     }
     cursor = report.cursor;
   } while (cursor);
   logger.info("device certificates expiring", {
     count,
-    horizonDays: config.EXPIRY_DEVICE_DAYS,
+    horizonDays: horizonDays.device,
     soonest: devices.sort((a, b) => a.notAfter.localeCompare(b.notAfter)),
   });
   for (const [kind, value] of [
@@ -66,7 +71,7 @@ interface RunSummary {
   readonly pass: "complete" | "continues next run";
 }
 
-const reconcilePart = async (deadline: number): Promise<RunSummary> => {
+const reconcilePart = async ({ deps, checkpoint }: ReconcilerDeps, deadline: number): Promise<RunSummary> => {
   const found = new Map<DriftKind, number>(DRIFT_KINDS.map((kind) => [kind, 0]));
   let security = 0;
   let examined = 0;
@@ -124,12 +129,25 @@ const reconcilePart = async (deadline: number): Promise<RunSummary> => {
   return summary;
 };
 
-/** Answers what it found, for whoever invokes it directly; the schedule ignores the answer. */
-export const handler = middy(async (_event: unknown, context: Context) => {
-  const deadline = Date.now() + context.getRemainingTimeInMillis() - MARGIN_MS;
-  const expiring = await expiry();
-  const reconciled = await reconcilePart(deadline);
-  return { expiring, reconciled };
-})
-  .use(injectLambdaContext(logger))
-  .use(publishMetrics());
+/**
+ * The function over the dependencies given (the deployment's, a test's). It answers what it found,
+ * for whoever invokes it directly; the schedule ignores the answer.
+ */
+export const reconciler = (run: ReconcilerDeps) =>
+  middy(async (_event: unknown, context: Context) => {
+    const deadline = Date.now() + context.getRemainingTimeInMillis() - MARGIN_MS;
+    const expiring = await expiry(run);
+    const reconciled = await reconcilePart(run, deadline);
+    return { expiring, reconciled };
+  })
+    .use(injectLambdaContext(logger))
+    .use(publishMetrics());
+
+export const handler = builtOnFirstCall(() => {
+  const config = loadMaintenanceConfig();
+  return reconciler({
+    deps: maintenanceDeps(config),
+    checkpoint: checkpointOf(config),
+    horizonDays: { device: config.EXPIRY_DEVICE_DAYS, ca: config.EXPIRY_CA_DAYS },
+  });
+});

@@ -1,7 +1,8 @@
 import type { Logger } from "@aws-lambda-powertools/logger";
 import { MetricUnit } from "@aws-lambda-powertools/metrics";
-import type { Context, SQSEvent, SQSRecord } from "aws-lambda";
+import type { SQSRecord } from "aws-lambda";
 import * as z from "zod/mini";
+import { builtOnFirstCall } from "#adapters/built-on-first-call.js";
 import { loadFleetConfig } from "#adapters/config.js";
 import { sqsHandler } from "#adapters/sqs-handler.js";
 import { logger, metrics } from "#adapters/telemetry.js";
@@ -38,9 +39,4 @@ export const reservationConfirm = (deps: ConfirmDeps, log: Logger = logger) =>
     if (failed.length > 0) throw new Error(`confirming ${certificateId} failed; SQS will deliver it again`);
   });
 
-// Built from the environment on the first invocation, so that importing this module reads no configuration.
-let configured: ReturnType<typeof reservationConfirm> | undefined;
-export const handler = (event: SQSEvent, context: Context) => {
-  configured ??= reservationConfirm(confirmDeps(loadFleetConfig()));
-  return configured(event, context);
-};
+export const handler = builtOnFirstCall(() => reservationConfirm(confirmDeps(loadFleetConfig())));

@@ -4,6 +4,7 @@ import { MetricUnit } from "@aws-lambda-powertools/metrics";
 import middy from "@middy/core";
 import type { Context } from "aws-lambda";
 import * as z from "zod/mini";
+import { builtOnFirstCall } from "#adapters/built-on-first-call.js";
 import { loadRetirementConfig } from "#adapters/config.js";
 import { logger, metrics, publishMetrics } from "#adapters/telemetry.js";
 import { retirementDeps } from "#adapters/wiring/retirement.js";
@@ -146,9 +147,4 @@ const countOutcomes = (items: readonly RetirementItem[]): Record<RetirementOutco
   return counts;
 };
 
-// Built from the environment on the first invocation, so that importing this module reads no configuration.
-let configured: ReturnType<typeof certificateRetirement> | undefined;
-export const handler = (event: unknown, context: Context) => {
-  configured ??= certificateRetirement(retirementDeps(loadRetirementConfig()));
-  return configured(event, context);
-};
+export const handler = builtOnFirstCall(() => certificateRetirement(retirementDeps(loadRetirementConfig())));

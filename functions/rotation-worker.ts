@@ -4,6 +4,7 @@ import { MetricUnit } from "@aws-lambda-powertools/metrics";
 import middy from "@middy/core";
 import type { Context, ScheduledEvent, SQSEvent, SQSRecord } from "aws-lambda";
 import { DeferredError } from "#adapters/back-pressure.js";
+import { builtOnFirstCall } from "#adapters/built-on-first-call.js";
 import { loadRotationRequestConfig } from "#adapters/config.js";
 import { parseRotationWork } from "#adapters/rotation-messages.js";
 import { sqsHandler } from "#adapters/sqs-handler.js";
@@ -65,15 +66,10 @@ export const rotationWorker = (
     "Records" in event ? work(event, context) : sweep(event, context);
 };
 
-// Built from the environment on the first invocation, so that importing this module reads no configuration.
-let configured: ReturnType<typeof rotationWorker> | undefined;
-export const handler = (event: SQSEvent | ScheduledEvent, context: Context) => {
-  if (!configured) {
-    const config = loadRotationRequestConfig();
-    configured = rotationWorker(
-      { timers: timerRunDeps(config), campaigns: rotationRequestDeps(config) },
-      { queueUrl: config.ROTATION_WORK_QUEUE_URL },
-    );
-  }
-  return configured(event, context);
-};
+export const handler = builtOnFirstCall(() => {
+  const config = loadRotationRequestConfig();
+  return rotationWorker(
+    { timers: timerRunDeps(config), campaigns: rotationRequestDeps(config) },
+    { queueUrl: config.ROTATION_WORK_QUEUE_URL },
+  );
+});

@@ -1,7 +1,8 @@
 import type { Logger } from "@aws-lambda-powertools/logger";
 import { MetricUnit } from "@aws-lambda-powertools/metrics";
-import type { Context, SQSEvent, SQSRecord } from "aws-lambda";
+import type { SQSRecord } from "aws-lambda";
 import { DeferredError } from "#adapters/back-pressure.js";
+import { builtOnFirstCall } from "#adapters/built-on-first-call.js";
 import { loadRotationConfig } from "#adapters/config.js";
 import { parseRotationMessage } from "#adapters/rotation-messages.js";
 import { sqsHandler } from "#adapters/sqs-handler.js";
@@ -87,15 +88,10 @@ const report = (log: Logger, outcome: RotationOutcome): void => {
   }
 };
 
-// Built from the environment on the first invocation, so that importing this module reads no configuration.
-let configured: ReturnType<typeof rotation> | undefined;
-export const handler = (event: SQSEvent, context: Context) => {
-  if (!configured) {
-    const config = loadRotationConfig();
-    configured = rotation(rotationDeps(config), {
-      topicPrefix: config.TOPIC_PREFIX,
-      ...(config.ROTATION_QUEUE_URL ? { queueUrl: config.ROTATION_QUEUE_URL } : {}),
-    });
-  }
-  return configured(event, context);
-};
+export const handler = builtOnFirstCall(() => {
+  const config = loadRotationConfig();
+  return rotation(rotationDeps(config), {
+    topicPrefix: config.TOPIC_PREFIX,
+    ...(config.ROTATION_QUEUE_URL ? { queueUrl: config.ROTATION_QUEUE_URL } : {}),
+  });
+});

@@ -15,3 +15,5 @@ export const ingestDeps = (config: IngestConfig) => ({
   manifests: s3Manifests(s3Client(), config.MANIFEST_BUCKET),
   bucket: config.MANIFEST_BUCKET,
 });
+
+export type IngestDeps = ReturnType<typeof ingestDeps>;
