@@ -39,6 +39,7 @@ const evaluate = (value: unknown): unknown => {
 type Statement = { Action: string | string[]; Resource: unknown };
 // IoT calls whose IAM action takes no resource (Service Authorization Reference).
 const IOT_WITHOUT_RESOURCE = new Set([
+  "iot:CreateCertificateFromCsr",
   "iot:DescribeEndpoint",
   "iot:ListCACertificates",
   "iot:ListPrincipalThings",
@@ -71,7 +72,7 @@ describe("packaged CloudFormation", () => {
       ofType("AWS::IoT::TopicRule")
         .map(([name]) => name)
         .sort(),
-    ).toEqual(["JitpThingRule", "JitrTopicRule", "PresenceTopicRule"]);
+    ).toEqual(["JitpThingRule", "JitrTopicRule", "PresenceTopicRule", "RotationTopicRule"]);
     const ruleArn = (name: unknown) => ({
       "Fn::Sub": [expect.stringMatching(/:rule\/\$\{RuleName\}$/), { RuleName: name }],
     });
