@@ -1,5 +1,3 @@
-import type { IotPacer } from "./iot-budget.js";
-
 /**
  * A token bucket: at most `perSecond` calls a second on average, bursts up to `burst`. Callers
  * wait for a token instead of sending a call that IoT Core would throttle.
@@ -76,25 +74,3 @@ export const IOT_QUOTAS = {
 } as const;
 
 export type IotOperation = keyof typeof IOT_QUOTAS;
-
-/**
- * One token bucket per IoT operation at `share` of the account quota, in this container alone, as
- * a pacer: a throttled call is not tried again. Superseded by the deployment's IoT budget
- * (iot-budget.ts), which every function's registry takes its calls from; kept for code not moved
- * onto it yet.
- */
-export const iotRateLimiters = (share: number, timer: Timer = realTimer): IotPacer => {
-  const buckets = Object.fromEntries(
-    Object.entries(IOT_QUOTAS).map(([operation, quota]) => [
-      operation,
-      tokenBucket(quota * share, undefined, timer),
-    ]),
-  ) as Record<IotOperation, RateLimiter>;
-  return {
-    async acquire(operation) {
-      await buckets[operation].acquire();
-      return { served: () => undefined, throttled: async () => false };
-    },
-    within: (work) => work(),
-  };
-};
