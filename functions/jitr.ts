@@ -5,15 +5,19 @@ import { DeferredError } from "#adapters/back-pressure.js";
 import { builtOnFirstCall } from "#adapters/built-on-first-call.js";
 import { loadProvisioningConfig } from "#adapters/config.js";
 import { parseJitrMessage } from "#adapters/jitr-message.js";
-import { sqsHandler } from "#adapters/sqs-handler.js";
+import { type SqsHandlerOptions, sqsHandler } from "#adapters/sqs-handler.js";
 import { logger, metrics } from "#adapters/telemetry.js";
 import { traceAwsCalls } from "#adapters/tracing.js";
 import { jitrDeps } from "#adapters/wiring/provisioning.js";
 import type { ProvisioningLedger } from "#app/ports.js";
 import { type ProvisioningOutcome, provisionCertificate } from "#app/provision-certificate.js";
 import { type JitpThingDeps, provisionJitpThing } from "#app/provision-jitp-thing.js";
+import { NotReadyError } from "#domain/errors.js";
 import type { CertificateId, DeviceId } from "#domain/ids.js";
 import { describeRefusal } from "#domain/refusal.js";
+
+// How long a JITP certificate whose template IoT Core has not applied yet waits before it is decided.
+const NOT_READY_DELAY_MS = 2_000;
 
 /**
  * JITR: one SQS record per certificate IoT Core registered. Returns the records that failed
@@ -62,6 +66,9 @@ const processRecord = async (provisioning: JitpThingDeps, record: SQSRecord): Pr
   } catch (error) {
     // Back-pressure is no failure: the handler re-queues the record.
     if (error instanceof DeferredError) throw error;
+    // IoT Core is still applying JITP's template: back in a few seconds, not after the visibility timeout.
+    if (error instanceof NotReadyError)
+      throw new DeferredError(error.message, Date.now() + NOT_READY_DELAY_MS, { cause: error });
     log.warn("provisioning failed; SQS will redeliver", { error });
     metrics.addMetric("RetriedEvent", MetricUnit.Count, 1);
     throw error;
@@ -110,7 +117,7 @@ const report = (logger: Logger, outcome: ProvisioningOutcome): void => {
  * The function over the dependencies given (the deployment's, a test's). Deferred records go back
  * to the JITR queue, delayed.
  */
-export const jitr = (deps: JitpThingDeps, options: { readonly queueUrl?: string } = {}) =>
+export const jitr = (deps: JitpThingDeps, options: SqsHandlerOptions = {}) =>
   sqsHandler((record: SQSRecord) => processRecord(deps, record), options);
 
 export const handler = builtOnFirstCall(() => {

@@ -1,12 +1,7 @@
 import { inspectCertificate } from "#domain/certificate.js";
 import { type CertificatePolicy, checkDeviceCertificate, readDeviceId } from "#domain/certificate-checks.js";
 import { bindCertificate, type Device, type DeviceEvent, thingAttributes } from "#domain/device.js";
-import {
-  ConcurrentUpdateError,
-  ConfigurationError,
-  DependencyUnavailableError,
-  NotFoundError,
-} from "#domain/errors.js";
+import { ConcurrentUpdateError, ConfigurationError, NotFoundError, NotReadyError } from "#domain/errors.js";
 import type { CaCertificateId, CertificateId, DeviceId } from "#domain/ids.js";
 import {
   type CertificateOrigin,
@@ -245,8 +240,7 @@ const act = async (
     case "ignore":
       return { kind: "unchanged", certificateId, why: decision.why };
     case "retry-later":
-      // Not ours to wait for in this invocation: the queue delivers the event again shortly.
-      throw new DependencyUnavailableError(`certificate ${certificateId}: ${decision.why}`);
+      throw new NotReadyError(`certificate ${certificateId}: ${decision.why}`);
   }
 };
 

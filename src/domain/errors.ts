@@ -13,6 +13,12 @@ export abstract class DomainError extends Error {
   }
 }
 
+/** Another system has not caught up yet (IoT Core applying a template): the same work succeeds shortly. */
+export class NotReadyError extends DomainError {
+  readonly code = "NOT_READY";
+  override readonly transient = true;
+}
+
 export class NotFoundError extends DomainError {
   readonly code = "NOT_FOUND";
 }

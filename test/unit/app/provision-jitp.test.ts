@@ -2,7 +2,7 @@ import { beforeEach, describe, expect, it } from "vitest";
 import { jitpRegistration } from "#app/jitp-registration.js";
 import { provisionCertificate } from "#app/provision-certificate.js";
 import { provisionJitpThing } from "#app/provision-jitp-thing.js";
-import { ConfigurationError, DependencyUnavailableError } from "#domain/errors.js";
+import { ConfigurationError, DependencyUnavailableError, NotReadyError } from "#domain/errors.js";
 import type { CaCertificateId, CertificateId, DeviceId } from "#domain/ids.js";
 import { FakeRegistry } from "#test/support/fake-registry.js";
 import {
@@ -58,7 +58,7 @@ describe("a JITP device on the allowlist", () => {
     const { certificateId, caCertificateId } = await world.connect({ deviceId: "jitp-early" });
 
     await expect(provisionCertificate(deps(), { certificateId, caCertificateId })).rejects.toBeInstanceOf(
-      DependencyUnavailableError,
+      NotReadyError,
     );
     expect(world.registry.certificates.get(certificateId)?.status).toBe("PENDING_ACTIVATION");
     expect(world.store.devices.get("jitp-early")?.state).toBe("ALLOWED");

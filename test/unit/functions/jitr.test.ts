@@ -21,16 +21,27 @@ const context = {
 let world: ProvisioningWorld;
 let things: Map<string, CertificateId[]>;
 
+let requeued: { messageId: string; delaySeconds: number }[];
+
 const handler = () =>
-  jitr({
-    ...world.deps,
-    jitp: jitpRegistration(world.registry),
-    things: { thingCertificates: async (name: DeviceId) => things.get(name) },
-  });
+  jitr(
+    {
+      ...world.deps,
+      jitp: jitpRegistration(world.registry),
+      things: { thingCertificates: async (name: DeviceId) => things.get(name) },
+    },
+    {
+      requeue: {
+        requeue: async (record, delaySeconds) =>
+          void requeued.push({ messageId: record.messageId, delaySeconds }),
+      },
+    },
+  );
 
 beforeEach(async () => {
   world = await createProvisioningWorld();
   things = new Map();
+  requeued = [];
 });
 
 describe("the JITR function", () => {
@@ -57,6 +68,22 @@ describe("the JITR function", () => {
     expect(answer).toEqual({ batchItemFailures: [{ itemIdentifier: event.Records[0]?.messageId }] });
     expect(world.store.devices.get("fn-ok")?.state).toBe("ACTIVE");
     expect(world.registry.certificates.get(later.certificateId)?.status).toBe("PENDING_ACTIVATION");
+  });
+
+  it("sends a JITP certificate whose template IoT Core has not applied yet back to its queue for a few seconds, not failed", async () => {
+    const ca = world.registry.cas.get(world.caCertificateId);
+    if (ca) world.registry.cas.set(world.caCertificateId, { ...ca, jitpTemplate: "jitp" });
+    world.allow("fn-early-event");
+    const registered = await world.connect({ deviceId: "fn-early-event" });
+    const event = sqsEvent([registered]);
+
+    const answer = await handler()(event, context);
+
+    expect(answer).toEqual({ batchItemFailures: [] });
+    expect(requeued).toEqual([{ messageId: event.Records[0]?.messageId, delaySeconds: expect.any(Number) }]);
+    expect(requeued[0]?.delaySeconds).toBeGreaterThanOrEqual(2);
+    expect(requeued[0]?.delaySeconds).toBeLessThan(10);
+    expect(world.store.devices.get("fn-early-event")?.state).toBe("ALLOWED");
   });
 
   it("drops a malformed record instead of delivering it forever", async () => {
