@@ -6,7 +6,7 @@ import { builtOnFirstCall } from "#adapters/built-on-first-call.js";
 import { loadProvisioningConfig } from "#adapters/config.js";
 import { parseJitrMessage } from "#adapters/jitr-message.js";
 import { type SqsHandlerOptions, sqsHandler } from "#adapters/sqs-handler.js";
-import { logger, metrics } from "#adapters/telemetry.js";
+import { countByReason, logger, metrics } from "#adapters/telemetry.js";
 import { traceAwsCalls } from "#adapters/tracing.js";
 import { jitrDeps } from "#adapters/wiring/provisioning.js";
 import type { ProvisioningLedger } from "#app/ports.js";
@@ -86,11 +86,7 @@ const report = (logger: Logger, outcome: ProvisioningOutcome): void => {
       const details = { reason: outcome.refusal.code, diagnosis: describeRefusal(outcome.refusal) };
       if (outcome.security) logger.error("SECURITY certificate refused", { ...details, securityEvent: true });
       else logger.warn("certificate refused", details);
-      // By reason (the dashboard's breakdown), and in total (the alarm's baseline).
-      const single = metrics.singleMetric();
-      single.addDimension("Reason", outcome.refusal.code);
-      single.addMetric("Refused", MetricUnit.Count, 1);
-      metrics.addMetric("Refused", MetricUnit.Count, 1);
+      countByReason("Refused", outcome.refusal.code);
       if (outcome.security) metrics.addMetric("SecurityEvent", MetricUnit.Count, 1);
       return;
     }
@@ -100,10 +96,7 @@ const report = (logger: Logger, outcome: ProvisioningOutcome): void => {
         diagnosis: describeRefusal(outcome.refusal),
         since: outcome.since,
       });
-      const single = metrics.singleMetric();
-      single.addDimension("Reason", outcome.refusal.code);
-      single.addMetric("Waiting", MetricUnit.Count, 1);
-      metrics.addMetric("Waiting", MetricUnit.Count, 1);
+      countByReason("Waiting", outcome.refusal.code);
       return;
     }
     case "unchanged":

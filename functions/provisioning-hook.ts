@@ -5,7 +5,7 @@ import middy from "@middy/core";
 import * as z from "zod/mini";
 import { builtOnFirstCall } from "#adapters/built-on-first-call.js";
 import { loadFleetConfig } from "#adapters/config.js";
-import { logger, metrics, publishMetrics } from "#adapters/telemetry.js";
+import { countByReason, logger, metrics, publishMetrics } from "#adapters/telemetry.js";
 import { preProvisioningDeps } from "#adapters/wiring/fleet.js";
 import {
   type PreProvisioningDeps,
@@ -101,10 +101,7 @@ const report = (log: Logger, outcome: PreProvisioningOutcome, durationMs: number
       if (outcome.security)
         log.error("SECURITY fleet provisioning denied", { ...details, securityEvent: true });
       else log.warn("fleet provisioning denied", details);
-      const single = metrics.singleMetric();
-      single.addDimension("Reason", outcome.refusal.code);
-      single.addMetric("HookDenied", MetricUnit.Count, 1);
-      metrics.addMetric("HookDenied", MetricUnit.Count, 1);
+      countByReason("HookDenied", outcome.refusal.code);
       if (outcome.security) metrics.addMetric("SecurityEvent", MetricUnit.Count, 1);
       return;
     }

@@ -6,7 +6,7 @@ import { builtOnFirstCall } from "#adapters/built-on-first-call.js";
 import { loadRotationConfig } from "#adapters/config.js";
 import { parseRotationMessage } from "#adapters/rotation-messages.js";
 import { sqsHandler } from "#adapters/sqs-handler.js";
-import { logger, metrics } from "#adapters/telemetry.js";
+import { countByReason, logger, metrics } from "#adapters/telemetry.js";
 import { rotationDeps } from "#adapters/wiring/rotation.js";
 import {
   handleRotationMessage,
@@ -80,9 +80,7 @@ const report = (log: Logger, outcome: RotationOutcome): void => {
         reason: outcome.rejection.code,
         detail: outcome.rejection.detail,
       });
-      const single = metrics.singleMetric();
-      single.addDimension("Reason", outcome.rejection.code);
-      single.addMetric("RotationRejected", MetricUnit.Count, 1);
+      countByReason("RotationRejected", outcome.rejection.code);
       return;
     }
   }

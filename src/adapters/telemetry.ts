@@ -1,5 +1,5 @@
 import { Logger } from "@aws-lambda-powertools/logger";
-import { Metrics } from "@aws-lambda-powertools/metrics";
+import { Metrics, MetricUnit } from "@aws-lambda-powertools/metrics";
 
 /** One logger and one metrics emitter for every function, named for the service. */
 export const SERVICE = "fleetgate";
@@ -16,4 +16,15 @@ export const publishMetrics = () => {
     if (metrics.hasStoredMetrics()) metrics.publishStoredMetrics();
   };
   return { after: publish, onError: publish };
+};
+
+/**
+ * Counts one occurrence of `name` by reason (the dashboard's breakdown, dimension Reason) and in
+ * total (what an alarm's baseline watches: an alarm needs one metric, not one per reason).
+ */
+export const countByReason = (name: string, reason: string): void => {
+  const single = metrics.singleMetric();
+  single.addDimension("Reason", reason);
+  single.addMetric(name, MetricUnit.Count, 1);
+  metrics.addMetric(name, MetricUnit.Count, 1);
 };

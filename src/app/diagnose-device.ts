@@ -1,10 +1,10 @@
 import { REFUSAL_ADVICE, STATE_ADVICE } from "#domain/advice.js";
 import type { CertificateRecord, DeviceEventType } from "#domain/device.js";
-import { NotFoundError } from "#domain/errors.js";
 import type { BatchId, CertificateId, DeviceId } from "#domain/ids.js";
 import type { DeviceState } from "#domain/lifecycle.js";
 import type { CertificateStatus } from "#domain/provisioning-decision.js";
 import { describeRefusal } from "#domain/refusal.js";
+import { statusOrDeleted } from "./certificate-description.js";
 import type { DeviceLedger, DeviceRegistry, ProvisioningLedger } from "./ports.js";
 
 export interface DiagnoseDeps {
@@ -78,13 +78,7 @@ export const diagnoseDevice = async (deps: DiagnoseDeps, deviceId: DeviceId): Pr
 const attemptOf = async (deps: DiagnoseDeps, certificateId: CertificateId, at: string): Promise<Attempt> => {
   const [{ record }, certificateStatus] = await Promise.all([
     deps.store.readProvisioningState(certificateId, undefined),
-    deps.registry.describeCertificate(certificateId).then(
-      (description) => description.status,
-      (error: unknown) => {
-        if (error instanceof NotFoundError) return "DELETED" as const;
-        throw error;
-      },
-    ),
+    statusOrDeleted(deps.registry, certificateId),
   ]);
   return { certificateId, at, certificateStatus, ...outcomeOf(record) };
 };

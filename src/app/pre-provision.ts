@@ -1,11 +1,12 @@
 import { inspectCertificate } from "#domain/certificate.js";
 import { type CertificatePolicy, checkCertificateItself } from "#domain/certificate-checks.js";
 import { bindCertificate, type Device, type DeviceEvent } from "#domain/device.js";
-import { ConcurrentUpdateError, NotFoundError } from "#domain/errors.js";
+import { ConcurrentUpdateError } from "#domain/errors.js";
 import { decideFleetProvisioning, type FleetDecision, type FleetFacts } from "#domain/fleet-decision.js";
 import { type CertificateId, type DeviceId, isDeviceId } from "#domain/ids.js";
 import { DEVICE_ID_PARAMETER, entryParameters } from "#domain/provisioning-template.js";
 import { isSecurityRefusal, type Refusal, refuse } from "#domain/refusal.js";
+import { describeIfAny } from "./certificate-description.js";
 import type { Clock, DeviceRegistry, FleetLedger, ProvisioningLedger } from "./ports.js";
 
 export interface PreProvisioningDeps {
@@ -190,12 +191,7 @@ const judgeCertificate = (deps: PreProvisioningDeps, pem: string): FleetFacts["c
 };
 
 const statusOf = async (deps: PreProvisioningDeps, certificateId: CertificateId) => {
-  try {
-    return (await deps.registry.describeCertificate(certificateId)).status;
-  } catch (error) {
-    if (error instanceof NotFoundError) return "ABSENT" as const;
-    throw error;
-  }
+  return (await describeIfAny(deps.registry, certificateId))?.status ?? ("ABSENT" as const);
 };
 
 const act = async (

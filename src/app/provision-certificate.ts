@@ -1,7 +1,7 @@
 import { inspectCertificate } from "#domain/certificate.js";
 import { type CertificatePolicy, checkDeviceCertificate, readDeviceId } from "#domain/certificate-checks.js";
 import { bindCertificate, type Device, type DeviceEvent, thingAttributes } from "#domain/device.js";
-import { ConcurrentUpdateError, ConfigurationError, NotFoundError, NotReadyError } from "#domain/errors.js";
+import { ConcurrentUpdateError, ConfigurationError, NotReadyError } from "#domain/errors.js";
 import type { CaCertificateId, CertificateId, DeviceId } from "#domain/ids.js";
 import {
   type CertificateOrigin,
@@ -11,6 +11,7 @@ import {
 } from "#domain/provisioning-decision.js";
 import { isSecurityRefusal, type Refusal, refuse } from "#domain/refusal.js";
 import type { CaDirectory } from "./ca-directory.js";
+import { describeIfAny } from "./certificate-description.js";
 import type { JitpRegistration } from "./jitp-registration.js";
 import type { CertificateDescription, Clock, DeviceRegistry, ProvisioningLedger } from "./ports.js";
 import { replaceCertificate } from "./replace-certificate.js";
@@ -89,7 +90,7 @@ export const provisionCertificate = async (
   shared: ProvisioningDeps,
   event: RegisteredCertificate,
 ): Promise<ProvisioningOutcome> => {
-  const description = await describeCertificate(shared, event.certificateId);
+  const description = await describeIfAny(shared.registry, event.certificateId);
   if (!description)
     return { kind: "unchanged", certificateId: event.certificateId, why: "certificate no longer exists" };
   const caCertificateId = event.caCertificateId ?? description.caCertificateId;
@@ -125,15 +126,6 @@ export const provisionCertificate = async (
     } catch (error) {
       if (!(error instanceof ConcurrentUpdateError) || attempt >= MAX_ATTEMPTS) throw error;
     }
-  }
-};
-
-const describeCertificate = async (deps: ProvisioningDeps, certificateId: CertificateId) => {
-  try {
-    return await deps.registry.describeCertificate(certificateId);
-  } catch (error) {
-    if (error instanceof NotFoundError) return undefined;
-    throw error;
   }
 };
 

@@ -1,5 +1,5 @@
 import type { DeviceEvent } from "#domain/device.js";
-import { ConfigurationError, NotFoundError } from "#domain/errors.js";
+import { ConfigurationError } from "#domain/errors.js";
 import type { CaCertificateId, CertificateId, DeviceId } from "#domain/ids.js";
 import type { CertificateStatus } from "#domain/provisioning-decision.js";
 import {
@@ -9,8 +9,8 @@ import {
   type RetirementReason,
   retentionCutoff,
 } from "#domain/retirement.js";
+import { describeIfAny } from "./certificate-description.js";
 import type {
-  CertificateDescription,
   Clock,
   DeviceLedger,
   DeviceRegistry,
@@ -168,7 +168,7 @@ const retireOne = async (
   dryRun: boolean,
   actor: string,
 ): Promise<RetirementItem> => {
-  const description = await describe(deps, candidate.certificateId);
+  const description = await describeIfAny(deps.registry, candidate.certificateId);
   const verdict = judgeStatus(description?.status);
   if (verdict.kind === "leave")
     return { ...about(candidate), outcome: "LEFT", status: description?.status, detail: verdict.why };
@@ -224,18 +224,6 @@ const deleteDetached = async (
   if (deleted === "active")
     return { ...item, outcome: "LEFT", status: "ACTIVE", detail: "became ACTIVE in IoT Core" };
   return { ...item, detail: "IoT Core has not let go of it yet: deleted on a later run" };
-};
-
-const describe = async (
-  deps: RetirementDeps,
-  certificateId: CertificateId,
-): Promise<CertificateDescription | undefined> => {
-  try {
-    return await deps.registry.describeCertificate(certificateId);
-  } catch (error) {
-    if (error instanceof NotFoundError) return undefined;
-    throw error;
-  }
 };
 
 /** The Things holding the certificate, when every one of them lets it go. */

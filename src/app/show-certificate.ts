@@ -2,6 +2,7 @@ import type { CertificateRecord } from "#domain/device.js";
 import { NotFoundError } from "#domain/errors.js";
 import type { CaCertificateId, CertificateId } from "#domain/ids.js";
 import type { CertificateStatus } from "#domain/provisioning-decision.js";
+import { describeIfAny } from "./certificate-description.js";
 import type { DeviceRegistry, ProvisioningLedger } from "./ports.js";
 
 export interface CertificateView {
@@ -26,10 +27,7 @@ export const showCertificate = async (
 ): Promise<CertificateView> => {
   const [{ record }, description] = await Promise.all([
     deps.store.readProvisioningState(certificateId, undefined),
-    deps.registry.describeCertificate(certificateId).catch((error: unknown) => {
-      if (error instanceof NotFoundError) return undefined;
-      throw error;
-    }),
+    describeIfAny(deps.registry, certificateId),
   ]);
   if (!record && !description) throw new NotFoundError(`certificate ${certificateId} is unknown here`);
   return {

@@ -3,6 +3,7 @@ import { NotFoundError } from "#domain/errors.js";
 import type { CertificateId, DeviceId } from "#domain/ids.js";
 import type { CertificateStatus } from "#domain/provisioning-decision.js";
 import { certificatesOf } from "#domain/rotation.js";
+import { statusOrDeleted } from "./certificate-description.js";
 import type { DeviceLedger, DeviceRegistry, Page } from "./ports.js";
 
 export interface DeviceView {
@@ -77,13 +78,7 @@ export const showDevice = async (
 };
 
 const statusOf = (deps: ShowDeviceDeps, certificateId: CertificateId) =>
-  deps.registry.describeCertificate(certificateId).then(
-    (description) => description.status,
-    (error: unknown) => {
-      if (error instanceof NotFoundError) return "DELETED" as const;
-      throw error;
-    },
-  );
+  statusOrDeleted(deps.registry, certificateId);
 
 /** One page of a device's history, oldest first; a device that does not exist is not found. */
 export const pageHistory = async (

@@ -6,6 +6,7 @@ import {
 } from "@aws-sdk/lib-dynamodb";
 import type { ProvisioningLedger, ProvisioningState } from "#app/ports.js";
 import type { CertificateRecord, Device } from "#domain/device.js";
+import type { CertificateId, DeviceId } from "#domain/ids.js";
 import { call } from "../aws-errors.js";
 import { approvalKey, toApproval, useUpApproval } from "./replacement-approvals.js";
 import { queueRetirement, retirementAttributes } from "./retirement-ledger.js";
@@ -45,22 +46,7 @@ export const provisioningLedger = (db: DynamoDBDocumentClient, tableName: string
       const at = event.at;
       await transact("claim", [
         moveDevice(device, "PROVISIONING", { certificate, updatedAt: at }, []),
-        {
-          Put: {
-            TableName: tableName,
-            Item: {
-              ...certificateKey(certificate.certificateId),
-              entity: "certificate",
-              certificateId: certificate.certificateId,
-              outcome: "ASSIGNED",
-              deviceId: device.deviceId,
-              at,
-            },
-            // A certificate that waited for its manifest is claimed like a new one.
-            ConditionExpression: "attribute_not_exists(pk) OR outcome = :waiting",
-            ExpressionAttributeValues: { ":waiting": "WAITING" },
-          },
-        },
+        assignCertificate(tableName, certificate.certificateId, device.deviceId, at),
         putEvent(event),
       ]);
       return { ...device, state: "PROVISIONING", certificate, version: device.version + 1, updatedAt: at };
@@ -158,21 +144,7 @@ export const provisioningLedger = (db: DynamoDBDocumentClient, tableName: string
       await transact("replace", [
         moveDevice(device, device.state, { certificate, updatedAt: at }, [], approval.replaces),
         useUpApproval(tableName, approval),
-        {
-          Put: {
-            TableName: tableName,
-            Item: {
-              ...certificateKey(certificate.certificateId),
-              entity: "certificate",
-              certificateId: certificate.certificateId,
-              outcome: "ASSIGNED",
-              deviceId: device.deviceId,
-              at,
-            },
-            ConditionExpression: "attribute_not_exists(pk) OR outcome = :waiting",
-            ExpressionAttributeValues: { ":waiting": "WAITING" },
-          },
-        },
+        assignCertificate(tableName, certificate.certificateId, device.deviceId, at),
         queueRetirement(
           tableName,
           {
@@ -196,3 +168,28 @@ const refusedRetirement = (record: CertificateRecord): Item =>
   record.outcome === "REJECTED"
     ? retirementAttributes({ certificateId: record.certificateId, since: record.at, why: "REFUSED" })
     : {};
+
+/**
+ * The certificate's record says which device it was given to; once only, but a certificate that
+ * waited (for its manifest, its CA) is given like a new one.
+ */
+const assignCertificate = (
+  tableName: string,
+  certificateId: CertificateId,
+  deviceId: DeviceId,
+  at: string,
+) => ({
+  Put: {
+    TableName: tableName,
+    Item: {
+      ...certificateKey(certificateId),
+      entity: "certificate",
+      certificateId,
+      outcome: "ASSIGNED",
+      deviceId,
+      at,
+    },
+    ConditionExpression: "attribute_not_exists(pk) OR outcome = :waiting",
+    ExpressionAttributeValues: { ":waiting": "WAITING" },
+  },
+});
