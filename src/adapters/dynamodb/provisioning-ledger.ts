@@ -63,17 +63,7 @@ export const provisioningLedger = (db: DynamoDBDocumentClient, tableName: string
     async release(device, record, event) {
       await transact("release", [
         moveDevice(device, "ALLOWED", { updatedAt: event.at }, ["certificate"], record.certificateId),
-        {
-          Put: {
-            TableName: tableName,
-            Item: {
-              ...certificateKey(record.certificateId),
-              entity: "certificate",
-              ...record,
-              ...refusedRetirement(record),
-            },
-          },
-        },
+        { Put: { TableName: tableName, Item: refusedCertificateItem(record) } },
         putEvent(event),
       ]);
     },
@@ -86,12 +76,7 @@ export const provisioningLedger = (db: DynamoDBDocumentClient, tableName: string
               {
                 Put: {
                   TableName: tableName,
-                  Item: {
-                    ...certificateKey(record.certificateId),
-                    entity: "certificate",
-                    ...record,
-                    ...refusedRetirement(record),
-                  },
+                  Item: refusedCertificateItem(record),
                   ConditionExpression: "attribute_not_exists(pk) OR outcome <> :rejected",
                   ExpressionAttributeValues: { ":rejected": "REJECTED" },
                 },
@@ -192,4 +177,12 @@ const assignCertificate = (
     ConditionExpression: "attribute_not_exists(pk) OR outcome = :waiting",
     ExpressionAttributeValues: { ":waiting": "WAITING" },
   },
+});
+
+/** A refused certificate's record, queued for retirement from when it was refused. */
+const refusedCertificateItem = (record: CertificateRecord) => ({
+  ...certificateKey(record.certificateId),
+  entity: "certificate",
+  ...record,
+  ...refusedRetirement(record),
 });
