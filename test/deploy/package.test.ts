@@ -209,7 +209,11 @@ describe("packaged CloudFormation", () => {
       .filter(([id, r]) => r.Type === "AWS::SQS::Queue" && id.endsWith("DeadLetterQueue"))
       .map(([id]) => id);
     expect(queues).toEqual(
-      expect.arrayContaining(["JitrDeadLetterQueue", "RecallDeadLetterQueue", "IngestManifestDeadLetterQueue"]),
+      expect.arrayContaining([
+        "JitrDeadLetterQueue",
+        "RecallDeadLetterQueue",
+        "IngestManifestDeadLetterQueue",
+      ]),
     );
     const alarms = ofType("AWS::CloudWatch::Alarm").map(([, r]) => r.Properties);
     for (const queue of queues)
