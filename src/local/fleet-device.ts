@@ -1,9 +1,6 @@
-import "reflect-metadata";
 import { webcrypto } from "node:crypto";
-import * as x509 from "@peculiar/x509";
-import mqtt, { type MqttClient } from "mqtt";
-import { exportPrivateKeyPem, generateKeys, type KeySpec } from "./dev-pki.js";
-import type { Endpoint } from "./device.js";
+import { createCertificateRequest, exportPrivateKeyPem, type KeySpec } from "./dev-pki.js";
+import { connectOnce, type Endpoint } from "./device.js";
 
 /**
  * A device that provisions itself by claim, as firmware does with IoT Core's fleet provisioning
@@ -46,61 +43,49 @@ export type ProvisionOutcome =
     }
   | { readonly kind: "not-connected"; readonly reason: string };
 
-const ANSWER_TIMEOUT_MS = 15_000;
-
 /** One claim session: certificate, then RegisterThing, then the session ends. */
 export const provisionByClaim = async (
   claim: ClaimCredentials,
   endpoint: Endpoint,
   request: ProvisionRequest,
 ): Promise<ProvisionOutcome> => {
-  const client = mqtt.connect({
-    host: endpoint.address,
-    port: endpoint.port,
-    protocol: "mqtts",
-    servername: endpoint.serverName,
-    ca: endpoint.trustedCaPem,
-    cert: claim.certificatePem,
-    key: claim.privateKeyPem,
-    clientId: request.clientId ?? `claim.${webcrypto.randomUUID()}`,
-    protocolVersion: 4,
-    clean: true,
-    reconnectPeriod: 0,
-    connectTimeout: 10_000,
-  });
+  const connected = await connectOnce(
+    {
+      clientId: request.clientId ?? `claim.${webcrypto.randomUUID()}`,
+      certificateChainPem: claim.certificatePem,
+      privateKeyPem: claim.privateKeyPem,
+    },
+    endpoint,
+  );
   // IoT Core refuses a claim it does not accept by closing the socket, with no CONNACK.
-  const refused = await new Promise<string | undefined>((resolve) => {
-    client.once("connect", () => resolve(undefined));
-    client.once("error", (error) => resolve(error.message));
-    client.once("close", () => resolve("closed without a CONNACK"));
-  });
-  if (refused !== undefined) {
-    client.end(true);
-    return { kind: "not-connected", reason: refused };
-  }
+  if (connected.kind !== "accepted")
+    return {
+      kind: "not-connected",
+      reason: connected.kind === "refused" ? connected.reason : "closed without a CONNACK",
+    };
+  const session = connected.session;
   try {
     const started = Date.now();
     const created = request.ownKey
-      ? await ask(client, "$aws/certificates/create-from-csr/json", {
+      ? await session.ask("$aws/certificates/create-from-csr/json", {
           certificateSigningRequest: request.ownKey.csrPem,
         })
-      : await ask(client, "$aws/certificates/create/json", {});
-    if (created.rejected) return { kind: "rejected", step: "certificate", ...created.body };
+      : await session.ask("$aws/certificates/create/json", {});
+    if (!created.accepted) return { kind: "rejected", step: "certificate", ...created.body };
     const certificate = created.body as {
       certificateId: string;
       certificatePem: string;
       privateKey?: string;
       certificateOwnershipToken: string;
     };
-    const provisioned = await ask(
-      client,
+    const provisioned = await session.ask(
       `$aws/provisioning-templates/${request.templateName}/provision/json`,
       {
         certificateOwnershipToken: certificate.certificateOwnershipToken,
         parameters: request.parameters,
       },
     );
-    if (provisioned.rejected)
+    if (!provisioned.accepted)
       return {
         kind: "rejected",
         step: "provision",
@@ -117,34 +102,8 @@ export const provisionByClaim = async (
       elapsedMs: Date.now() - started,
     };
   } finally {
-    await client.endAsync().catch(() => undefined);
+    await session.end();
   }
-};
-
-/** Publishes a request after subscribing to its two answers; resolves with whichever comes. */
-const ask = async (
-  client: MqttClient,
-  topic: string,
-  payload: object,
-): Promise<{ rejected: boolean; body: Record<string, unknown> }> => {
-  const accepted = `${topic}/accepted`;
-  const rejected = `${topic}/rejected`;
-  await client.subscribeAsync([accepted, rejected], { qos: 1 });
-  const answer = new Promise<{ rejected: boolean; body: Record<string, unknown> }>((resolve, reject) => {
-    const timer = setTimeout(() => {
-      client.removeListener("message", onMessage);
-      reject(new Error(`no answer on ${topic} within ${ANSWER_TIMEOUT_MS} ms`));
-    }, ANSWER_TIMEOUT_MS);
-    const onMessage = (on: string, message: Buffer) => {
-      if (on !== accepted && on !== rejected) return;
-      clearTimeout(timer);
-      client.removeListener("message", onMessage);
-      resolve({ rejected: on === rejected, body: JSON.parse(message.toString("utf8")) });
-    };
-    client.on("message", onMessage);
-  });
-  await client.publishAsync(topic, JSON.stringify(payload), { qos: 1 });
-  return answer;
 };
 
 /** A key of the device's own and a CSR for it, as a secure element would make them. */
@@ -152,19 +111,11 @@ export const deviceCsr = async (
   subject: string,
   key: KeySpec = { type: "EC", curve: "P-256" },
 ): Promise<{ csrPem: string; privateKeyPem: string; publicKeySha256: string }> => {
-  const keys = await generateKeys(key);
-  const csr = await x509.Pkcs10CertificateRequestGenerator.create({
-    name: subject,
-    keys,
-    signingAlgorithm:
-      keys.privateKey.algorithm.name === "ECDSA"
-        ? { name: "ECDSA", hash: "SHA-256" }
-        : { name: keys.privateKey.algorithm.name, hash: "SHA-256" },
-  });
-  const spki = Buffer.from(await webcrypto.subtle.exportKey("spki", keys.publicKey));
+  const request = await createCertificateRequest({ subject, key });
+  const spki = Buffer.from(await webcrypto.subtle.exportKey("spki", request.keys.publicKey));
   return {
-    csrPem: csr.toString("pem"),
-    privateKeyPem: await exportPrivateKeyPem(keys.privateKey),
+    csrPem: request.pem,
+    privateKeyPem: await exportPrivateKeyPem(request.keys.privateKey),
     publicKeySha256: Buffer.from(await webcrypto.subtle.digest("SHA-256", spki)).toString("hex"),
   };
 };
