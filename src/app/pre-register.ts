@@ -1,9 +1,15 @@
 import type { RowIssue } from "#domain/batch.js";
 import { DependencyRejectedError } from "#domain/errors.js";
-import type { CaCertificateId, CertificateId } from "#domain/ids.js";
+import type { CaCertificateId, CertificateId, DeviceId } from "#domain/ids.js";
 import { describeRefusal } from "#domain/refusal.js";
 import { type ProvisioningDeps, provisionCertificate } from "./provision-certificate.js";
-import type { SuppliedCertificate } from "./register-batch.js";
+
+/** A certificate a manifest row brought, for pre-registration after the allowlist is written. */
+export interface SuppliedCertificate {
+  readonly line: number;
+  readonly deviceId: DeviceId;
+  readonly pem: string;
+}
 
 export interface PreRegistration {
   readonly registered: number;

@@ -20,7 +20,6 @@ import {
   type BatchId,
   type CaCertificateId,
   type CertificateId,
-  type DeviceId,
   isBatchId,
   isCaCertificateId,
 } from "#domain/ids.js";
@@ -43,7 +42,7 @@ import type {
   DeviceRegistry,
   ReplacementApprovals,
 } from "./ports.js";
-import type { PreRegistration } from "./pre-register.js";
+import type { PreRegistration, SuppliedCertificate } from "./pre-register.js";
 
 export interface BatchDeps {
   readonly store: AllowlistWriter &
@@ -77,13 +76,6 @@ export interface BatchRequest {
     caCertificateId: CaCertificateId,
     certificates: readonly SuppliedCertificate[],
   ) => Promise<PreRegistration>;
-}
-
-/** A certificate a manifest row brought, for pre-registration after the allowlist is written. */
-export interface SuppliedCertificate {
-  readonly line: number;
-  readonly deviceId: DeviceId;
-  readonly pem: string;
 }
 
 export interface BatchResult {

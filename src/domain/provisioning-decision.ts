@@ -2,7 +2,7 @@ import type { CertificateFacts } from "./certificate.js";
 import { type CertificateRecord, type Device, matchesPins } from "./device.js";
 import type { CaCertificateId, CertificateId, DeviceId } from "./ids.js";
 import { type Refusal, type RefusalCode, refuse } from "./refusal.js";
-import { decideReplacement, type ReplacementApproval } from "./replacement.js";
+import { isApprovalExpired, type ReplacementApproval } from "./replacement.js";
 
 /** IoT Core certificate statuses (DescribeCertificate). */
 export type CertificateStatus =
@@ -179,3 +179,34 @@ const describePins = (device: Device, facts: CertificateFacts): string =>
   device.pins.certificateSha256 !== undefined && device.pins.certificateSha256 !== facts.certificateSha256
     ? `certificate SHA-256 ${facts.certificateSha256} is not the pinned ${device.pins.certificateSha256}`
     : `public key SHA-256 ${facts.publicKeySha256} is not the pinned ${device.pins.publicKeySha256}`;
+
+/**
+ * The provisioning decision for a certificate that an approval names, or undefined when the
+ * approval does not apply (no approval, another certificate, another CA, the device changed
+ * since): the ordinary checks then decide, and find any other new certificate a clone.
+ */
+const decideReplacement = (input: ProvisioningFacts): ProvisioningDecision | undefined => {
+  const { approval, device, certificate } = input;
+  if (!approval || !device?.certificate || !certificate.ok) return undefined;
+  if (approval.certificateSha256 !== certificate.facts.certificateSha256) return undefined;
+  if (approval.deviceId !== device.deviceId || approval.replaces !== device.certificate.certificateId)
+    return undefined;
+  if (device.caCertificateId !== input.caCertificateId) return undefined;
+  const waiting = waitingStatusOf(input.origin);
+  // ACTIVE: this replacement activated it and stopped before recording it; finishing is safe.
+  if (input.certificateStatus !== waiting && input.certificateStatus !== "ACTIVE") return undefined;
+  if (isApprovalExpired(approval, input.now)) {
+    if (input.certificateStatus !== waiting) return undefined;
+    return {
+      kind: "refuse",
+      refusal: refuse(
+        "IDENTITY_ALREADY_CLAIMED",
+        `held by certificate ${device.certificate.certificateId} (${device.state}); the approval of this certificate by ${approval.approvedBy} expired at ${approval.expiresAt}`,
+      ),
+      deviceId: device.deviceId,
+      device,
+    };
+  }
+  if (device.state !== "ACTIVE") return undefined;
+  return { kind: "replace", device, facts: certificate.facts, approval };
+};

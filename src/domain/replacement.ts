@@ -1,12 +1,6 @@
 import type { Device } from "./device.js";
 import { IllegalTransitionError, ValidationError } from "./errors.js";
 import type { CertificateId, DeviceId } from "./ids.js";
-import {
-  type ProvisioningDecision,
-  type ProvisioningFacts,
-  waitingStatusOf,
-} from "./provisioning-decision.js";
-import { refuse } from "./refusal.js";
 
 /**
  * Planned re-provisioning: an operator (or a manifest) approves, in advance, the one certificate
@@ -92,35 +86,4 @@ export const approveReplacement = (
     expiresAt: new Date(now.getTime() + request.lifetimeMs).toISOString(),
     ...(request.reason ? { reason: request.reason } : {}),
   };
-};
-
-/**
- * The provisioning decision for a certificate that an approval names, or undefined when the
- * approval does not apply (no approval, another certificate, another CA, the device changed
- * since): the ordinary checks then decide, and find any other new certificate a clone.
- */
-export const decideReplacement = (input: ProvisioningFacts): ProvisioningDecision | undefined => {
-  const { approval, device, certificate } = input;
-  if (!approval || !device?.certificate || !certificate.ok) return undefined;
-  if (approval.certificateSha256 !== certificate.facts.certificateSha256) return undefined;
-  if (approval.deviceId !== device.deviceId || approval.replaces !== device.certificate.certificateId)
-    return undefined;
-  if (device.caCertificateId !== input.caCertificateId) return undefined;
-  const waiting = waitingStatusOf(input.origin);
-  // ACTIVE: this replacement activated it and stopped before recording it; finishing is safe.
-  if (input.certificateStatus !== waiting && input.certificateStatus !== "ACTIVE") return undefined;
-  if (isApprovalExpired(approval, input.now)) {
-    if (input.certificateStatus !== waiting) return undefined;
-    return {
-      kind: "refuse",
-      refusal: refuse(
-        "IDENTITY_ALREADY_CLAIMED",
-        `held by certificate ${device.certificate.certificateId} (${device.state}); the approval of this certificate by ${approval.approvedBy} expired at ${approval.expiresAt}`,
-      ),
-      deviceId: device.deviceId,
-      device,
-    };
-  }
-  if (device.state !== "ACTIVE") return undefined;
-  return { kind: "replace", device, facts: certificate.facts, approval };
 };
