@@ -48,10 +48,29 @@ const CLIENTS: Record<string, { imports: string; construct: string }> = {
   },
 };
 
-// What the template gives by reference (Ref, Fn::GetAtt) has a plausible stand-in here.
-const STAND_INS: Record<string, string> = {
-  DEVICES_TABLE: "fleetgate-dev-DevicesTable-0123456789AB",
-  RECALL_QUEUE_URL: "https://sqs.us-east-1.amazonaws.com/123456789012/fleetgate-dev-RecallQueue",
+// What the template gives by reference (Ref, Fn::GetAtt, Fn::Sub) gets a plausible stand-in of
+// the shape the variable's name says (a queue URL, a table name, an ARN).
+const PSEUDO: Record<string, string> = {
+  "AWS::Partition": "aws",
+  "AWS::Region": "us-east-1",
+  "AWS::AccountId": "123456789012",
+};
+const physicalOf = (logicalId: string) => PSEUDO[logicalId] ?? `fleetgate-dev-${logicalId}-0123456789AB`;
+const standIn = (name: string, value: unknown): string | undefined => {
+  const reference = value as { Ref?: unknown; "Fn::GetAtt"?: unknown; "Fn::Sub"?: unknown };
+  if (typeof reference["Fn::Sub"] === "string")
+    return reference["Fn::Sub"].replace(/\$\{([^}]+)\}/g, (_, id: string) => physicalOf(id));
+  const target =
+    typeof reference.Ref === "string"
+      ? reference.Ref
+      : Array.isArray(reference["Fn::GetAtt"])
+        ? String(reference["Fn::GetAtt"][0])
+        : undefined;
+  if (!target) return undefined;
+  if (name.endsWith("_QUEUE_URL"))
+    return `https://sqs.us-east-1.amazonaws.com/123456789012/${physicalOf(target)}`;
+  if (name.endsWith("_ARN")) return `arn:aws:iot:us-east-1:123456789012:${physicalOf(target)}`;
+  return physicalOf(target);
 };
 
 // serverless-esbuild's own options, which it removes before calling esbuild.
@@ -119,8 +138,11 @@ const packagedFunctions = (packageDir: string): PackagedFunction[] => {
       const environment: Record<string, string> = {};
       for (const [name, value] of Object.entries(variables)) {
         if (typeof value === "string") environment[name] = value;
-        else if (STAND_INS[name]) environment[name] = STAND_INS[name];
-        else throw new Error(`${logicalId}: no stand-in for ${name} (${JSON.stringify(value)})`);
+        else {
+          const stand = standIn(name, value);
+          if (!stand) throw new Error(`${logicalId}: no stand-in for ${name} (${JSON.stringify(value)})`);
+          environment[name] = stand;
+        }
       }
       return {
         name: basename((properties.Code as { S3Key: string }).S3Key, ".zip"),
