@@ -289,12 +289,11 @@ export const benchColdStart = async (): Promise<{ rows: ColdStartRow[]; details:
         bundle,
         baseline: baselineOf(`baseline-${fn.name}`, []),
         // A function that verifies certificates cannot start without its X.509 parser: the
-        // clients and the parser, loaded as src/domain/certificate.ts loads it, are its floor.
-        withParser: holdsPackage(analysed.metafile, "@peculiar/x509")
+        // clients and src/domain/certificate.ts (the parser as the functions load it) are its floor.
+        withParser: holdsPackage(analysed.metafile, "@peculiar/asn1-x509")
           ? baselineOf(`baseline-x509-${fn.name}`, [
-              'import "reflect-metadata";',
-              'import { X509Certificate } from "@peculiar/x509";',
-              "export const parser = X509Certificate;",
+              `import { inspectCertificate } from ${JSON.stringify(join(ROOT, "src", "domain", "certificate.ts"))};`,
+              "export const parser = inspectCertificate;",
             ])
           : undefined,
         clients,

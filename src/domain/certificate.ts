@@ -1,8 +1,30 @@
-// @peculiar/x509 resolves its ASN.1 schemas through tsyringe, which needs the Reflect metadata API.
-import "reflect-metadata";
-import { createHash } from "node:crypto";
-import * as x509 from "@peculiar/x509";
+import {
+  createHash,
+  createPublicKey,
+  constants as cryptoConstants,
+  type KeyObject,
+  verify,
+} from "node:crypto";
+import { CertificationRequest } from "@peculiar/asn1-csr";
+import { RsaSaPssParams } from "@peculiar/asn1-rsa";
+import { AsnParser, AsnSerializer } from "@peculiar/asn1-schema";
+import {
+  AlgorithmIdentifier,
+  BasicConstraints,
+  Certificate,
+  ExtendedKeyUsage,
+  id_ce_basicConstraints,
+  id_ce_extKeyUsage,
+  id_ce_keyUsage,
+  KeyUsage as KeyUsageBits,
+  type Name,
+} from "@peculiar/asn1-x509";
 import { SUBJECT_FIELD_OIDS as OID, type SubjectField } from "./certificate-names.js";
+
+// The functions read certificates with @peculiar/x509's own ASN.1 schemas and check signatures
+// with node:crypto: @peculiar/x509 itself (made for building certificates; the CLI and the
+// development PKI use it) registers every extension and PKCS#9 attribute through tsyringe when
+// imported, which cost each certificate-checking function about 13 ms of its cold start.
 
 export { certificateIdOf, SUBJECT_FIELDS, type SubjectField } from "./certificate-names.js";
 
@@ -59,11 +81,10 @@ export const KEY_USAGES = [
 ] as const;
 export type KeyUsage = (typeof KEY_USAGES)[number];
 
-/** The library's certificate, with its ASN.1 form in reach: the checks read what its getters hide. */
-class ParsedCertificate extends x509.X509Certificate {
-  get structure() {
-    return this.asn;
-  }
+/** A certificate as parsed: its ASN.1 structure and the DER it came from. */
+interface ParsedCertificate {
+  readonly asn: Certificate;
+  readonly der: Uint8Array;
 }
 
 /** A parsed certificate: its facts, and the parsed form the signature check needs. */
@@ -85,42 +106,55 @@ const sha256Hex = (data: ArrayBuffer | Uint8Array): string =>
 
 const PEM_BLOCK = /^-----BEGIN CERTIFICATE-----\r?\n[A-Za-z0-9+/=\r\n]+-----END CERTIFICATE-----\s*$/;
 
+// The block's base64 (its characters already checked by the block's pattern).
+const derOf = (pem: string): Uint8Array =>
+  new Uint8Array(Buffer.from(pem.replace(/-----[A-Z ]+-----/g, "").replace(/\s+/g, ""), "base64"));
+
 /** Parses one PEM certificate defensively: any problem is a value, never an exception. */
 export const inspectCertificate = (pem: string): Inspection => {
   if (pem.length > MAX_PEM_LENGTH)
     return { ok: false, error: `PEM is ${pem.length} characters (limit ${MAX_PEM_LENGTH})` };
   if (!PEM_BLOCK.test(pem.trim())) return { ok: false, error: "not exactly one PEM CERTIFICATE block" };
   try {
-    const parsed = new ParsedCertificate(pem.trim(), PARSE_LIMITS);
+    const der = derOf(pem.trim());
+    const parsed = { der, asn: AsnParser.parse(der, Certificate, PARSE_LIMITS) };
     return { ok: true, certificate: { parsed, facts: readFacts(parsed), profile: readProfile(parsed) } };
   } catch (error) {
     return { ok: false, error: error instanceof Error ? error.message : String(error) };
   }
 };
 
+/** The value of the first extension of that type, parsed; undefined when the certificate has none. */
+const extensionOf = <T>(cert: ParsedCertificate, oid: string, type: new () => T): T | undefined => {
+  const extension = cert.asn.tbsCertificate.extensions?.find((e) => e.extnID === oid);
+  return extension ? AsnParser.parse(extension.extnValue, type, PARSE_LIMITS) : undefined;
+};
+
 const readFacts = (cert: ParsedCertificate): CertificateFacts => {
-  const basic = cert.getExtension(x509.BasicConstraintsExtension);
-  const eku = cert.getExtension(x509.ExtendedKeyUsageExtension);
+  const { tbsCertificate: tbs, signatureAlgorithm } = cert.asn;
+  const eku = extensionOf(cert, id_ce_extKeyUsage, ExtendedKeyUsage);
+  const spki = AsnSerializer.serialize(tbs.subjectPublicKeyInfo);
   return {
-    subject: cert.subject,
-    issuer: cert.issuer,
-    serialNumber: cert.serialNumber,
-    notBefore: cert.notBefore,
-    notAfter: cert.notAfter,
-    key: readKey(cert.publicKey),
-    signatureHash: readSignatureHash(cert),
-    isCa: basic?.ca === true,
-    extendedKeyUsages: eku ? eku.usages.map(String) : undefined,
-    certificateSha256: sha256Hex(cert.rawData),
-    publicKeySha256: sha256Hex(cert.publicKey.rawData),
+    subject: nameText(tbs.subject),
+    issuer: nameText(tbs.issuer),
+    serialNumber: serialNumberHex(new Uint8Array(tbs.serialNumber)),
+    notBefore: tbs.validity.notBefore.getTime(),
+    notAfter: tbs.validity.notAfter.getTime(),
+    key: readKey(spki),
+    signatureHash: signatureSchemeOf(signatureAlgorithm)?.hash,
+    isCa: extensionOf(cert, id_ce_basicConstraints, BasicConstraints)?.cA === true,
+    extendedKeyUsages: eku ? eku.map(String) : undefined,
+    certificateSha256: sha256Hex(cert.der),
+    publicKeySha256: sha256Hex(spki),
   };
 };
 
 const readProfile = (cert: ParsedCertificate): CertificateProfile => {
-  const keyUsage = cert.getExtension(x509.KeyUsagesExtension);
-  const { tbsCertificate, signatureAlgorithm } = cert.structure;
+  const keyUsage = extensionOf(cert, id_ce_keyUsage, KeyUsageBits)?.toNumber();
+  const { tbsCertificate, signatureAlgorithm } = cert.asn;
   return {
-    keyUsages: keyUsage ? KEY_USAGES.filter((_, bit) => (keyUsage.usages & (1 << bit)) !== 0) : undefined,
+    keyUsages:
+      keyUsage === undefined ? undefined : KEY_USAGES.filter((_, bit) => (keyUsage & (1 << bit)) !== 0),
     extensions: (tbsCertificate.extensions ?? []).map((e) => ({ oid: e.extnID, critical: e.critical })),
     serialNumberSign: integerSign(new Uint8Array(tbsCertificate.serialNumber)),
     signedAlgorithm: tbsCertificate.signature.algorithm,
@@ -135,23 +169,168 @@ const integerSign = (bytes: Uint8Array): CertificateProfile["serialNumberSign"] 
   return bytes.some((byte) => byte !== 0) ? "positive" : "zero";
 };
 
-const readKey = (key: x509.PublicKey): PublicKeyFacts => {
-  const algorithm = key.algorithm as { name: string; modulusLength?: number; namedCurve?: string };
-  if (algorithm.name.startsWith("RSA")) return { type: "RSA", bits: algorithm.modulusLength ?? 0 };
-  if (algorithm.name === "ECDSA" || algorithm.name === "ECDH") {
-    return { type: "EC", curve: algorithm.namedCurve ?? "unknown" };
-  }
-  return { type: "OTHER", algorithm: algorithm.name };
+// Lower-case hex, without the sign octet DER adds before a high bit (as IoT Core and OpenSSL show it).
+const serialNumberHex = (bytes: Uint8Array): string =>
+  Buffer.from(
+    bytes.length > 1 && bytes[0] === 0 && (bytes[1] ?? 0) > 0x7f ? bytes.subarray(1) : bytes,
+  ).toString("hex");
+
+// Short names of the attribute types a subject usually has; others are shown by OID.
+const NAME_TYPES: Record<string, string> = {
+  "2.5.4.3": "CN",
+  "2.5.4.7": "L",
+  "2.5.4.8": "ST",
+  "2.5.4.10": "O",
+  "2.5.4.11": "OU",
+  "2.5.4.6": "C",
+  "0.9.2342.19200300.100.1.25": "DC",
+  "1.2.840.113549.1.9.1": "E",
+  "2.5.4.42": "G",
+  "2.5.4.43": "I",
+  "2.5.4.4": "SN",
+  "2.5.4.12": "T",
 };
 
-const readSignatureHash = (
-  cert: x509.X509Certificate | x509.Pkcs10CertificateRequest,
-): string | undefined => {
+const isControl = (code: number) => code < 0x20 || code === 0x7f;
+
+// RFC 4514's escapes, and every control character as \XX: a name is shown to people.
+const escapeNameValue = (value: string): string =>
+  [
+    ...value
+      .replace(/([,+"\\<>;])/g, "\\$1")
+      .replace(/^([ #])/, "\\$1")
+      .replace(/ $/, "\\ "),
+  ]
+    .map((c) =>
+      isControl(c.charCodeAt(0)) ? `\\${c.charCodeAt(0).toString(16).padStart(2, "0").toUpperCase()}` : c,
+    )
+    .join("");
+
+/** A distinguished name as text, "CN=dev-1, O=Acme": its RDNs in certificate order. */
+const nameText = (name: Name): string =>
+  name
+    .map((rdn) =>
+      rdn
+        .map((attribute) => {
+          const type = NAME_TYPES[attribute.type] ?? attribute.type;
+          const value = attribute.value.anyValue
+            ? `#${Buffer.from(attribute.value.anyValue).toString("hex")}`
+            : escapeNameValue(attribute.value.toString());
+          return `${type}=${value}`;
+        })
+        .join("+"),
+    )
+    .join(", ");
+
+// node:crypto's names for curves and key types, as the crypto policy and refusals name them.
+const CURVES: Record<string, string> = {
+  prime256v1: "P-256",
+  secp384r1: "P-384",
+  secp521r1: "P-521",
+  secp256k1: "K-256",
+};
+const KEY_TYPES: Record<string, string> = {
+  ed25519: "Ed25519",
+  ed448: "Ed448",
+  x25519: "X25519",
+  x448: "X448",
+};
+
+const publicKeyOf = (spki: ArrayBuffer): KeyObject =>
+  createPublicKey({ key: Buffer.from(spki), format: "der", type: "spki" });
+
+const readKey = (spki: ArrayBuffer): PublicKeyFacts => {
+  let key: KeyObject;
   try {
-    const hash = (cert.signatureAlgorithm as { hash?: { name?: string } }).hash;
-    return hash?.name;
+    key = publicKeyOf(spki);
   } catch {
-    return undefined; // an algorithm the library does not know (MD5, ...): treated as too weak.
+    return { type: "OTHER", algorithm: "a key node:crypto cannot read" };
+  }
+  const details = key.asymmetricKeyDetails ?? {};
+  if (key.asymmetricKeyType === "rsa" || key.asymmetricKeyType === "rsa-pss")
+    return { type: "RSA", bits: details.modulusLength ?? 0 };
+  if (key.asymmetricKeyType === "ec") {
+    const curve = details.namedCurve;
+    return { type: "EC", curve: curve ? (CURVES[curve] ?? curve) : "unknown" };
+  }
+  const type = key.asymmetricKeyType ?? "unknown";
+  return { type: "OTHER", algorithm: KEY_TYPES[type] ?? type };
+};
+
+/** How a signature algorithm signs: its padding or curve family, and its hash when it has one. */
+interface SignatureScheme {
+  readonly kind: "pkcs1" | "ecdsa" | "pss" | "eddsa";
+  /** e.g. "SHA-256"; undefined for EdDSA, which has no separate hash. */
+  readonly hash: string | undefined;
+  readonly saltLength?: number;
+}
+
+const HASHES: Record<string, string> = {
+  "1.3.14.3.2.26": "SHA-1",
+  "2.16.840.1.101.3.4.2.1": "SHA-256",
+  "2.16.840.1.101.3.4.2.2": "SHA-384",
+  "2.16.840.1.101.3.4.2.3": "SHA-512",
+};
+
+const SCHEMES: Record<string, SignatureScheme> = {
+  "1.2.840.113549.1.1.5": { kind: "pkcs1", hash: "SHA-1" },
+  "1.2.840.113549.1.1.11": { kind: "pkcs1", hash: "SHA-256" },
+  "1.2.840.113549.1.1.12": { kind: "pkcs1", hash: "SHA-384" },
+  "1.2.840.113549.1.1.13": { kind: "pkcs1", hash: "SHA-512" },
+  "1.2.840.10045.4.1": { kind: "ecdsa", hash: "SHA-1" },
+  "1.2.840.10045.4.3.2": { kind: "ecdsa", hash: "SHA-256" },
+  "1.2.840.10045.4.3.3": { kind: "ecdsa", hash: "SHA-384" },
+  "1.2.840.10045.4.3.4": { kind: "ecdsa", hash: "SHA-512" },
+  "1.3.101.112": { kind: "eddsa", hash: undefined },
+  "1.3.101.113": { kind: "eddsa", hash: undefined },
+};
+const RSASSA_PSS = "1.2.840.113549.1.1.10";
+const MGF1 = "1.2.840.113549.1.1.8";
+
+/**
+ * The scheme of a signature algorithm; undefined for one not known here (MD5, ...), which the
+ * crypto policy treats as too weak. RSASSA-PSS takes its hash from its parameters, and only
+ * with MGF1 over the same hash (what node:crypto verifies).
+ */
+const signatureSchemeOf = (algorithm: AlgorithmIdentifier): SignatureScheme | undefined => {
+  if (algorithm.algorithm !== RSASSA_PSS) return SCHEMES[algorithm.algorithm];
+  try {
+    const params = algorithm.parameters
+      ? AsnParser.parse(algorithm.parameters, RsaSaPssParams, PARSE_LIMITS)
+      : new RsaSaPssParams();
+    const hash = HASHES[params.hashAlgorithm.algorithm];
+    const mgfHash = params.maskGenAlgorithm.parameters
+      ? AsnParser.parse(params.maskGenAlgorithm.parameters, AlgorithmIdentifier, PARSE_LIMITS).algorithm
+      : undefined;
+    if (!hash || params.maskGenAlgorithm.algorithm !== MGF1 || HASHES[mgfHash ?? ""] !== hash)
+      return undefined;
+    return { kind: "pss", hash, saltLength: params.saltLength };
+  } catch {
+    return undefined;
+  }
+};
+
+/** True when `signature` over `data` verifies with the key in `spki` under `algorithm`. */
+const verifiesWith = (
+  algorithm: AlgorithmIdentifier,
+  spki: ArrayBuffer,
+  data: ArrayBuffer,
+  signature: ArrayBuffer,
+): boolean => {
+  const scheme = signatureSchemeOf(algorithm);
+  if (!scheme) return false;
+  try {
+    const key = publicKeyOf(spki);
+    const expected = { pkcs1: ["rsa"], pss: ["rsa", "rsa-pss"], ecdsa: ["ec"], eddsa: ["ed25519", "ed448"] };
+    if (!expected[scheme.kind].includes(key.asymmetricKeyType ?? "")) return false;
+    const hash = scheme.hash ? scheme.hash.replace("-", "").toLowerCase() : null;
+    const options =
+      scheme.kind === "pss"
+        ? { key, padding: cryptoConstants.RSA_PKCS1_PSS_PADDING, saltLength: scheme.saltLength ?? 20 }
+        : key;
+    return verify(hash, Buffer.from(data), options, Buffer.from(signature));
+  } catch {
+    return false;
   }
 };
 
@@ -163,7 +342,7 @@ export const subjectValues = (
   certificate: InspectedCertificate | InspectedCsr,
   field: SubjectField,
 ): SubjectValue[] => {
-  const structure = certificate.parsed.structure;
+  const structure = certificate.parsed.asn;
   const subject =
     "tbsCertificate" in structure
       ? structure.tbsCertificate.subject
@@ -173,7 +352,7 @@ export const subjectValues = (
   );
 };
 
-type AttributeValue = ParsedCertificate["structure"]["tbsCertificate"]["subject"][number][number]["value"];
+type AttributeValue = Name[number][number]["value"];
 
 // The parser decodes the DirectoryString choices and IA5String; any other type arrives as raw DER.
 const readString = (value: AttributeValue): SubjectValue => {
@@ -218,11 +397,10 @@ const primitiveContent = (element: Uint8Array): Uint8Array | undefined => {
   return start + length === element.length ? element.subarray(start) : undefined;
 };
 
-/** The library's certificate request, with its ASN.1 form in reach, as for certificates. */
-class ParsedCsr extends x509.Pkcs10CertificateRequest {
-  get structure() {
-    return this.asn;
-  }
+/** A certificate signing request as parsed: its ASN.1 structure and the DER it came from. */
+interface ParsedCsr {
+  readonly asn: CertificationRequest;
+  readonly der: Uint8Array;
 }
 
 /** What the crypto policy needs to know about a certificate signing request (PKCS#10), read once. */
@@ -254,17 +432,20 @@ export const inspectCsr = (pem: string): CsrInspection => {
   if (!CSR_BLOCK.test(pem.trim()))
     return { ok: false, error: "not exactly one PEM CERTIFICATE REQUEST block" };
   try {
-    const parsed = new ParsedCsr(pem.trim(), PARSE_LIMITS);
+    const der = derOf(pem.trim());
+    const parsed = { der, asn: AsnParser.parse(der, CertificationRequest, PARSE_LIMITS) };
+    const info = parsed.asn.certificationRequestInfo;
+    const spki = AsnSerializer.serialize(info.subjectPKInfo);
     return {
       ok: true,
       csr: {
         parsed,
         facts: {
-          subject: parsed.subject,
-          key: readKey(parsed.publicKey),
-          signatureHash: readSignatureHash(parsed),
-          publicKeySha256: sha256Hex(parsed.publicKey.rawData),
-          requestSha256: sha256Hex(parsed.rawData),
+          subject: nameText(info.subject),
+          key: readKey(spki),
+          signatureHash: signatureSchemeOf(parsed.asn.signatureAlgorithm)?.hash,
+          publicKeySha256: sha256Hex(spki),
+          requestSha256: sha256Hex(der),
         },
       },
     };
@@ -275,11 +456,11 @@ export const inspectCsr = (pem: string): CsrInspection => {
 
 /** True when the request is signed by the key it names: its sender holds that private key. */
 export const provesPossession = async (csr: InspectedCsr): Promise<boolean> => {
-  try {
-    return await csr.parsed.verify();
-  } catch {
-    return false;
-  }
+  const { certificationRequestInfo, certificationRequestInfoRaw, signatureAlgorithm, signature } =
+    csr.parsed.asn;
+  if (!certificationRequestInfoRaw) return false;
+  const spki = AsnSerializer.serialize(certificationRequestInfo.subjectPKInfo);
+  return verifiesWith(signatureAlgorithm, spki, certificationRequestInfoRaw, signature);
 };
 
 /**
@@ -290,10 +471,9 @@ export const isIssuedBy = async (
   certificate: InspectedCertificate,
   issuer: InspectedCertificate,
 ): Promise<boolean> => {
-  if (certificate.parsed.issuer !== issuer.parsed.subject) return false;
-  try {
-    return await certificate.parsed.verify({ publicKey: issuer.parsed.publicKey, signatureOnly: true });
-  } catch {
-    return false;
-  }
+  if (certificate.facts.issuer !== issuer.facts.subject) return false;
+  const { tbsCertificateRaw, signatureAlgorithm, signatureValue } = certificate.parsed.asn;
+  if (!tbsCertificateRaw) return false;
+  const spki = AsnSerializer.serialize(issuer.parsed.asn.tbsCertificate.subjectPublicKeyInfo);
+  return verifiesWith(signatureAlgorithm, spki, tbsCertificateRaw, signatureValue);
 };
