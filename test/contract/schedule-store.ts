@@ -3,9 +3,16 @@ import type { ScheduleState, ScheduleStore } from "#adapters/iot-budget.js";
 
 /**
  * What every store of the IoT budget's schedules promises: run against the in-memory one the unit
- * tests and the herd simulation use, and against DynamoDB (moto), so they cannot drift apart.
+ * tests and the herd simulation use, against DynamoDB on moto, and against the deployed table on
+ * ministack, so they cannot drift apart. moto's server runs requests on threads without locking
+ * an item, so two conditional writes at once can both pass there (DynamoDB never lets them): that
+ * one promise is checked on the others only.
  */
-export const scheduleStoreContract = (name: string, makeStore: () => Promise<ScheduleStore>) => {
+export const scheduleStoreContract = (
+  name: string,
+  makeStore: () => Promise<ScheduleStore>,
+  { atomicConditionalWrites = true }: { readonly atomicConditionalWrites?: boolean } = {},
+) => {
   let sequence = 0;
   const operation = () => {
     sequence += 1;
@@ -47,7 +54,7 @@ export const scheduleStoreContract = (name: string, makeStore: () => Promise<Sch
       });
     });
 
-    it("lets one of two writers over the same version win", async () => {
+    it.runIf(atomicConditionalWrites)("lets one of two writers over the same version win", async () => {
       const store = await makeStore();
       const op = operation();
       await store.swap(op, undefined, schedule(1));
