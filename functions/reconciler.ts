@@ -2,6 +2,7 @@ import { injectLambdaContext } from "@aws-lambda-powertools/logger/middleware";
 import { MetricUnit } from "@aws-lambda-powertools/metrics";
 import middy from "@middy/core";
 import type { Context } from "aws-lambda";
+import { withinWindow } from "#adapters/back-pressure.js";
 import { builtOnFirstCall } from "#adapters/built-on-first-call.js";
 import { loadMaintenanceConfig } from "#adapters/config.js";
 import { logger, metrics, publishMetrics } from "#adapters/telemetry.js";
@@ -9,7 +10,7 @@ import { checkpointOf, maintenanceDeps } from "#adapters/wiring/maintenance.js";
 import { type ExpiringDevice, watchExpiry } from "#app/expiry-watch.js";
 import type { ReconcilerCheckpoint } from "#app/ports.js";
 import { DRIFT_KINDS, type DriftKind, reconcile } from "#app/reconcile.js";
-import { DependencyRejectedError, ValidationError } from "#domain/errors.js";
+import { DependencyRejectedError, ThrottledError, ValidationError } from "#domain/errors.js";
 
 /**
  * Once a day (an EventBridge schedule): the expiry watch, then the reconciler from where its last
@@ -87,6 +88,12 @@ const reconcilePart = async ({ deps, checkpoint }: ReconcilerDeps, deadline: num
         actor: "reconciler",
         deadline,
       }).catch((error: unknown) => {
+        // The IoT budget had no slot for a read before the run's end (first connections come
+        // first): the run stops here, and the next goes on from this page.
+        if (error instanceof ThrottledError) {
+          logger.warn("IoT budget busy: the pass goes on next run", { error });
+          return "stop" as const;
+        }
         // A checkpoint this version cannot read (another walk, an expired listing token): start over.
         const stale = error instanceof ValidationError || error instanceof DependencyRejectedError;
         if (!stale || cursor === undefined || cursor !== resumedFrom || examined > 0) throw error;
@@ -94,6 +101,7 @@ const reconcilePart = async ({ deps, checkpoint }: ReconcilerDeps, deadline: num
         cursor = undefined;
         return undefined;
       });
+      if (report === "stop") break;
       if (!report) continue;
       examined += report.examined;
       for (const drift of report.drifts) {
@@ -136,9 +144,12 @@ const reconcilePart = async ({ deps, checkpoint }: ReconcilerDeps, deadline: num
 export const reconciler = (run: ReconcilerDeps) =>
   middy(async (_event: unknown, context: Context) => {
     const deadline = Date.now() + context.getRemainingTimeInMillis() - MARGIN_MS;
-    const expiring = await expiry(run);
-    const reconciled = await reconcilePart(run, deadline);
-    return { expiring, reconciled };
+    // Background work of the IoT budget: each read waits for its slot until the run's end.
+    return withinWindow({ startBy: deadline, finishBy: deadline }, async () => {
+      const expiring = await expiry(run);
+      const reconciled = await reconcilePart(run, deadline);
+      return { expiring, reconciled };
+    });
   })
     .use(injectLambdaContext(logger))
     .use(publishMetrics());

@@ -124,12 +124,12 @@ const operationsSchema = z.extend(manifestSchema, {
   MANIFEST_BUCKET: ingestSchema.shape.MANIFEST_BUCKET,
 });
 
-// The reconciler and the expiry watch: the table, the devices' group, and their share of IoT's quotas.
+// The reconciler and the expiry watch: the table, the devices' group, and the deployment's IoT budget.
 const horizon = (fallback: number) =>
   z._default(z.coerce.number().check(z.int(), z.minimum(1), z.maximum(3650)), fallback);
 const maintenanceSchema = z.extend(storeSchema, {
+  ...budgetFields,
   DEVICE_THING_GROUP: provisioningSchema.shape.DEVICE_THING_GROUP,
-  IOT_QUOTA_SHARE: provisioningSchema.shape.IOT_QUOTA_SHARE,
   // The expiry watch's horizons: certificates expiring within so many days are reported.
   EXPIRY_DEVICE_DAYS: horizon(30),
   EXPIRY_CA_DAYS: horizon(90),

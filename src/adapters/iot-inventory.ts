@@ -12,41 +12,20 @@ import type { CaValidity, IotInventory } from "#app/ports.js";
 import { DependencyUnavailableError, NotFoundError } from "#domain/errors.js";
 import { type CaCertificateId, type CertificateId, type DeviceId, isCertificateId } from "#domain/ids.js";
 import type { CertificateStatus } from "#domain/provisioning-decision.js";
-import { call } from "./aws-errors.js";
-import { type RateLimiter, tokenBucket } from "./rate-limiter.js";
+import { type IotPacer, pacedCall } from "./iot-budget.js";
+import type { IotOperation } from "./rate-limiter.js";
 
 /**
- * IoT Core's inventory over client-iot, for the reconciler and the expiry watch. Every call first
- * waits for its operation's token bucket at `share` of the account's quota, as provisioning's do.
+ * IoT Core's inventory over client-iot, for the reconciler, the expiry watch, the retirement job
+ * and JITP's lookups. Every call takes its slot of the deployment's IoT budget through the pacer it
+ * is given (as background work for all but JITP's), like every other IoT call of fleetgate.
  */
-// IoT Core's default per-account rate for these reads (TPS), the lowest of the published ones.
-export const INVENTORY_QUOTAS = {
-  DescribeCertificate: 10,
-  DescribeCACertificate: 10,
-  ListThingsInThingGroup: 10,
-  ListThingPrincipals: 10,
-  ListPrincipalThings: 10,
-  ListCACertificates: 10,
-} as const;
-
-export type InventoryOperation = keyof typeof INVENTORY_QUOTAS;
-
-export const inventoryRateLimiters = (share: number): Record<InventoryOperation, RateLimiter> =>
-  Object.fromEntries(
-    Object.entries(INVENTORY_QUOTAS).map(([operation, quota]) => [operation, tokenBucket(quota * share)]),
-  ) as Record<InventoryOperation, RateLimiter>;
-
 // A certificate principal: arn:<partition>:iot:<region>:<account>:cert/<id>. Others (Cognito) are not ours.
 const CERTIFICATE_ARN = /^arn:[a-z-]+:iot:[a-z0-9-]+:\d{12}:cert\/([0-9a-f]{64})$/;
 
-export const iotInventory = (
-  iot: IoTClient,
-  limiters?: Record<InventoryOperation, RateLimiter>,
-): IotInventory => {
-  const send = async <T>(operation: InventoryOperation, run: () => Promise<T>): Promise<T> => {
-    await limiters?.[operation].acquire();
-    return call(operation, run);
-  };
+export const iotInventory = (iot: IoTClient, pacer?: IotPacer): IotInventory => {
+  const send = <T>(operation: IotOperation, run: () => Promise<T>): Promise<T> =>
+    pacedCall(pacer, operation, run);
   const absentIfNotFound = async <T>(work: Promise<T>): Promise<T | undefined> => {
     try {
       return await work;

@@ -71,6 +71,11 @@ export const IOT_QUOTAS = {
   // JITP: a waiting certificate's registration is undone, and an existing Thing takes its attributes.
   DeleteCertificate: 10,
   UpdateThing: 15,
+  // The reconciler's, the expiry watch's and the retirement job's reads.
+  ListThingsInThingGroup: 10,
+  ListThingPrincipals: 10,
+  ListPrincipalThings: 10,
+  ListCACertificates: 10,
 } as const;
 
 export type IotOperation = keyof typeof IOT_QUOTAS;

@@ -1,4 +1,5 @@
 import type { Device, DeviceEvent } from "#domain/device.js";
+import { ThrottledError } from "#domain/errors.js";
 import type { CertificateId, DeviceId } from "#domain/ids.js";
 import type { DeviceState } from "#domain/lifecycle.js";
 import type { CertificateStatus } from "#domain/provisioning-decision.js";
@@ -197,7 +198,7 @@ const checkRecord = async (deps: ReconcileDeps, device: Device): Promise<CheckRe
     const statuses = await statusesOf(deps, ids);
     return compareRecord(deps, device, attached, statuses);
   } catch (error) {
-    return { deviceId: device.deviceId, why: messageOf(error) };
+    return uncheckedOrThrow(device.deviceId, error);
   }
 };
 
@@ -243,8 +244,18 @@ const checkThing = async (
       ...unrecorded,
     ];
   } catch (error) {
-    return { deviceId: thingName, why: messageOf(error) };
+    return uncheckedOrThrow(thingName, error);
   }
+};
+
+/**
+ * A read that failed leaves its item unchecked (reported, never repaired). One refused for want of
+ * IoT quota (throttled, or no slot of the budget in time) ends the page instead: the walk goes on
+ * from the page's start later, rather than passing over items it never read.
+ */
+const uncheckedOrThrow = (deviceId: DeviceId, error: unknown): Unchecked => {
+  if (error instanceof ThrottledError) throw error;
+  return { deviceId, why: messageOf(error) };
 };
 
 const statusesOf = async (

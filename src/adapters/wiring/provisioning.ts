@@ -40,5 +40,6 @@ export const provisioningDeps = (
  */
 export const jitrDeps = (config: ProvisioningConfig): JitpThingDeps => {
   const deps = provisioningDeps(config);
-  return { ...deps, jitp: jitpRegistration(deps.registry), things: iotInventory(iotClient()) };
+  const things = iotInventory(iotClient(), iotPacer(config, "first"));
+  return { ...deps, jitp: jitpRegistration(deps.registry), things };
 };

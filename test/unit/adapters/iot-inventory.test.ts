@@ -12,8 +12,8 @@ import {
 import { mockClient } from "aws-sdk-client-mock";
 import "aws-sdk-client-mock-vitest/extend";
 import { beforeEach, describe, expect, it } from "vitest";
+import type { IotPacer } from "#adapters/iot-budget.js";
 import { iotInventory } from "#adapters/iot-inventory.js";
-import type { RateLimiter } from "#adapters/rate-limiter.js";
 import { ThrottledError } from "#domain/errors.js";
 import type { CertificateId, DeviceId } from "#domain/ids.js";
 import { createCa } from "#local/dev-pki.js";
@@ -100,27 +100,29 @@ describe("iotInventory", () => {
     expect(iot).toHaveReceivedCommandWith(ListCACertificatesCommand, { marker: "m" });
   });
 
-  it("waits for the operation's rate limiter before each call", async () => {
-    const waited: string[] = [];
-    const limiter = (name: string): RateLimiter => ({
-      acquire: async () => {
-        waited.push(name);
+  it("takes each call's slot from the deployment's IoT budget, by operation, and reports what IoT Core served", async () => {
+    const taken: string[] = [];
+    let served = 0;
+    const pacer: IotPacer = {
+      acquire: async (operation) => {
+        taken.push(operation);
+        return {
+          served: () => {
+            served += 1;
+          },
+          throttled: async () => false,
+        };
       },
-    });
-    const paced = iotInventory(new IoTClient({ region: "eu-west-1" }), {
-      DescribeCertificate: limiter("DescribeCertificate"),
-      DescribeCACertificate: limiter("DescribeCACertificate"),
-      ListThingsInThingGroup: limiter("ListThingsInThingGroup"),
-      ListThingPrincipals: limiter("ListThingPrincipals"),
-      ListPrincipalThings: limiter("ListPrincipalThings"),
-      ListCACertificates: limiter("ListCACertificates"),
-    });
+      within: (work) => work(),
+    };
+    const paced = iotInventory(new IoTClient({ region: "eu-west-1" }), pacer);
     iot.on(ListThingPrincipalsCommand).resolves({ principals: [] });
     iot.on(DescribeCertificateCommand).resolves({ certificateDescription: { status: "ACTIVE" } });
 
     await paced.thingCertificates("sensor-1" as DeviceId);
     await paced.certificateStatus(CERT as CertificateId);
 
-    expect(waited).toEqual(["ListThingPrincipals", "DescribeCertificate"]);
+    expect(taken).toEqual(["ListThingPrincipals", "DescribeCertificate"]);
+    expect(served).toBe(2);
   });
 });

@@ -8,7 +8,7 @@ import {
   reconcileDevice,
 } from "#app/reconcile.js";
 import type { Device } from "#domain/device.js";
-import { DependencyUnavailableError, ValidationError } from "#domain/errors.js";
+import { DependencyUnavailableError, ThrottledError, ValidationError } from "#domain/errors.js";
 import type { BatchId, CaCertificateId, CertificateId, DeviceId } from "#domain/ids.js";
 import type { DeviceState } from "#domain/lifecycle.js";
 import type { CertificateStatus } from "#domain/provisioning-decision.js";
@@ -334,6 +334,19 @@ describe("reconcile --repair", () => {
     expect(drifts).toEqual([]);
     expect(unchecked).toEqual([{ deviceId: "stolen", why: "DescribeCertificate: timeout" }]);
     expect(registry.certificates.get(cert("r6"))?.status).toBe("ACTIVE");
+  });
+
+  it("ends the page when IoT Core's quota refuses a read, so the walk reads it again rather than passing over it", async () => {
+    device("busy", "ACTIVE", { id: cert("r8"), status: "ACTIVE" });
+    inventory.failNext(
+      "certificateStatus",
+      new ThrottledError("DescribeCertificate: no slot of the IoT budget"),
+    );
+
+    await expect(reconcile(deps, { limit: 3, actor: OPERATOR })).rejects.toThrow(ThrottledError);
+    const { drifts, unchecked } = await pass();
+    expect(drifts).toEqual([]);
+    expect(unchecked).toEqual([]);
   });
 
   it("reads the certificate again before revoking: one revoked meanwhile is skipped", async () => {
