@@ -1,7 +1,7 @@
 import { ThrottledError } from "#domain/errors.js";
 import { call } from "./aws-errors.js";
 import { currentWindow, DeferredError, latestStart, withinWindow } from "./back-pressure.js";
-import { IOT_QUOTAS, type IotOperation, realTimer, type Timer } from "./rate-limiter.js";
+import { IOT_QUOTAS, type IotOperation, realTimer, type Timer } from "./iot-quotas.js";
 
 /**
  * One budget of IoT Core calls for the whole deployment. Every function, in every container, takes

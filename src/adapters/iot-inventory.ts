@@ -13,7 +13,7 @@ import { DependencyUnavailableError, NotFoundError } from "#domain/errors.js";
 import { type CaCertificateId, type CertificateId, type DeviceId, isCertificateId } from "#domain/ids.js";
 import type { CertificateStatus } from "#domain/provisioning-decision.js";
 import { type IotPacer, pacedCall } from "./iot-budget.js";
-import type { IotOperation } from "./rate-limiter.js";
+import type { IotOperation } from "./iot-quotas.js";
 
 /**
  * IoT Core's inventory over client-iot, for the reconciler, the expiry watch, the retirement job

@@ -19,7 +19,7 @@ import { type CaCertificateId, type CertificateId, isCaCertificateId } from "#do
 import type { CertificateStatus } from "#domain/provisioning-decision.js";
 import { type IotPacer, pacedCall } from "./iot-budget.js";
 import { jitpTemplateOf } from "./iot-cas.js";
-import type { IotOperation } from "./rate-limiter.js";
+import type { IotOperation } from "./iot-quotas.js";
 
 /**
  * IoT Core's registry over client-iot. "Already exists" counts as done: every write is idempotent.

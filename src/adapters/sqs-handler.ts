@@ -5,7 +5,7 @@ import middy from "@middy/core";
 import type { Context, SQSEvent, SQSRecord } from "aws-lambda";
 import { sqsClient } from "./aws-clients.js";
 import { DeferredError, deferralDelaySeconds, invocationWindow, withinWindow } from "./back-pressure.js";
-import { realTimer, type Timer } from "./rate-limiter.js";
+import { realTimer, type Timer } from "./iot-quotas.js";
 import { deferralsOf, type Requeue, sqsRequeue } from "./sqs-requeue.js";
 import { logger, metrics, publishMetrics } from "./telemetry.js";
 

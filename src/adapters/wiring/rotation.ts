@@ -9,9 +9,9 @@ import { IOT_BUDGET_DEFAULTS } from "../config.js";
 import { deviceReader } from "../dynamodb/device-ledger.js";
 import { parkedTimers, rotationCampaigns, rotationLedger } from "../dynamodb/rotations.js";
 import { iotDataPlane } from "../iot-connections.js";
+import { IOT_QUOTAS } from "../iot-quotas.js";
 import { iotRegistry } from "../iot-registry.js";
 import { iotCertificateIssuer, iotDeviceJobs, iotDeviceMessages } from "../iot-rotation.js";
-import { IOT_QUOTAS } from "../rate-limiter.js";
 import { sqsRotationWork } from "../rotation-messages.js";
 import { iotPacer, systemClock } from "./shared.js";
 

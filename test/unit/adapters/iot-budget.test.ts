@@ -10,7 +10,7 @@ import {
   rateOf,
   type ScheduleStore,
 } from "#adapters/iot-budget.js";
-import type { IotOperation } from "#adapters/rate-limiter.js";
+import type { IotOperation } from "#adapters/iot-quotas.js";
 import { ThrottledError } from "#domain/errors.js";
 import { InMemoryScheduleStore } from "#test/support/in-memory-schedules.js";
 

@@ -1,12 +1,4 @@
 /**
- * A token bucket: at most `perSecond` calls a second on average, bursts up to `burst`. Callers
- * wait for a token instead of sending a call that IoT Core would throttle.
- */
-export interface RateLimiter {
-  acquire(): Promise<void>;
-}
-
-/**
  * The clock pacing reads and sleeps on: wall-clock time (epoch ms), because the deployment's IoT
  * budget is one schedule for every container. Tests and the herd simulation give a virtual one.
  */
@@ -20,38 +12,7 @@ export const realTimer: Timer = {
   sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
 };
 
-export const tokenBucket = (
-  perSecond: number,
-  burst = Math.max(1, Math.floor(perSecond)),
-  timer: Timer = realTimer,
-): RateLimiter => {
-  if (!(perSecond > 0)) throw new RangeError(`rate must be positive, got ${perSecond}`);
-  let tokens = burst;
-  let last = timer.now();
-  // Waiters queue on one promise chain so tokens go out in arrival order.
-  let queue: Promise<void> = Promise.resolve();
-  const take = async (): Promise<void> => {
-    for (;;) {
-      const now = timer.now();
-      tokens = Math.min(burst, tokens + ((now - last) / 1000) * perSecond);
-      last = now;
-      if (tokens >= 1) {
-        tokens -= 1;
-        return;
-      }
-      await timer.sleep(((1 - tokens) / perSecond) * 1000);
-    }
-  };
-  return {
-    acquire() {
-      const turn = queue.then(take);
-      queue = turn.catch(() => undefined);
-      return turn;
-    },
-  };
-};
-
-/** IoT Core's default per-account quotas (TPS) for the calls provisioning makes; see aws-iot-facts. */
+/** IoT Core's default per-account quotas (TPS) for every call fleetgate makes; see aws-iot-facts. */
 export const IOT_QUOTAS = {
   DescribeCertificate: 10,
   RegisterCertificate: 10,
