@@ -135,6 +135,48 @@ describe("ingestUpload with certificates", () => {
   });
 });
 
+describe("ingestUpload pre-registering many certificates", () => {
+  it("takes a few at once; after a failure of ours it starts no more, lets those running finish, and fails for a retry that completes them", async () => {
+    const rows = await Promise.all(
+      Array.from({ length: 20 }, async (_, i) => ({
+        deviceId: `d-${i}`,
+        certificatePem: await certificateFor(`d-${i}`),
+      })),
+    );
+    const register = world.registry.registerCertificate.bind(world.registry);
+    let started = 0;
+    let running = 0;
+    let most = 0;
+    let failOn: number | undefined = 10;
+    world.registry.registerCertificate = async (pem, caPem) => {
+      started += 1;
+      const call = started;
+      running += 1;
+      most = Math.max(most, running);
+      try {
+        await new Promise((resolve) => setTimeout(resolve, 5));
+        if (call === failOn) throw new DependencyUnavailableError("IoT Core outage");
+        return await register(pem, caPem);
+      } finally {
+        running -= 1;
+      }
+    };
+
+    await expect(ingest(rows)).rejects.toThrow("IoT Core outage");
+    expect(running).toBe(0);
+    expect(most).toBeGreaterThan(1);
+    expect(most).toBeLessThanOrEqual(8);
+    expect(started).toBeLessThan(rows.length);
+    const active = () => [...world.store.devices.values()].filter((d) => d.state === "ACTIVE").length;
+    expect(active()).toBe(started - 1);
+
+    failOn = undefined;
+    const result = await registered(rows);
+    expect(result.batch.counts?.certificates).toEqual({ registered: 20, refused: 0 });
+    expect(active()).toBe(20);
+  });
+});
+
 describe("ingestUpload refusals", () => {
   it("refuses, rather than fails for a retry, an upload naming another CA than its batch's", async () => {
     const rows = [{ deviceId: "d-1" }];
