@@ -136,7 +136,12 @@ export const iotRegistry = (iot: IoTClient, pacer?: IotPacer): DeviceRegistry =>
 
     async deleteCertificate(certificateId) {
       try {
-        await send("DeleteCertificate", () => iot.send(new DeleteCertificateCommand({ certificateId })));
+        // forceDelete takes the certificate's own policy attachments with it (fleetgate attaches
+        // none; someone else's would keep it forever); IoT Core still refuses an ACTIVE one, or
+        // one a Thing holds.
+        await send("DeleteCertificate", () =>
+          iot.send(new DeleteCertificateCommand({ certificateId, forceDelete: true })),
+        );
         return "deleted";
       } catch (error) {
         if (error instanceof NotFoundError) return "gone";

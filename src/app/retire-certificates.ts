@@ -197,14 +197,14 @@ const retireOne = async (
   const holders = await judgeHolders(deps, candidate.certificateId, description.certificateArn);
   if (holders.kind === "leave")
     return { ...about(candidate), outcome: "LEFT", status: description.status, detail: holders.why };
-  // No Thing holds it, yet IoT Core refuses: a policy someone attached to it (fleetgate attaches
-  // none to certificates), or a detach of an earlier run still propagating. A person looks.
+  // No Thing holds it, yet IoT Core refuses (the delete forces policies off): a detach of an
+  // earlier run still propagating, or a refusal we do not know. A person looks.
   if (holders.things.length === 0)
     return {
       ...about(candidate),
       outcome: "LEFT",
       status: description.status,
-      detail: "IoT Core refuses to delete it, and no Thing holds it: is a policy attached to it?",
+      detail: "IoT Core refuses to delete it, and no Thing holds it",
     };
   for (const thing of holders.things)
     await deps.registry.detachThingPrincipal(thing, description.certificateArn);

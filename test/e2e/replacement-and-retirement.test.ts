@@ -1,4 +1,9 @@
-import { ListThingPrincipalsCommand } from "@aws-sdk/client-iot";
+import {
+  AttachPolicyCommand,
+  CreatePolicyCommand,
+  DescribeCertificateCommand,
+  ListThingPrincipalsCommand,
+} from "@aws-sdk/client-iot";
 import { InvokeCommand, LambdaClient } from "@aws-sdk/client-lambda";
 import { UpdateCommand } from "@aws-sdk/lib-dynamodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -215,6 +220,24 @@ describe("clean retirement", () => {
   });
 
   it("run now with retention 0, deletes the replaced, refused and revoked certificates from IoT Core, and never the ACTIVE one", async () => {
+    // Someone attached a policy to the clone's certificate: the delete takes it along.
+    const policyName = `someone-else-${clone.certificateId.slice(0, 8)}`;
+    await world.iot.send(
+      new CreatePolicyCommand({
+        policyName,
+        policyDocument: JSON.stringify({
+          Version: "2012-10-17",
+          Statement: [{ Effect: "Deny", Action: "iot:*", Resource: "*" }],
+        }),
+      }),
+    );
+    const { certificateDescription } = await world.iot.send(
+      new DescribeCertificateCommand({ certificateId: clone.certificateId }),
+    );
+    await world.iot.send(
+      new AttachPolicyCommand({ policyName, target: certificateDescription?.certificateArn }),
+    );
+
     const run = await retire();
 
     for (const device of [replaced, clone, lateReplacement, revoked]) {

@@ -229,7 +229,7 @@ describe("certificates that are never touched", () => {
     expect((await run()).items).toMatchObject([{ outcome: "LEFT" }]);
     expect(registry.certificates.has(foreign.certificateId)).toBe(true);
   });
-  it("that IoT Core refuses to delete though no Thing holds it (a policy someone attached): left, said why", async () => {
+  it("that IoT Core refuses to delete though no Thing holds it (a detach still propagating): left, said why", async () => {
     const withPolicy = await queued("REVOKED", daysAgo(40));
     registry.deleteCertificate = async () => "attached";
 
@@ -237,7 +237,7 @@ describe("certificates that are never touched", () => {
       {
         certificateId: withPolicy.certificateId,
         outcome: "LEFT",
-        detail: "IoT Core refuses to delete it, and no Thing holds it: is a policy attached to it?",
+        detail: "IoT Core refuses to delete it, and no Thing holds it",
       },
     ]);
     expect(pauses).toEqual([]);
