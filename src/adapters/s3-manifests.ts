@@ -17,7 +17,8 @@ export interface UploadTicket {
 }
 
 export interface ManifestMetadata {
-  readonly caCertificateId: string;
+  /** None for a batch born only through fleet provisioning. */
+  readonly caCertificateId?: string;
   readonly batchId: string;
   readonly signature?: string;
   readonly actor: string;
@@ -31,12 +32,14 @@ export interface StoredManifest extends ManifestMetadata {
 
 export const MANIFEST_PREFIX = "manifests/";
 const UPLOAD_EXPIRY_SECONDS = 900;
+const NO_CA = "none";
 
 export const s3Manifests = (s3: S3Client, bucket: string) => ({
   async uploadTicket(metadata: ManifestMetadata): Promise<UploadTicket> {
     const key = `${MANIFEST_PREFIX}${new Date().toISOString().slice(0, 10)}/${randomUUID()}`;
     const meta: Record<string, string> = {
-      "ca-certificate-id": metadata.caCertificateId,
+      // Always present and signed, "none" for no CA: an upload cannot add one the ticket did not name.
+      "ca-certificate-id": metadata.caCertificateId ?? NO_CA,
       actor: metadata.actor,
       "batch-id": metadata.batchId,
       ...(metadata.signature ? { "manifest-signature": metadata.signature } : {}),
@@ -73,7 +76,7 @@ export const s3Manifests = (s3: S3Client, bucket: string) => ({
     const batchId = meta["batch-id"];
     if (!ca || !batchId) return undefined;
     return {
-      caCertificateId: ca,
+      ...(ca === NO_CA ? {} : { caCertificateId: ca }),
       batchId,
       actor: meta.actor ?? "unknown",
       ...(meta["manifest-signature"] ? { signature: meta["manifest-signature"] } : {}),

@@ -8,7 +8,8 @@ import { type BatchDeps, type BatchResult, registerBatch } from "./register-batc
 export interface UploadedManifest {
   readonly source: string;
   readonly open: () => AsyncIterable<Uint8Array>;
-  readonly caCertificateId: string;
+  /** None for a batch born only through fleet provisioning. */
+  readonly caCertificateId?: string;
   readonly batchId: string;
   readonly signature?: string;
   readonly actor: string;
@@ -46,7 +47,7 @@ export const ingestUpload = async (
     const now = deps.clock.now().toISOString();
     const batch: BatchRecord = {
       batchId: upload.batchId as BatchId,
-      caCertificateId: upload.caCertificateId as CaCertificateId,
+      ...(upload.caCertificateId ? { caCertificateId: upload.caCertificateId as CaCertificateId } : {}),
       manifestSha256: "",
       source: upload.source,
       state: "FAILED",

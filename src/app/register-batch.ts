@@ -62,7 +62,8 @@ export interface BatchDeps {
 export interface BatchRequest {
   /** Opens the manifest for reading; called twice (check, then write), so a stream is never held whole. */
   readonly open: () => AsyncIterable<Uint8Array> | Iterable<Uint8Array>;
-  readonly caCertificateId: string;
+  /** The CA of the batch's certificates; none for a batch born only through fleet provisioning. */
+  readonly caCertificateId?: string;
   readonly batchId?: string;
   /** Base64 detached signature of the manifest bytes. */
   readonly signature?: string;
@@ -100,7 +101,8 @@ const WRITES_IN_FLIGHT = 4;
  * registration finishes when sent again.
  */
 export const registerBatch = async (deps: BatchDeps, request: BatchRequest): Promise<BatchResult> => {
-  const caCertificateId = checkCa(request.caCertificateId);
+  const caCertificateId =
+    request.caCertificateId === undefined ? undefined : checkCa(request.caCertificateId);
   if (request.batchId !== undefined && !isBatchId(request.batchId)) {
     throw new ValidationError(`batch id ${JSON.stringify(request.batchId)} must be ${BATCH_ID_RULE}`);
   }
@@ -115,18 +117,18 @@ export const registerBatch = async (deps: BatchDeps, request: BatchRequest): Pro
   }
   if (existing && existing.caCertificateId !== caCertificateId) {
     throw new ConflictError(
-      `batch ${batchId} was registered under CA ${existing.caCertificateId}, not ${caCertificateId}: a batch keeps its CA; register the manifest under another batch id to use another CA`,
+      `batch ${batchId} was registered under ${caText(existing.caCertificateId)}, not ${caText(caCertificateId)}: a batch keeps its CA; register the manifest under another batch id to use another CA`,
     );
   }
   if (existing && existing.state !== "RECEIVED") {
     return { batch: existing, replay: true, issues: existing.issues ?? [] };
   }
-  const warnings = await checkCaStanding(deps, caCertificateId);
+  const warnings = caCertificateId ? await checkCaStanding(deps, caCertificateId) : [];
 
   const now = deps.clock.now().toISOString();
   const received: BatchRecord = {
     batchId,
-    caCertificateId,
+    ...(caCertificateId ? { caCertificateId } : {}),
     manifestSha256: checked.manifestSha256,
     source: request.source,
     state: "RECEIVED",
@@ -153,7 +155,7 @@ export const registerBatch = async (deps: BatchDeps, request: BatchRequest): Pro
   }
   const conflicts = written.conflicts;
   const pre =
-    request.preRegister && written.certificates.length > 0
+    caCertificateId && request.preRegister && written.certificates.length > 0
       ? await request.preRegister(caCertificateId, written.certificates)
       : undefined;
   const counts: BatchCounts = {
@@ -177,6 +179,9 @@ export const registerBatch = async (deps: BatchDeps, request: BatchRequest): Pro
   await deps.store.finishBatch(batch);
   return { batch, replay: false, issues };
 };
+
+const caText = (caCertificateId: CaCertificateId | undefined): string =>
+  caCertificateId ? `CA ${caCertificateId}` : "no CA (fleet provisioning only)";
 
 const checkCa = (caCertificateId: string): CaCertificateId => {
   if (!isCaCertificateId(caCertificateId)) {
@@ -212,6 +217,16 @@ const checkCaStanding = async (deps: BatchDeps, caCertificateId: CaCertificateId
         `CA ${caCertificateId}: auto-registration is off, so IoT Core will not register these devices' certificates on first connection; only pre-registered certificates (or JITP) connect`,
       ]
     : [];
+};
+
+/** Why a row's certificate (brought, or approved as a replacement) cannot be taken with this request. */
+const certificateRowRefusal = (row: ManifestRow, request: BatchRequest): string | undefined => {
+  const without = "a batch without a CA (its devices born through fleet provisioning) takes no certificates";
+  if (row.certificatePem && request.caCertificateId === undefined) return `certificatePem: ${without}`;
+  if (row.replaces && request.caCertificateId === undefined) return `replacesCertificateSha256: ${without}`;
+  if (row.certificatePem && !request.preRegister)
+    return "certificatePem: certificates are pre-registered only for uploaded manifests";
+  return undefined;
 };
 
 interface CheckedManifest {
@@ -258,14 +273,10 @@ const checkManifest = async (deps: BatchDeps, request: BatchRequest): Promise<Ch
       report(result.problem);
       return;
     }
-    if (result.row.certificatePem && !request.preRegister) {
+    const refusal = certificateRowRefusal(result.row, request);
+    if (refusal) {
       invalid += 1;
-      report({
-        kind: "invalid",
-        line: result.row.line,
-        deviceId: result.row.deviceId,
-        message: "certificatePem: certificates are pre-registered only for uploaded manifests",
-      });
+      report({ kind: "invalid", line: result.row.line, deviceId: result.row.deviceId, message: refusal });
       return;
     }
     const key = idHash(result.row.deviceId);
@@ -381,7 +392,7 @@ const writeRows = async (
   request: BatchRequest,
   checked: CheckedManifest,
   batchId: BatchId,
-  caCertificateId: CaCertificateId,
+  caCertificateId: CaCertificateId | undefined,
   now: string,
 ): Promise<{
   conflicts: { count: number; issues: RowIssue[] };
@@ -453,7 +464,9 @@ const writeRows = async (
   }
   if (chunk.length > 0) void flush(chunk);
   await Promise.all(inFlight);
+  // Replacement rows of a batch without a CA were refused while checking.
   for (const row of replacements) {
+    if (!caCertificateId) break;
     const refused = await approveReplacement(deps, request, row, batchId, caCertificateId);
     if (!refused) continue;
     count += 1;
@@ -514,13 +527,13 @@ const approveReplacement = async (
 const toDevice = (
   row: ManifestRow,
   batchId: BatchId,
-  caCertificateId: CaCertificateId,
+  caCertificateId: CaCertificateId | undefined,
   now: string,
 ): Device => ({
   deviceId: row.deviceId,
   state: "ALLOWED",
   batchId,
-  caCertificateId,
+  ...(caCertificateId ? { caCertificateId } : {}),
   ...(row.model ? { model: row.model } : {}),
   attributes: row.attributes,
   pins: row.pins,

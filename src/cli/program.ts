@@ -75,9 +75,13 @@ export const buildProgram = (io: CliIo, jsonErrors: () => boolean = () => false)
           "put the devices of a manifest (CSV with a header, or JSON lines) on the allowlist: through the API when an API URL is given (inline, or uploaded when large), else straight into DEVICES_TABLE",
         )
         .argument("<manifest>", "path of the manifest file")
-        .requiredOption(
+        .option(
           "--ca <caCertificateId>",
           "id of the registered CA that issued the batch's device certificates",
+        )
+        .option(
+          "--fleet-only",
+          "a batch without a CA: its devices are born only through fleet provisioning (instead of --ca)",
         )
         .option("--batch-id <batchId>", "batch id (default: derived from the manifest's SHA-256)")
         .option("--signature <file>", "detached ECDSA P-256 signature of the manifest (DER, or its base64)")
@@ -86,44 +90,42 @@ export const buildProgram = (io: CliIo, jsonErrors: () => boolean = () => false)
           "upload the manifest to S3 whatever its size (a manifest that carries certificates must be uploaded)",
         ),
     )
-    .action(
-      async (
-        manifestPath: string,
-        options: CommonOptions & { ca: string; batchId?: string; signature?: string; upload?: boolean },
-      ) => {
-        const size = (await stat(manifestPath)).size;
-        const signature = options.signature ? signatureText(await readFile(options.signature)) : undefined;
-        if (options.apiUrl) {
-          const upload = {
-            http: io.http ?? httpTransport(),
-            clock: io.clock ?? systemClock,
-            progress: options.json ? undefined : io.progress,
-          };
-          await kit.call(
-            options,
-            (api) => registerThroughApi(api, upload, manifestPath, size, { ...options, signature }),
-            "register",
-            registrationKind,
-          );
-          return;
-        }
-        const { registerBatch } = await import("#app/register-batch.js");
-        const aws = {
-          ...(options.profile ? { profile: options.profile } : {}),
-          ...(options.region ? { region: options.region } : {}),
+    .action(async (manifestPath: string, options: CommonOptions & RegistrationOptions, command: Command) => {
+      // Never a batch without a CA by omission: its devices' certificates could never join.
+      if ((options.ca === undefined) === (options.fleetOnly === undefined))
+        command.error("error: give exactly one of --ca <caCertificateId> or --fleet-only");
+      const size = (await stat(manifestPath)).size;
+      const signature = options.signature ? signatureText(await readFile(options.signature)) : undefined;
+      if (options.apiUrl) {
+        const upload = {
+          http: io.http ?? httpTransport(),
+          clock: io.clock ?? systemClock,
+          progress: options.json ? undefined : io.progress,
         };
-        const result = await registerBatch(await io.deps(aws), {
-          open: () => createReadStream(manifestPath),
-          ...(signature ? { signature } : {}),
-          caCertificateId: options.ca,
-          ...(options.batchId ? { batchId: options.batchId } : {}),
-          actor: io.actor,
-          source: `file:${basename(manifestPath)}`,
-        });
-        io.out(json(result));
-        program.setOptionValue("exitCode", EXIT[batchKind(result.batch)]);
-      },
-    );
+        await kit.call(
+          options,
+          (api) => registerThroughApi(api, upload, manifestPath, size, { ...options, signature }),
+          "register",
+          registrationKind,
+        );
+        return;
+      }
+      const { registerBatch } = await import("#app/register-batch.js");
+      const aws = {
+        ...(options.profile ? { profile: options.profile } : {}),
+        ...(options.region ? { region: options.region } : {}),
+      };
+      const result = await registerBatch(await io.deps(aws), {
+        open: () => createReadStream(manifestPath),
+        ...(signature ? { signature } : {}),
+        ...(options.ca ? { caCertificateId: options.ca } : {}),
+        ...(options.batchId ? { batchId: options.batchId } : {}),
+        actor: io.actor,
+        source: `file:${basename(manifestPath)}`,
+      });
+      io.out(json(result));
+      program.setOptionValue("exitCode", EXIT[batchKind(result.batch)]);
+    });
   kit
     .common(
       batch
@@ -235,7 +237,8 @@ interface UploadIo {
 }
 
 interface RegistrationOptions {
-  readonly ca: string;
+  readonly ca?: string | undefined;
+  readonly fleetOnly?: boolean | undefined;
   readonly batchId?: string | undefined;
   readonly signature?: string | undefined;
   readonly upload?: boolean | undefined;
@@ -252,7 +255,7 @@ const registerThroughApi = async (
   if (size <= INLINE_LIMIT && !options.upload) return registerInline(api, path, options);
   const ticket = await api("POST", "/batches/uploads", {
     body: {
-      caCertificateId: options.ca,
+      ...(options.ca ? { caCertificateId: options.ca } : { fleetOnly: true }),
       ...(options.batchId ? { batchId: options.batchId } : {}),
       ...(options.signature ? { signature: options.signature } : {}),
     },
@@ -271,7 +274,10 @@ const registerInline = async (api: ApiClient, path: string, options: Registratio
   const text = await readFile(path, "utf8");
   const contentType = text.trimStart().startsWith("{") ? "application/x-ndjson" : "text/csv";
   return api("POST", "/batches", {
-    query: { caCertificateId: options.ca, ...(options.batchId ? { batchId: options.batchId } : {}) },
+    query: {
+      ...(options.ca ? { caCertificateId: options.ca } : { fleetOnly: "true" }),
+      ...(options.batchId ? { batchId: options.batchId } : {}),
+    },
     raw: { contentType, text },
     ...(options.signature ? { headers: { "x-manifest-signature": options.signature } } : {}),
   });

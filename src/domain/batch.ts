@@ -18,7 +18,11 @@ export interface BatchCounts {
 
 export interface BatchRecord {
   readonly batchId: BatchId;
-  readonly caCertificateId: CaCertificateId;
+  /**
+   * The CA that signs its devices' certificates (JITR, JITP, pre-registration). None: its devices
+   * are born only through fleet provisioning, with certificates IoT Core issues.
+   */
+  readonly caCertificateId?: CaCertificateId;
   readonly manifestSha256: string;
   readonly source: string;
   readonly state: BatchState;

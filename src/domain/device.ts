@@ -15,7 +15,8 @@ export interface Device {
   readonly deviceId: DeviceId;
   readonly state: DeviceState;
   readonly batchId: BatchId;
-  readonly caCertificateId: CaCertificateId;
+  /** Its batch's CA; none when the batch's devices are born only through fleet provisioning. */
+  readonly caCertificateId?: CaCertificateId;
   readonly model?: string;
   readonly attributes: Readonly<Record<string, string>>;
   readonly pins: Pins;

@@ -123,7 +123,9 @@ export const decideProvisioning = (input: ProvisioningFacts): ProvisioningDecisi
       input,
       refuse(
         "CA_NOT_BATCH_CA",
-        `issued by CA ${input.caCertificateId}, batch ${device.batchId} expects ${device.caCertificateId}`,
+        device.caCertificateId
+          ? `issued by CA ${input.caCertificateId}, batch ${device.batchId} expects ${device.caCertificateId}`
+          : `issued by CA ${input.caCertificateId}, batch ${device.batchId} has no CA: its devices are born through fleet provisioning`,
       ),
       deviceId,
     );

@@ -82,7 +82,7 @@ export const replacementAndRetirementContract = (name: string, makeStore: () => 
     ...overrides,
   });
 
-  const due = (store: LifecycleStore, caCertificateId: CaCertificateId, before = at(59)) =>
+  const due = (store: LifecycleStore, caCertificateId: CaCertificateId | undefined, before = at(59)) =>
     store.pageRetirable({ before, caCertificateId }, { limit: 25 });
 
   describe(`${name}: approvals of replacement certificates`, () => {

@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connectOnce, connectWithRetries, type DeviceSession } from "#local/device.js";
 import { type ClaimCredentials, deviceCsr, provisionByClaim } from "#local/fleet-device.js";
 import { localClientConfig } from "#local/ministack.js";
-import { createE2eWorld, type E2eWorld, eventually } from "#test/support/e2e-world.js";
+import { createE2eWorld, type E2eWorld, eventually, FLEET_ONLY } from "#test/support/e2e-world.js";
 
 /**
  * Fleet provisioning end to end on the deployed stack: a claim made with the CLI, real devices
@@ -25,6 +25,7 @@ let claim: ClaimCredentials & { readonly claimCertificateId: string };
 let templateName: string;
 let listed: string[];
 let otherBatchDevice: string;
+let lineA: string;
 let pinned: { deviceId: string; csr: Awaited<ReturnType<typeof deviceCsr>> };
 const sessions: DeviceSession[] = [];
 const files = mkdtempSync(join(tmpdir(), "fleetgate-fleet-e2e-"));
@@ -34,8 +35,10 @@ beforeAll(async () => {
   templateName = world.stack.stack.outputs.FleetProvisioningTemplateName ?? "";
   listed = ["a", "b", "c", "slow"].map((name) => world.id(name));
   pinned = { deviceId: world.id("pinned"), csr: await deviceCsr(`CN=${world.id("pinned")}`) };
-  const lineA = await world.registerBatch(
+  // A line without a CA of its own: its devices are born only through fleet provisioning.
+  lineA = await world.registerBatch(
     `deviceId,model,publicKeySha256\n${listed.map((id) => `${id},thermo-2,`).join("\n")}\n${pinned.deviceId},thermo-2,${pinned.csr.publicKeySha256}\n`,
+    FLEET_ONLY,
   );
   otherBatchDevice = world.id("other-line");
   await world.registerBatch(`deviceId\n${otherBatchDevice}\n`);
@@ -86,6 +89,12 @@ const connectAs = async (deviceId: string, certificatePem: string, privateKeyPem
 };
 
 describe("a device with a claim", () => {
+  it("belongs to a line registered without a CA (--fleet-only): fleet provisioning needs none", async () => {
+    const shown = await world.cli(["batch", "show", lineA, "--json"]);
+    expect(shown.code, shown.stderr).toBe(0);
+    expect(JSON.parse(shown.stdout)).not.toHaveProperty("caCertificateId");
+  });
+
   it("has IoT Core make its key and certificate, is provisioned as the allowlist says, and publishes as its Thing with its new certificate; its first connection confirms it", async () => {
     const [deviceId = ""] = listed;
 

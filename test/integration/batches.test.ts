@@ -122,6 +122,50 @@ describe("batches: the batch's CA", () => {
   });
 });
 
+describe("batches: a line without a CA (fleet provisioning only)", () => {
+  it("is registered only when the request says fleetOnly, never for a CA left out; an upload carries it too", async () => {
+    const text = `deviceId\n${w.world.id("fleet-1")}\n`;
+    const neither = await postCsv(text, {});
+    expect(neither.status).toBe(400);
+    expect((neither.body as { errors: string[] }).errors.join("\n")).toMatch(
+      /give exactly one of caCertificateId or fleetOnly/,
+    );
+    expect(
+      (await postCsv(text, { caCertificateId: w.world.caCertificateId, fleetOnly: "true" })).status,
+    ).toBe(400);
+
+    const batchId = `${w.world.prefix}-fleet`;
+    const registered = await postCsv(text, { fleetOnly: "true", batchId });
+    expect(registered.status).toBe(201);
+    expect((await w.client("GET", `/batches/${batchId}`)).body).not.toHaveProperty("caCertificateId");
+
+    const ticket = await w.client("POST", "/batches/uploads", { body: { fleetOnly: true } });
+    expect(ticket.status).toBe(201);
+    const {
+      uploadUrl,
+      key,
+      headers,
+      batchId: uploaded,
+    } = ticket.body as {
+      uploadUrl: string;
+      key: string;
+      headers: Record<string, string>;
+      batchId: string;
+    };
+    const put = await fetch(uploadUrl, {
+      method: "PUT",
+      headers,
+      body: `${JSON.stringify({ deviceId: w.world.id("fleet-up") })}\n`,
+    });
+    expect(put.status).toBe(200);
+    const { handler: ingest } = await import("#functions/ingest-manifest.js");
+    await ingest(s3Event(w.world.bucket, key), context);
+    const batch = (await w.client("GET", `/batches/${uploaded}`)).body;
+    expect(batch).toMatchObject({ state: "REGISTERED", counts: { accepted: 1 } });
+    expect(batch).not.toHaveProperty("caCertificateId");
+  });
+});
+
 describe("batches: large manifests through S3", () => {
   it("hands out an upload URL; the upload is streamed, checked and registered under the ticket's batch id", async () => {
     const ticket = await w.client("POST", "/batches/uploads", {

@@ -31,6 +31,9 @@ export interface TestDevice {
   readonly certificateId: string;
 }
 
+/** registerBatch's CA for a batch that has none: its devices are born through fleet provisioning. */
+export const FLEET_ONLY = "fleet-only";
+
 export const createE2eWorld = async (name: string) => {
   const stack: LocalStack = inject("localStack");
   const config = localClientConfig(stack.aws);
@@ -75,11 +78,15 @@ export const createE2eWorld = async (name: string) => {
 
     cli,
 
-    /** Registers a manifest through the deployed API with the CLI; answers the batch id. */
+    /**
+     * Registers a manifest through the deployed API with the CLI, under a CA (this file's by
+     * default) or with none (FLEET_ONLY); answers the batch id.
+     */
     async registerBatch(manifest: string, caId: string = caCertificateId): Promise<string> {
       const path = join(files, `${randomUUID()}.csv`);
       writeFileSync(path, manifest);
-      const result = await cli(["batch", "register", path, "--ca", caId, "--json"]);
+      const ca = caId === FLEET_ONLY ? ["--fleet-only"] : ["--ca", caId];
+      const result = await cli(["batch", "register", path, ...ca, "--json"]);
       if (result.code !== 0)
         throw new Error(`batch register exited ${result.code}: ${result.stderr}${result.stdout}`);
       return (JSON.parse(result.stdout) as { batch: { batchId: string } }).batch.batchId;

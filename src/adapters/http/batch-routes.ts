@@ -14,7 +14,7 @@ import type { Route } from "./operations-routes.js";
 
 /** Hands out S3 upload URLs for large manifests (see adapters/s3-manifests.ts). */
 export type UploadTickets = (metadata: {
-  caCertificateId: string;
+  caCertificateId?: string;
   batchId: string;
   signature?: string;
   actor: string;
@@ -37,17 +37,35 @@ const batchId = z.pipe(
   z.transform((id: string) => id as BatchId),
 );
 const signature = z.string().check(z.regex(/^[A-Za-z0-9+/=]{16,400}$/, "must be a base64 signature"));
-const manifestQuery = z.object({ caCertificateId, batchId: z.optional(batchId) });
-const jsonManifest = z.object({
-  caCertificateId,
-  batchId: z.optional(batchId),
-  devices: z.array(z.record(z.string(), z.unknown())).check(z.minLength(1), z.maxLength(10_000)),
-});
-const uploadRequest = z.strictObject({
-  caCertificateId,
-  batchId: z.optional(batchId),
-  signature: z.optional(signature),
-});
+// A batch names its CA, or says it has none (fleetOnly: its devices are born only through fleet
+// provisioning). Never by omission: a CA forgotten would leave a batch no certificate of it can join.
+const oneOfCaOrFleetOnly = z.refine<{ caCertificateId?: string | undefined; fleetOnly?: unknown }>(
+  (request) => (request.caCertificateId === undefined) !== (request.fleetOnly === undefined),
+  { message: "give exactly one of caCertificateId or fleetOnly", path: ["caCertificateId"] },
+);
+const manifestQuery = z
+  .object({
+    caCertificateId: z.optional(caCertificateId),
+    fleetOnly: z.optional(z.literal("true")),
+    batchId: z.optional(batchId),
+  })
+  .check(oneOfCaOrFleetOnly);
+const jsonManifest = z
+  .object({
+    caCertificateId: z.optional(caCertificateId),
+    fleetOnly: z.optional(z.literal(true)),
+    batchId: z.optional(batchId),
+    devices: z.array(z.record(z.string(), z.unknown())).check(z.minLength(1), z.maxLength(10_000)),
+  })
+  .check(oneOfCaOrFleetOnly);
+const uploadRequest = z
+  .strictObject({
+    caCertificateId: z.optional(caCertificateId),
+    fleetOnly: z.optional(z.literal(true)),
+    batchId: z.optional(batchId),
+    signature: z.optional(signature),
+  })
+  .check(oneOfCaOrFleetOnly);
 const recallRequest = z.strictObject({
   reason: z.string().check(z.trim(), z.minLength(1), z.maxLength(500)),
 });
@@ -115,7 +133,7 @@ export const batchRoutes = (deps: BatchApiDeps): Route[] => [
       const manifest = inlineManifest(event);
       const result = await registerBatch(deps, {
         open: () => [manifest.bytes],
-        caCertificateId: manifest.caCertificateId,
+        ...(manifest.caCertificateId ? { caCertificateId: manifest.caCertificateId } : {}),
         ...(manifest.batchId ? { batchId: manifest.batchId } : {}),
         ...(manifest.signature ? { signature: manifest.signature } : {}),
         actor: callerOf(event),
@@ -160,7 +178,12 @@ export const batchRoutes = (deps: BatchApiDeps): Route[] => [
       const request = parse(uploadRequest, jsonBody(event), "body");
       // The batch id is fixed now, so the uploader knows where to look for the outcome.
       const id = request.batchId ?? `upload-${randomUUID()}`;
-      const ticket = await deps.uploadTicket({ ...request, batchId: id, actor: callerOf(event) });
+      const ticket = await deps.uploadTicket({
+        ...(request.caCertificateId ? { caCertificateId: request.caCertificateId } : {}),
+        ...(request.signature ? { signature: request.signature } : {}),
+        batchId: id,
+        actor: callerOf(event),
+      });
       return json(201, { batchId: id, ...(ticket as object) });
     },
   },

@@ -188,7 +188,9 @@ describe("ingestUpload refusals", () => {
 
     expect(outcome).toMatchObject({
       kind: "refused",
-      batch: { error: expect.stringMatching(/^batch lot-2 was registered under CA [0-9a-f]{64}, not b{64}/) },
+      batch: {
+        error: expect.stringMatching(/^batch lot-2 was registered under CA [0-9a-f]{64}, not CA b{64}/),
+      },
     });
     expect(world.store.batches.get("lot-2")?.caCertificateId).toBe(world.caCertificateId);
   });

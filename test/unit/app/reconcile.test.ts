@@ -69,7 +69,7 @@ const device = (
     registry.certificates.set(holds.id, {
       pem: "",
       status: holds.status,
-      caCertificateId: record.caCertificateId,
+      caCertificateId: record.caCertificateId as CaCertificateId,
     });
   return record;
 };

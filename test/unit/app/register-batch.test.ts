@@ -4,6 +4,7 @@ import { type BatchDeps, registerBatch } from "#app/register-batch.js";
 import { AlreadyExistsError, ConflictError, ValidationError } from "#domain/errors.js";
 import { DEFAULT_MANIFEST_RULES } from "#domain/manifest.js";
 import { parseFactoryKeys } from "#domain/manifest-signature.js";
+import { createCa, issueDeviceCertificate } from "#local/dev-pki.js";
 import { FakeRegistry } from "#test/support/fake-registry.js";
 import { InMemoryLifecycleStore } from "#test/support/in-memory-store.js";
 
@@ -179,6 +180,62 @@ describe("registerBatch", () => {
   });
 });
 
+describe("registerBatch without a CA (a line born through fleet provisioning)", () => {
+  const fleetOnly = (manifest: string, preRegister?: () => never) =>
+    registerBatch(deps, {
+      open: () => [Buffer.from(manifest)],
+      actor: "factory-7",
+      source: "test",
+      ...(preRegister ? { preRegister } : {}),
+    });
+
+  it("registers its devices with no CA, asking IoT Core about none", async () => {
+    registry.cas.clear();
+    const result = await fleetOnly("deviceId,model\nf-1,m1\n");
+
+    expect(result.batch).toMatchObject({ state: "REGISTERED", counts: { accepted: 1 } });
+    expect(result.batch).not.toHaveProperty("caCertificateId");
+    expect(store.devices.get("f-1")).toMatchObject({ state: "ALLOWED", model: "m1" });
+    expect(store.devices.get("f-1")).not.toHaveProperty("caCertificateId");
+  });
+
+  it("refuses rows that bring a certificate or approve a replacement: no CA could vouch for them", async () => {
+    const ca = await createCa();
+    const { pem } = await issueDeviceCertificate(ca, { deviceId: "f-2" });
+    const manifest = [
+      JSON.stringify({ deviceId: "f-1" }),
+      JSON.stringify({ deviceId: "f-2", certificatePem: pem }),
+      JSON.stringify({
+        deviceId: "f-3",
+        certificateSha256: "d".repeat(64),
+        replacesCertificateSha256: "e".repeat(64),
+      }),
+    ].join("\n");
+    const result = await fleetOnly(manifest, () => {
+      throw new Error("nothing is pre-registered for a batch without a CA");
+    });
+
+    expect(result.batch).toMatchObject({ state: "PARTIAL", counts: { accepted: 1, invalid: 2 } });
+    expect(result.issues).toEqual([
+      expect.objectContaining({
+        line: 2,
+        message: expect.stringMatching(/^certificatePem: a batch without a CA/),
+      }),
+      expect.objectContaining({
+        line: 3,
+        message: expect.stringMatching(/^replacesCertificateSha256: a batch without a CA/),
+      }),
+    ]);
+  });
+
+  it("keeps having no CA: the same manifest again naming one is a conflict", async () => {
+    const first = await fleetOnly("deviceId\nf-1\n");
+    await expect(register("deviceId\nf-1\n", { batchId: first.batch.batchId })).rejects.toThrow(
+      `batch ${first.batch.batchId} was registered under no CA (fleet provisioning only), not CA ${CA}`,
+    );
+  });
+});
+
 describe("registerBatch checks the batch's CA", () => {
   it("refuses a CA IoT Core does not know, and one that is not ACTIVE, writing nothing", async () => {
     const unknown = "c".repeat(64);
@@ -215,7 +272,7 @@ describe("registerBatch checks the batch's CA", () => {
     const first = await register("deviceId\nd-1\n", { caCertificateId: OTHER_CA });
     await expect(register("deviceId\nd-1\n")).rejects.toThrow(ConflictError);
     await expect(register("deviceId\nd-1\n")).rejects.toThrow(
-      `batch ${first.batch.batchId} was registered under CA ${OTHER_CA}, not ${CA}`,
+      `batch ${first.batch.batchId} was registered under CA ${OTHER_CA}, not CA ${CA}`,
     );
     expect(store.batches.get(first.batch.batchId)).toEqual(first.batch);
     expect(store.devices.get("d-1")?.caCertificateId).toBe(OTHER_CA);

@@ -109,11 +109,23 @@ describe("fleetgate batch register", () => {
     ]);
   });
 
+  it("registers a line without a CA only when told so (--fleet-only), never by a forgotten --ca", async () => {
+    const path = manifest("fleet.csv", "deviceId\nf-1\n");
+    expect(await run("batch", "register", path)).toBe(EXIT.invalid);
+    expect(await run("batch", "register", path, "--ca", CA, "--fleet-only")).toBe(EXIT.invalid);
+    expect(err.join("")).toMatch(/give exactly one of --ca <caCertificateId> or --fleet-only/);
+    expect(store.devices.size).toBe(0);
+
+    expect(await run("batch", "register", path, "--fleet-only", "--batch-id", "fleet-1")).toBe(EXIT.ok);
+    expect(JSON.parse(out.join("")).batch).not.toHaveProperty("caCertificateId");
+    expect(store.devices.get("f-1")).toMatchObject({ state: "ALLOWED", batchId: "fleet-1" });
+  });
+
   it("exits with the conflict code when the same manifest comes again under another CA", async () => {
     const path = manifest("lot.csv", "deviceId\nd-1\n");
     expect(await run("batch", "register", path, "--ca", CA, "--batch-id", "lot-1")).toBe(EXIT.ok);
     expect(await run("batch", "register", path, "--ca", OTHER_CA, "--batch-id", "lot-1")).toBe(EXIT.conflict);
-    expect(err.join("")).toMatch(/batch lot-1 was registered under CA a{64}, not b{64}/);
+    expect(err.join("")).toMatch(/batch lot-1 was registered under CA a{64}, not CA b{64}/);
   });
 
   it("says clearly what is wrong with the command, the file or the CA id", async () => {

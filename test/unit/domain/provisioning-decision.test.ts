@@ -95,6 +95,17 @@ describe("decideProvisioning", () => {
     });
   });
 
+  it("does not take a CA's certificate for a device of a batch without a CA (born through fleet provisioning), saying so", () => {
+    const { caCertificateId: _none, ...fleetOnly } = entry();
+    expect(decide({ device: fleetOnly })).toMatchObject({
+      kind: "wait",
+      refusal: {
+        code: "CA_NOT_BATCH_CA",
+        detail: `issued by CA ${CA}, batch batch-1 has no CA: its devices are born through fleet provisioning`,
+      },
+    });
+  });
+
   it("lets a certificate whose CA was deactivated wait", () => {
     const certificate = { ok: false as const, refusal: refuse("CA_NOT_ACTIVE") };
     expect(decide({ certificate })).toMatchObject({ kind: "wait", refusal: { code: "CA_NOT_ACTIVE" } });
