@@ -1,5 +1,5 @@
-import { REFUSAL_ADVICE, STATE_ADVICE } from "#domain/advice.js";
-import type { CertificateRecord, DeviceEventType } from "#domain/device.js";
+import { FLEET_ADVICE, REFUSAL_ADVICE, STATE_ADVICE } from "#domain/advice.js";
+import type { CertificateRecord, Device, DeviceEventType } from "#domain/device.js";
 import type { BatchId, CertificateId, DeviceId } from "#domain/ids.js";
 import type { DeviceState } from "#domain/lifecycle.js";
 import type { CertificateStatus } from "#domain/provisioning-decision.js";
@@ -71,7 +71,7 @@ export const diagnoseDevice = async (deps: DiagnoseDeps, deviceId: DeviceId): Pr
     onAllowlist: device !== undefined,
     ...(device ? { state: device.state, batchId: device.batchId } : {}),
     attempts,
-    advice: adviceFor(device?.state, device?.certificate?.certificateId, attempts[0]),
+    advice: adviceFor(device, attempts[0]),
   };
 };
 
@@ -103,14 +103,14 @@ const outcomeOf = (
   }
 };
 
-const adviceFor = (
-  state: DeviceState | undefined,
-  bound: CertificateId | undefined,
-  last: Attempt | undefined,
-): string => {
+const adviceFor = (device: Device | undefined, last: Attempt | undefined): string => {
   const code = last?.diagnosis?.split(":")[0] as keyof typeof REFUSAL_ADVICE | undefined;
   // The last certificate that tried was refused or waits, and is not the one the device holds.
-  if (last && last.certificateId !== bound && code && code in REFUSAL_ADVICE) return REFUSAL_ADVICE[code];
-  if (state) return STATE_ADVICE[state];
-  return NEVER_SEEN;
+  if (last && last.certificateId !== device?.certificate?.certificateId && code && code in REFUSAL_ADVICE)
+    return REFUSAL_ADVICE[code];
+  if (!device) return NEVER_SEEN;
+  const reservedUntil = device.certificate?.reservedUntil;
+  if (device.state === "PROVISIONING" && reservedUntil) return FLEET_ADVICE.reserved(reservedUntil);
+  if (device.state === "ALLOWED" && !device.caCertificateId) return FLEET_ADVICE.allowedWithoutCa;
+  return STATE_ADVICE[device.state];
 };

@@ -62,6 +62,16 @@ export const REFUSAL_ADVICE: Readonly<Record<RefusalCode, string>> = {
     "The device was allowed through fleet provisioning but never connected with its new certificate: the identity is free again; the device provisions anew.",
 };
 
+/** Advice for an entry whose state alone would mislead. */
+export const FLEET_ADVICE = {
+  /** ALLOWED, in a batch without a CA. */
+  allowedWithoutCa:
+    "On the allowlist, not provisioned yet: its batch has no CA, so it is provisioned through fleet provisioning, with a claim of its batch.",
+  /** PROVISIONING, reserved by the pre-provisioning hook for the certificate IoT Core issued. */
+  reserved: (until: string) =>
+    `Allowed through fleet provisioning and reserved until ${until} for its new certificate: its first connection with it makes it ACTIVE. If it never connects, the identity is given back when a certificate next claims it.`,
+};
+
 export const STATE_ADVICE: Readonly<Record<DeviceState, string>> = {
   ALLOWED:
     "On the allowlist, not provisioned yet: it is provisioned on its first connect with a certificate of its batch's CA.",
