@@ -151,6 +151,29 @@ describe("planned re-provisioning", () => {
   });
 });
 
+describe("planned re-provisioning by manifest", () => {
+  it("a manifest row naming the identity and the new certificate approves it: the device's first connection with it provisions it and revokes the old one", async () => {
+    const device = await provisioned("by-manifest");
+    const fresh = await world.device(device.deviceId);
+    await world.registerBatch(
+      `deviceId,certificateSha256,replacesCertificateSha256\n${device.deviceId},${fresh.certificateId},${device.certificateId}\n`,
+    );
+    expect(await world.history(device.deviceId)).toContain("REPLACEMENT_APPROVED");
+
+    expect(await connects(fresh, 12)).toBeDefined();
+    await eventually(
+      () => world.certificateStatus(device.certificateId),
+      (status) => status === "REVOKED",
+      { what: "the replaced certificate revoked" },
+    );
+    expect(await world.deviceRecord(device.deviceId)).toMatchObject({
+      state: "ACTIVE",
+      certificate: { certificateId: fresh.certificateId },
+    });
+    expect((await world.history(device.deviceId)).at(-1)).toBe("CERTIFICATE_REPLACED");
+  });
+});
+
 describe("clean retirement", () => {
   let revoked: TestDevice;
   let drifted: TestDevice;
