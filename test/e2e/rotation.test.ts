@@ -1,5 +1,8 @@
+import { InvokeCommand, LambdaClient } from "@aws-sdk/client-lambda";
+import { QueryCommand } from "@aws-sdk/lib-dynamodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connectOnce, connectWithRetries, type DeviceIdentity, type DeviceSession } from "#local/device.js";
+import { localClientConfig } from "#local/ministack.js";
 import {
   commitRotation,
   finishJob,
@@ -174,6 +177,37 @@ describe("certificate rotation with real devices", () => {
       "ROTATION_REJECTED",
       "ROTATION_COMMITTED",
     ]);
+  });
+
+  it("a commit window longer than a queue can delay is parked in the table, and the worker's scheduled sweep queues its timer once it comes within reach", async () => {
+    const { device, session } = await provisioned("parked");
+    // 905 s: just beyond the 15 minutes an SQS message can be delayed.
+    expect((await world.cli(["device", "rotate", device.deviceId, "--commit-within", "905"])).code).toBe(0);
+    await issuedTo(session, device.deviceId);
+    const parked = async () =>
+      (
+        await world.db.send(
+          new QueryCommand({
+            TableName: world.stack.stack.outputs.DevicesTableName ?? "",
+            KeyConditionExpression: "pk = :timers",
+            ExpressionAttributeValues: { ":timers": "ROTATION_TIMERS" },
+          }),
+        )
+      ).Items?.filter((item) => String(item.sk).includes(`#${device.deviceId}#`)) ?? [];
+    expect(await parked()).toHaveLength(1);
+
+    // A few seconds on, the deadline is within 15 minutes: the sweep queues it and unparks it.
+    await new Promise((resolve) => setTimeout(resolve, 6_000));
+    const lambda = new LambdaClient(localClientConfig(world.stack.aws));
+    const swept = await lambda.send(
+      new InvokeCommand({
+        FunctionName: world.stack.stack.outputs.RotationWorkerFunctionName ?? "",
+        Payload: JSON.stringify({ source: "aws.events", "detail-type": "Scheduled Event" }),
+      }),
+    );
+    expect(swept.FunctionError, Buffer.from(swept.Payload ?? []).toString()).toBeUndefined();
+    expect(await parked()).toEqual([]);
+    expect((await world.deviceRecord(device.deviceId))?.rotation).toMatchObject({ state: "ISSUED" });
   });
 
   it("a campaign over a batch tells each device through a job; its status shows each device's progress", async () => {
