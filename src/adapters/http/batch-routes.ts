@@ -43,28 +43,23 @@ const oneOfCaOrFleetOnly = z.refine<{ caCertificateId?: string | undefined; flee
   (request) => (request.caCertificateId === undefined) !== (request.fleetOnly === undefined),
   { message: "give exactly one of caCertificateId or fleetOnly", path: ["caCertificateId"] },
 );
+// Where a manifest's devices go: its CA or fleetOnly ("true" in a query string), and the batch id.
+const bodyTarget = {
+  caCertificateId: z.optional(caCertificateId),
+  fleetOnly: z.optional(z.literal(true)),
+  batchId: z.optional(batchId),
+};
 const manifestQuery = z
-  .object({
-    caCertificateId: z.optional(caCertificateId),
-    fleetOnly: z.optional(z.literal("true")),
-    batchId: z.optional(batchId),
-  })
+  .object({ ...bodyTarget, fleetOnly: z.optional(z.literal("true")) })
   .check(oneOfCaOrFleetOnly);
 const jsonManifest = z
   .object({
-    caCertificateId: z.optional(caCertificateId),
-    fleetOnly: z.optional(z.literal(true)),
-    batchId: z.optional(batchId),
+    ...bodyTarget,
     devices: z.array(z.record(z.string(), z.unknown())).check(z.minLength(1), z.maxLength(10_000)),
   })
   .check(oneOfCaOrFleetOnly);
 const uploadRequest = z
-  .strictObject({
-    caCertificateId: z.optional(caCertificateId),
-    fleetOnly: z.optional(z.literal(true)),
-    batchId: z.optional(batchId),
-    signature: z.optional(signature),
-  })
+  .strictObject({ ...bodyTarget, signature: z.optional(signature) })
   .check(oneOfCaOrFleetOnly);
 const recallRequest = z.strictObject({
   reason: z.string().check(z.trim(), z.minLength(1), z.maxLength(500)),
