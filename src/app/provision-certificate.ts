@@ -125,9 +125,15 @@ export const provisionCertificate = async (
       return await act(deps, description, facts, decideProvisioning(facts));
     } catch (error) {
       if (!(error instanceof ConcurrentUpdateError) || attempt >= MAX_ATTEMPTS) throw error;
+      await afterLostRace(attempt);
     }
   }
 };
+
+// Two copies of one event that lost to each other would collide the same way again at once: each
+// waits a random moment (up to 50 ms, then 100) before it reads the state again.
+const afterLostRace = (attempt: number) =>
+  new Promise((resolve) => setTimeout(resolve, Math.random() * 50 * attempt));
 
 /** Everything that can be said about the certificate alone: its CA, its crypto, its device id. */
 const judgeCertificate = async (
