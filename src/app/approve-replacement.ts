@@ -1,5 +1,5 @@
 import type { DeviceEvent } from "#domain/device.js";
-import { ConcurrentUpdateError, ConflictError, NotFoundError } from "#domain/errors.js";
+import { ConflictError, NotFoundError } from "#domain/errors.js";
 import type { CaCertificateId, CertificateId, DeviceId } from "#domain/ids.js";
 import {
   type ApprovalLimits,
@@ -8,6 +8,7 @@ import {
   parseApprovalLifetime,
   type ReplacementApproval,
 } from "#domain/replacement.js";
+import { afterLostRace } from "./lost-race.js";
 import type { Clock, DeviceLedger, ReplacementApprovals } from "./ports.js";
 
 export interface ApprovalDeps {
@@ -79,7 +80,7 @@ export const expectCertificate = async (
       return approval;
     } catch (error) {
       // The device moved between the read and the write: decide again on what it is now.
-      if (!(error instanceof ConcurrentUpdateError) || attempt >= MAX_ATTEMPTS) throw error;
+      await afterLostRace(error, attempt, MAX_ATTEMPTS);
     }
   }
 };

@@ -1,12 +1,12 @@
 import { inspectCertificate } from "#domain/certificate.js";
 import { type CertificatePolicy, checkCertificateItself } from "#domain/certificate-checks.js";
 import { bindCertificate, type Device, type DeviceEvent } from "#domain/device.js";
-import { ConcurrentUpdateError } from "#domain/errors.js";
 import { decideFleetProvisioning, type FleetDecision, type FleetFacts } from "#domain/fleet-decision.js";
 import { type CertificateId, type DeviceId, isDeviceId } from "#domain/ids.js";
 import { DEVICE_ID_PARAMETER, entryParameters } from "#domain/provisioning-template.js";
 import { isSecurityRefusal, type Refusal, refuse } from "#domain/refusal.js";
 import { describeIfAny } from "./certificate-description.js";
+import { afterLostRace } from "./lost-race.js";
 import type { Clock, DeviceRegistry, FleetLedger, ProvisioningLedger } from "./ports.js";
 
 export interface PreProvisioningDeps {
@@ -177,7 +177,7 @@ const decideRequest = async (
     try {
       return await act(deps, request, deviceId, decision, deadlines);
     } catch (error) {
-      if (!(error instanceof ConcurrentUpdateError) || attemptNo >= MAX_ATTEMPTS) throw error;
+      await afterLostRace(error, attemptNo, MAX_ATTEMPTS);
     }
   }
 };

@@ -1,7 +1,7 @@
 import { inspectCertificate } from "#domain/certificate.js";
 import { type CertificatePolicy, checkDeviceCertificate, readDeviceId } from "#domain/certificate-checks.js";
 import { bindCertificate, type Device, type DeviceEvent, thingAttributes } from "#domain/device.js";
-import { ConcurrentUpdateError, ConfigurationError, NotReadyError } from "#domain/errors.js";
+import { ConfigurationError, NotReadyError } from "#domain/errors.js";
 import type { CaCertificateId, CertificateId, DeviceId } from "#domain/ids.js";
 import {
   type CertificateOrigin,
@@ -13,6 +13,7 @@ import { isSecurityRefusal, type Refusal, refuse } from "#domain/refusal.js";
 import type { CaDirectory } from "./ca-directory.js";
 import { describeIfAny } from "./certificate-description.js";
 import type { JitpRegistration } from "./jitp-registration.js";
+import { afterLostRace } from "./lost-race.js";
 import type { CertificateDescription, Clock, DeviceRegistry, ProvisioningLedger } from "./ports.js";
 import { replaceCertificate } from "./replace-certificate.js";
 
@@ -124,16 +125,10 @@ export const provisionCertificate = async (
       };
       return await act(deps, description, facts, decideProvisioning(facts));
     } catch (error) {
-      if (!(error instanceof ConcurrentUpdateError) || attempt >= MAX_ATTEMPTS) throw error;
-      await afterLostRace(attempt);
+      await afterLostRace(error, attempt, MAX_ATTEMPTS);
     }
   }
 };
-
-// Two copies of one event that lost to each other would collide the same way again at once: each
-// waits a random moment (up to 50 ms, then 100) before it reads the state again.
-const afterLostRace = (attempt: number) =>
-  new Promise((resolve) => setTimeout(resolve, Math.random() * 50 * attempt));
 
 /** Everything that can be said about the certificate alone: its CA, its crypto, its device id. */
 const judgeCertificate = async (

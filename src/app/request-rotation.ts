@@ -1,5 +1,5 @@
 import type { Device, DeviceEvent } from "#domain/device.js";
-import { ConcurrentUpdateError, ConflictError, NotFoundError, ValidationError } from "#domain/errors.js";
+import { ConflictError, NotFoundError, ValidationError } from "#domain/errors.js";
 import type { DeviceId } from "#domain/ids.js";
 import {
   type CampaignPage,
@@ -13,6 +13,7 @@ import {
 } from "#domain/rotation.js";
 import type { ExpiryDeps } from "./expiry-watch.js";
 import { watchExpiry } from "./expiry-watch.js";
+import { afterLostRace } from "./lost-race.js";
 import type { Clock, DeviceJobs, DeviceLedger, Page, RotationLedger } from "./ports.js";
 
 /**
@@ -89,7 +90,7 @@ export const requestRotation = async (
       );
       return { device: saved, rotation: decision.rotation };
     } catch (error) {
-      if (!(error instanceof ConcurrentUpdateError) || attempt >= 3) throw error;
+      await afterLostRace(error, attempt, 3);
     }
   }
 };
@@ -306,7 +307,7 @@ const askDevice = async (
       });
       return "asked";
     } catch (error) {
-      if (!(error instanceof ConcurrentUpdateError) || attempt >= 3) throw error;
+      await afterLostRace(error, attempt, 3);
     }
   }
 };

@@ -2,11 +2,7 @@ import { inspectCertificate } from "#domain/certificate.js";
 import type { SubjectField } from "#domain/certificate-names.js";
 import { judgeCertificateRequest } from "#domain/csr-checks.js";
 import { bindCertificate, type Device, type DeviceEvent } from "#domain/device.js";
-import {
-  ConcurrentUpdateError,
-  DependencyRejectedError,
-  DependencyUnavailableError,
-} from "#domain/errors.js";
+import { DependencyRejectedError, DependencyUnavailableError } from "#domain/errors.js";
 import type { CertificateId, DeviceId } from "#domain/ids.js";
 import {
   type AcceptedRequest,
@@ -20,6 +16,7 @@ import {
   reject,
   timerFor,
 } from "#domain/rotation.js";
+import { afterLostRace } from "./lost-race.js";
 import type {
   CertificateDescription,
   CertificateIssuer,
@@ -150,7 +147,7 @@ const handleCertificateRequest = async (
         }
       }
     } catch (error) {
-      if (!(error instanceof ConcurrentUpdateError) || attempt >= MAX_ATTEMPTS) throw error;
+      await afterLostRace(error, attempt, MAX_ATTEMPTS);
     }
   }
 };
@@ -264,7 +261,7 @@ const handleCommit = async (
         }
       }
     } catch (error) {
-      if (!(error instanceof ConcurrentUpdateError) || attempt >= MAX_ATTEMPTS) throw error;
+      await afterLostRace(error, attempt, MAX_ATTEMPTS);
     }
   }
 };

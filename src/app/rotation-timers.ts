@@ -1,5 +1,5 @@
 import type { DeviceEvent } from "#domain/device.js";
-import { ConcurrentUpdateError, DependencyRejectedError, NotFoundError } from "#domain/errors.js";
+import { DependencyRejectedError, NotFoundError } from "#domain/errors.js";
 import type { CertificateId } from "#domain/ids.js";
 import {
   completed,
@@ -8,6 +8,7 @@ import {
   rolledBack,
   type TimerDecision,
 } from "#domain/rotation.js";
+import { afterLostRace } from "./lost-race.js";
 import type { Clock, DeviceRegistry, ParkedTimers, RotationLedger, TimerQueue } from "./ports.js";
 
 /**
@@ -106,7 +107,7 @@ export const runTimer = async (deps: TimerRunDeps, timer: RotationTimer): Promis
           return "finished";
       }
     } catch (error) {
-      if (!(error instanceof ConcurrentUpdateError) || attempt >= MAX_ATTEMPTS) throw error;
+      await afterLostRace(error, attempt, MAX_ATTEMPTS);
     }
   }
 };
