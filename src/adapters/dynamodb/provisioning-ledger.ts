@@ -1,9 +1,4 @@
-import {
-  type DynamoDBDocumentClient,
-  PutCommand,
-  TransactWriteCommand,
-  UpdateCommand,
-} from "@aws-sdk/lib-dynamodb";
+import { type DynamoDBDocumentClient, PutCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
 import type { ProvisioningLedger, ProvisioningState } from "#app/ports.js";
 import type { CertificateRecord, Device } from "#domain/device.js";
 import type { CertificateId, DeviceId } from "#domain/ids.js";
@@ -11,7 +6,6 @@ import { call } from "../aws-errors.js";
 import { approvalKey, toApproval, useUpApproval } from "./replacement-approvals.js";
 import { queueRetirement, retirementAttributes } from "./retirement-ledger.js";
 import {
-  cancellationCodes,
   certificateKey,
   deviceKey,
   eventItem,
@@ -19,7 +13,7 @@ import {
   type Item,
   stripKeys,
   tableWrites,
-  transactionError,
+  transactOnce,
 } from "./table.js";
 
 /** What provisioning reads and writes: the allowlist entry and the certificate's record, together. */
@@ -69,28 +63,18 @@ export const provisioningLedger = (db: DynamoDBDocumentClient, tableName: string
     },
 
     async recordRefusal(record, event) {
-      try {
-        await db.send(
-          new TransactWriteCommand({
-            TransactItems: [
-              {
-                Put: {
-                  TableName: tableName,
-                  Item: refusedCertificateItem(record),
-                  ConditionExpression: "attribute_not_exists(pk) OR outcome <> :rejected",
-                  ExpressionAttributeValues: { ":rejected": "REJECTED" },
-                },
-              },
-              ...(event ? [putEvent(event)] : []),
-            ],
-          }),
-        );
-        return true;
-      } catch (error) {
-        // Recorded by an earlier delivery: nothing new to say.
-        if (cancellationCodes(error)[0] === "ConditionalCheckFailed") return false;
-        throw transactionError(error, "recordRefusal");
-      }
+      // False: recorded by an earlier delivery, nothing new to say.
+      return transactOnce(db, "recordRefusal", [
+        {
+          Put: {
+            TableName: tableName,
+            Item: refusedCertificateItem(record),
+            ConditionExpression: "attribute_not_exists(pk) OR outcome <> :rejected",
+            ExpressionAttributeValues: { ":rejected": "REJECTED" },
+          },
+        },
+        ...(event ? [putEvent(event)] : []),
+      ]);
     },
 
     async recordWaiting(sighting) {

@@ -3,7 +3,6 @@ import {
   GetCommand,
   PutCommand,
   QueryCommand,
-  TransactWriteCommand,
   UpdateCommand,
 } from "@aws-sdk/lib-dynamodb";
 import type { RetirementLedger } from "#app/ports.js";
@@ -12,14 +11,13 @@ import type { RetirableCertificate } from "#domain/retirement.js";
 import { call } from "../aws-errors.js";
 import {
   ANY,
-  cancellationCodes,
   certificateKey,
   decodeCursor,
   eventItem,
   type Item,
   page,
   STATE_INDEX,
-  transactionError,
+  transactOnce,
 } from "./table.js";
 
 /**
@@ -115,28 +113,19 @@ export const retirementLedger = (db: DynamoDBDocumentClient, tableName: string):
 
   async recordRetired(certificate, at, event) {
     const key = certificateKey(certificate.certificateId);
-    try {
-      await db.send(
-        new TransactWriteCommand({
-          TransactItems: [
-            {
-              Update: {
-                TableName: tableName,
-                Key: key,
-                UpdateExpression: "SET retiredAt = :at REMOVE gsi1pk, gsi1sk",
-                ConditionExpression: "attribute_exists(pk) AND attribute_not_exists(retiredAt)",
-                ExpressionAttributeValues: { ":at": at },
-              },
-            },
-            ...(event ? [{ Put: { TableName: tableName, Item: eventItem(event) } }] : []),
-          ],
-        }),
-      );
-      return true;
-    } catch (error) {
-      if (cancellationCodes(error)[0] !== "ConditionalCheckFailed")
-        throw transactionError(error, "recordRetired");
-    }
+    const wrote = await transactOnce(db, "recordRetired", [
+      {
+        Update: {
+          TableName: tableName,
+          Key: key,
+          UpdateExpression: "SET retiredAt = :at REMOVE gsi1pk, gsi1sk",
+          ConditionExpression: "attribute_exists(pk) AND attribute_not_exists(retiredAt)",
+          ExpressionAttributeValues: { ":at": at },
+        },
+      },
+      ...(event ? [{ Put: { TableName: tableName, Item: eventItem(event) } }] : []),
+    ]);
+    if (wrote) return true;
     // Retired before (queued again since, or a repeated run): only take it off the queue.
     await call("UpdateItem", () =>
       db.send(

@@ -4,7 +4,6 @@ import {
   GetCommand,
   PutCommand,
   QueryCommand,
-  TransactWriteCommand,
 } from "@aws-sdk/lib-dynamodb";
 import type { ParkedTimers, RotationLedger } from "#app/ports.js";
 import type { RotationCampaigns } from "#app/request-rotation.js";
@@ -14,7 +13,6 @@ import { call, toDomainError } from "../aws-errors.js";
 import { deviceReader } from "./device-ledger.js";
 import { queueRetirement } from "./retirement-ledger.js";
 import {
-  cancellationCodes,
   certificateKey,
   decodeCursor,
   deviceKey,
@@ -23,7 +21,7 @@ import {
   page,
   stripKeys,
   tableWrites,
-  transactionError,
+  transactOnce,
 } from "./table.js";
 
 /**
@@ -134,41 +132,32 @@ export const rotationCampaigns = (db: DynamoDBDocumentClient, tableName: string)
   },
 
   async recordPage(campaignId, recorded, last) {
-    try {
-      await db.send(
-        new TransactWriteCommand({
-          TransactItems: [
-            {
-              Put: {
-                TableName: tableName,
-                Item: { ...pageKey(campaignId, recorded.page), entity: "campaign-page", ...recorded },
-                ConditionExpression: "attribute_not_exists(pk)",
-              },
-            },
-            {
-              Update: {
-                TableName: tableName,
-                Key: campaignKey(campaignId),
-                UpdateExpression: `ADD pagesDone :one, requested :requested, skipped :skipped${
-                  last ? " SET lastPage = :page" : ""
-                }`,
-                ConditionExpression: "attribute_exists(pk)",
-                ExpressionAttributeValues: {
-                  ":one": 1,
-                  ":requested": recorded.deviceIds.length,
-                  ":skipped": recorded.skipped.length,
-                  ...(last ? { ":page": recorded.page } : {}),
-                },
-              },
-            },
-          ],
-        }),
-      );
-    } catch (error) {
-      // Recorded by an earlier delivery of the page: counted once.
-      if (cancellationCodes(error)[0] === "ConditionalCheckFailed") return;
-      throw transactionError(error, "recordPage");
-    }
+    // False: recorded by an earlier delivery of the page, counted once.
+    await transactOnce(db, "recordPage", [
+      {
+        Put: {
+          TableName: tableName,
+          Item: { ...pageKey(campaignId, recorded.page), entity: "campaign-page", ...recorded },
+          ConditionExpression: "attribute_not_exists(pk)",
+        },
+      },
+      {
+        Update: {
+          TableName: tableName,
+          Key: campaignKey(campaignId),
+          UpdateExpression: `ADD pagesDone :one, requested :requested, skipped :skipped${
+            last ? " SET lastPage = :page" : ""
+          }`,
+          ConditionExpression: "attribute_exists(pk)",
+          ExpressionAttributeValues: {
+            ":one": 1,
+            ":requested": recorded.deviceIds.length,
+            ":skipped": recorded.skipped.length,
+            ...(last ? { ":page": recorded.page } : {}),
+          },
+        },
+      },
+    ]);
   },
 
   async pagePages(campaignId, { limit, cursor }) {

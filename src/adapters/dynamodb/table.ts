@@ -216,6 +216,25 @@ export const transactionError = (error: unknown, operation: string) => {
   return toDomainError(error, operation);
 };
 
+/**
+ * A transaction whose first item's condition says it was written already (a redelivery, a run
+ * repeated): answers false then, true when it wrote. Any other refusal is thrown as for a
+ * transaction.
+ */
+export const transactOnce = async (
+  db: DynamoDBDocumentClient,
+  operation: string,
+  items: TransactWriteCommandInput["TransactItems"],
+): Promise<boolean> => {
+  try {
+    await db.send(new TransactWriteCommand({ TransactItems: items }));
+    return true;
+  } catch (error) {
+    if (cancellationCodes(error)[0] === "ConditionalCheckFailed") return false;
+    throw transactionError(error, operation);
+  }
+};
+
 // BatchGetItem takes 100 keys at most.
 const BATCH_GET_KEYS = 100;
 
