@@ -75,6 +75,8 @@ export type KeyUsage = (typeof KEY_USAGES)[number];
 interface ParsedCertificate {
   readonly asn: Certificate;
   readonly der: Uint8Array;
+  /** Its DER SubjectPublicKeyInfo: what its fingerprint and every signature it checks use. */
+  readonly spki: ArrayBuffer;
 }
 
 /** A parsed certificate: its facts, and the parsed form the signature check needs. */
@@ -107,7 +109,8 @@ export const inspectCertificate = (pem: string): Inspection => {
   if (!PEM_BLOCK.test(pem.trim())) return { ok: false, error: "not exactly one PEM CERTIFICATE block" };
   try {
     const der = derOf(pem.trim());
-    const parsed = { der, asn: AsnParser.parse(der, Certificate, PARSE_LIMITS) };
+    const asn = AsnParser.parse(der, Certificate, PARSE_LIMITS);
+    const parsed = { der, asn, spki: AsnSerializer.serialize(asn.tbsCertificate.subjectPublicKeyInfo) };
     return { ok: true, certificate: { parsed, facts: readFacts(parsed), profile: readProfile(parsed) } };
   } catch (error) {
     return { ok: false, error: error instanceof Error ? error.message : String(error) };
@@ -123,7 +126,7 @@ const extensionOf = <T>(cert: ParsedCertificate, oid: string, type: new () => T)
 const readFacts = (cert: ParsedCertificate): CertificateFacts => {
   const { tbsCertificate: tbs, signatureAlgorithm } = cert.asn;
   const eku = extensionOf(cert, id_ce_extKeyUsage, ExtendedKeyUsage);
-  const spki = AsnSerializer.serialize(tbs.subjectPublicKeyInfo);
+  const { spki } = cert;
   return {
     subject: nameText(tbs.subject),
     issuer: nameText(tbs.issuer),
@@ -182,6 +185,8 @@ export const subjectValues = (
 interface ParsedCsr {
   readonly asn: CertificationRequest;
   readonly der: Uint8Array;
+  /** Its DER SubjectPublicKeyInfo, as for certificates. */
+  readonly spki: ArrayBuffer;
 }
 
 /** What the crypto policy needs to know about a certificate signing request (PKCS#10), read once. */
@@ -214,9 +219,10 @@ export const inspectCsr = (pem: string): CsrInspection => {
     return { ok: false, error: "not exactly one PEM CERTIFICATE REQUEST block" };
   try {
     const der = derOf(pem.trim());
-    const parsed = { der, asn: AsnParser.parse(der, CertificationRequest, PARSE_LIMITS) };
+    const asn = AsnParser.parse(der, CertificationRequest, PARSE_LIMITS);
+    const parsed = { der, asn, spki: AsnSerializer.serialize(asn.certificationRequestInfo.subjectPKInfo) };
     const info = parsed.asn.certificationRequestInfo;
-    const spki = AsnSerializer.serialize(info.subjectPKInfo);
+    const { spki } = parsed;
     return {
       ok: true,
       csr: {
@@ -237,11 +243,9 @@ export const inspectCsr = (pem: string): CsrInspection => {
 
 /** True when the request is signed by the key it names: its sender holds that private key. */
 export const provesPossession = async (csr: InspectedCsr): Promise<boolean> => {
-  const { certificationRequestInfo, certificationRequestInfoRaw, signatureAlgorithm, signature } =
-    csr.parsed.asn;
+  const { certificationRequestInfoRaw, signatureAlgorithm, signature } = csr.parsed.asn;
   if (!certificationRequestInfoRaw) return false;
-  const spki = AsnSerializer.serialize(certificationRequestInfo.subjectPKInfo);
-  return verifiesWith(signatureAlgorithm, spki, certificationRequestInfoRaw, signature);
+  return verifiesWith(signatureAlgorithm, csr.parsed.spki, certificationRequestInfoRaw, signature);
 };
 
 /**
@@ -255,6 +259,5 @@ export const isIssuedBy = async (
   if (certificate.facts.issuer !== issuer.facts.subject) return false;
   const { tbsCertificateRaw, signatureAlgorithm, signatureValue } = certificate.parsed.asn;
   if (!tbsCertificateRaw) return false;
-  const spki = AsnSerializer.serialize(issuer.parsed.asn.tbsCertificate.subjectPublicKeyInfo);
-  return verifiesWith(signatureAlgorithm, spki, tbsCertificateRaw, signatureValue);
+  return verifiesWith(signatureAlgorithm, issuer.parsed.spki, tbsCertificateRaw, signatureValue);
 };
