@@ -107,30 +107,22 @@ export const certificateRetirement = (deps: RetirementRunDeps, log: Logger = log
       if (item.outcome === "LEFT") log.warn("certificate left in IoT Core", { ...item });
       else if (item.outcome === "UNCHECKED") log.warn("certificate not retired: a call failed", { ...item });
     }
-    log.info("retirement run", {
+    const summary = {
       dryRun,
       before,
       examined,
       counts,
       approvalsExpired: approvalsExpired.length,
-      pass: cursor ? "continues next run" : "complete",
-      resumed: resumedFrom !== undefined,
-    });
+      pass: cursor ? ("continues next run" as const) : ("complete" as const),
+    };
+    log.info("retirement run", { ...summary, resumed: resumedFrom !== undefined });
     if (!dryRun) {
       metrics.addMetric("CertificatesRetired", MetricUnit.Count, counts.RETIRED);
       metrics.addMetric("CertificatesLeft", MetricUnit.Count, counts.LEFT);
       metrics.addMetric("RetirementUnchecked", MetricUnit.Count, counts.UNCHECKED);
       metrics.addMetric("ReplacementApprovalsExpired", MetricUnit.Count, approvalsExpired.length);
     }
-    return {
-      dryRun,
-      before,
-      examined,
-      counts,
-      approvalsExpired: approvalsExpired.length,
-      pass: cursor ? "continues next run" : "complete",
-      items: scheduled ? [] : items,
-    };
+    return { ...summary, items: scheduled ? [] : items };
   })
     .use(injectLambdaContext(log))
     .use(publishMetrics());
