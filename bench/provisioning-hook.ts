@@ -123,6 +123,20 @@ const measure = async (store: string, deps: PreProvisioningDeps, requests: Reque
 
 const hookSettings = { clockSkewMs: 300_000, reservationMs: 3_600_000, budgetMs: 2000 };
 
+/** The hook's dependencies over one store, the same settings for every store measured. */
+const hookDeps = (
+  fleet: PreProvisioningDeps["fleet"],
+  store: PreProvisioningDeps["store"],
+): PreProvisioningDeps => ({
+  fleet,
+  store,
+  registry: { describeCertificate: () => Promise.reject(new Error("not asked")) },
+  clock: { now: () => new Date() },
+  certificatePolicy: { clockSkewMs: hookSettings.clockSkewMs },
+  reservationMs: hookSettings.reservationMs,
+  budgetMs: hookSettings.budgetMs,
+});
+
 export const benchProvisioningHook = async () => {
   // The figures, not the hook's log lines and metrics, are this run's output.
   Object.assign(process.env, {
@@ -137,19 +151,7 @@ export const benchProvisioningHook = async () => {
   const fleet = new InMemoryFleetStore(memory);
   await memory.addDevices(requests.ids.map((id) => entry(id, at)));
   await fleet.bindClaim(claim(at));
-  const inMemory = await measure(
-    "in memory",
-    {
-      fleet,
-      store: memory,
-      registry: { describeCertificate: () => Promise.reject(new Error("not asked")) },
-      clock: { now: () => new Date() },
-      certificatePolicy: { clockSkewMs: hookSettings.clockSkewMs },
-      reservationMs: hookSettings.reservationMs,
-      budgetMs: hookSettings.budgetMs,
-    },
-    requests,
-  );
+  const inMemory = await measure("in memory", hookDeps(fleet, memory), requests);
 
   // ministack's DynamoDB: moto's copies every table on each transaction (about 50 ms a call here,
   // measured), which would be moto's cost, not the hook's.
@@ -174,15 +176,7 @@ export const benchProvisioningHook = async () => {
     await claimRegistry(db, TABLE).bindClaim(claim(at));
     const onDynamoDb = await measure(
       "DynamoDB (ministack)",
-      {
-        fleet: fleetLedger(db, TABLE),
-        store: provisioningLedger(db, TABLE),
-        registry: { describeCertificate: () => Promise.reject(new Error("not asked")) },
-        clock: { now: () => new Date() },
-        certificatePolicy: { clockSkewMs: hookSettings.clockSkewMs },
-        reservationMs: hookSettings.reservationMs,
-        budgetMs: hookSettings.budgetMs,
-      },
+      hookDeps(fleetLedger(db, TABLE), provisioningLedger(db, TABLE)),
       requests,
     );
     return {
