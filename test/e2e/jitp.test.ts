@@ -127,8 +127,16 @@ describe("JITP under the allowlist", () => {
       { timeoutMs: 30_000, what: "the clone's certificate REVOKED" },
     );
 
-    const principals = await world.iot.send(new ListThingPrincipalsCommand({ thingName: genuine.deviceId }));
-    expect(principals.principals?.map((arn) => arn.split("/").pop())).toEqual([genuine.certificateId]);
+    // Revoked first (the clone is refused at once), then detached from the Thing JITP attached it to.
+    const principalsOf = async () =>
+      (await world.iot.send(new ListThingPrincipalsCommand({ thingName: genuine.deviceId }))).principals?.map(
+        (arn) => arn.split("/").pop(),
+      );
+    await eventually(principalsOf, (principals) => principals?.length === 1, {
+      timeoutMs: 30_000,
+      what: "the clone's certificate detached from the genuine device's Thing",
+    });
+    expect(await principalsOf()).toEqual([genuine.certificateId]);
     const again = await connectOnce(genuine.identity, world.stack.mqtt);
     expect(again.kind).toBe("accepted");
     if (again.kind === "accepted") sessions.push(again.session);
