@@ -187,25 +187,27 @@ export const runDemo = async (stack: LocalStack, say: (line: string) => void): P
     ...(await connectAll(clone ? [clone] : [])),
   ];
 
+  const read = async (entry: (typeof connected)[number]): Promise<Verdict> => {
+    const certificateId = certificateIdOf(entry.certificatePem);
+    const get = async (pk: string, sk: string) =>
+      (await db.send(new GetCommand({ TableName: table, Key: { pk, sk }, ConsistentRead: true }))).Item;
+    return {
+      record: await get(`CERT#${certificateId}`, "CERT"),
+      device: await get(`DEVICE#${entry.device.deviceId}`, "STATE"),
+      certificateStatus: await certificateStatus(iot, certificateId),
+    };
+  };
   const rows: DemoRow[] = [];
   for (const entry of connected) {
-    const certificateId = certificateIdOf(entry.certificatePem);
-    const record = (
-      await db.send(new GetCommand({ TableName: table, Key: { pk: `CERT#${certificateId}`, sk: "CERT" } }))
-    ).Item;
-    const device = (
-      await db.send(
-        new GetCommand({ TableName: table, Key: { pk: `DEVICE#${entry.device.deviceId}`, sk: "STATE" } }),
-      )
-    ).Item;
+    const verdict = await settled(() => read(entry));
     rows.push({
       device: entry.device.deviceId,
       certificate: entry.device.label,
       deviceSaw: entry.connection.session
         ? `accepted on connect ${entry.connection.attempts.length}${entry.published ? ", published" : ""}`
         : `refused ${entry.connection.attempts.length} times`,
-      recorded: describeRecord(record, device),
-      certificateStatus: await certificateStatus(iot, certificateId),
+      recorded: describeRecord(verdict.record, verdict.device),
+      certificateStatus: verdict.certificateStatus,
     });
   }
   printTable(say, ["device", "certificate", "device saw", "fleetgate recorded", "cert status"], rows);
@@ -249,6 +251,39 @@ const describeConnection = (connection: FirstConnection): string =>
   connection.session
     ? `accepted after ${connection.attempts.length - 1} closed CONNECT(s), ${connection.elapsedMs} ms`
     : `never accepted (${connection.attempts.length} CONNECTs)`;
+
+/** What fleetgate and IoT Core say of one certificate. */
+interface Verdict {
+  readonly record: Record<string, unknown> | undefined;
+  readonly device: Record<string, unknown> | undefined;
+  readonly certificateStatus: string;
+}
+
+/**
+ * A device's last connect may be answered before the JITR function is done with it (a certificate
+ * is activated before the device is recorded ACTIVE, a refusal recorded before the revocation):
+ * read again, for a few seconds at most, until the verdict is whole.
+ */
+const settled = async (read: () => Promise<Verdict>): Promise<Verdict> => {
+  const whole = ({ record, device, certificateStatus }: Verdict): boolean => {
+    switch (record?.outcome) {
+      case "ASSIGNED":
+        return device?.state === "ACTIVE";
+      case "REJECTED":
+        return certificateStatus === "REVOKED";
+      case "WAITING":
+        return true;
+      default:
+        return certificateStatus === "not registered";
+    }
+  };
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    const verdict = await read();
+    if (whole(verdict) || Date.now() > deadline) return verdict;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+};
 
 const describeRecord = (
   record: Record<string, unknown> | undefined,

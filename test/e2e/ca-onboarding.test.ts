@@ -63,7 +63,7 @@ describe("fleetgate ca", () => {
     const connected = await connectWithRetries(device.identity, world.stack.mqtt);
     expect(connected.session, JSON.stringify(connected.attempts)).toBeDefined();
     if (connected.session) sessions.push(connected.session);
-    expect(await world.deviceRecord(device.deviceId)).toMatchObject({ state: "ACTIVE" });
+    await world.untilActive(device.deviceId);
   });
 
   it("refuses a certificate that is not a CA, and IoT Core never sees it", async () => {

@@ -119,11 +119,11 @@ describe("fleetgate dlq redrive jitr", () => {
       destination: output("JitrQueueUrl"),
     });
     await eventually(
-      () => world.certificateStatus(device.certificateId),
-      (status) => status === "ACTIVE",
-      { what: "the certificate provisioned from the redriven event", timeoutMs: 60_000 },
+      () => world.deviceRecord(device.deviceId),
+      (record) => record?.state === "ACTIVE",
+      { what: "the device provisioned from the redriven event", timeoutMs: 60_000 },
     );
-    expect(await world.deviceRecord(device.deviceId)).toMatchObject({ state: "ACTIVE" });
+    expect(await world.certificateStatus(device.certificateId)).toBe("ACTIVE");
     const after = await dlq("redrive", "jitr", "--dry-run");
     expect(after.stdout).not.toContain(device.certificateId);
   });

@@ -61,10 +61,11 @@ describe("fleetgate device why, through the deployed API", () => {
     expect(
       (await connectWithRetries(device.identity, world.stack.mqtt, { maxAttempts: 2 })).session,
     ).toBeUndefined();
+    // The record first, then the device's history: device why reads both.
     await eventually(
-      () => world.certificateRecord(device.certificateId),
-      (record) => record?.outcome === "WAITING",
-      { what: "a WAITING record" },
+      () => world.history(device.deviceId),
+      (events) => events.includes("CERTIFICATE_WAITING"),
+      { what: "the first WAITING connect in the device's history" },
     );
 
     const show = await world.cli(["device", "show", device.deviceId]);

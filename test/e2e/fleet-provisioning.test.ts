@@ -150,10 +150,13 @@ describe("the hook denies, and says why", () => {
       errorCode: "AccessDenied",
     });
     const certificateId = outcome.kind === "rejected" ? (outcome.certificateId ?? "") : "";
-    expect(await world.certificateRecord(certificateId)).toMatchObject({
-      outcome: "REJECTED",
-      refusal: { code },
-    });
+    // The hook answers within its budget; a slow table may still be writing the refusal then.
+    const record = await eventually(
+      () => world.certificateRecord(certificateId),
+      (found) => found !== undefined,
+      { what: `the ${code} refusal recorded` },
+    );
+    expect(record).toMatchObject({ outcome: "REJECTED", refusal: { code } });
     // IoT Core applied nothing: the new certificate was never activated.
     expect(await world.certificateStatus(certificateId)).toBe("PENDING_ACTIVATION");
     return certificateId;

@@ -65,7 +65,7 @@ describe("JITP under the allowlist", () => {
     console.info(
       `JITP: first CONNECT to accepted session in ${result.elapsedMs} ms, ${result.attempts.length} CONNECTs`,
     );
-    expect(await world.deviceRecord(device.deviceId)).toMatchObject({ state: "ACTIVE" });
+    await world.untilActive(device.deviceId);
     expect((await thingOf(device.deviceId))?.attributes).toMatchObject({
       provisionedBy: "jitp",
       model: "jitp-1",
@@ -105,6 +105,7 @@ describe("JITP under the allowlist", () => {
 
     expect(result.session, JSON.stringify(result.attempts)).toBeDefined();
     if (result.session) sessions.push(result.session);
+    await world.untilActive(device.deviceId);
     expect(await world.history(device.deviceId)).toEqual([
       "CERTIFICATE_WAITING",
       "PROVISIONING_STARTED",
@@ -117,6 +118,7 @@ describe("JITP under the allowlist", () => {
     await world.registerBatch(`deviceId\n${genuine.deviceId}\n`, caCertificateId);
     const first = await connectWithRetries(genuine.identity, world.stack.mqtt);
     if (first.session) sessions.push(first.session);
+    await world.untilActive(genuine.deviceId);
     await first.session?.end();
     const clone = await world.device(genuine.deviceId, {}, ca);
 

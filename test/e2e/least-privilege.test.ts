@@ -59,6 +59,7 @@ describe("a grant missing from the JITR function's role", () => {
 
     expect(granted.session).toBeDefined();
     if (granted.session) sessions.push(granted.session);
+    await world.untilActive(device.deviceId);
     expect(await world.certificateStatus(device.certificateId)).toBe("ACTIVE");
     expect(await world.history(device.deviceId)).toEqual(["PROVISIONING_STARTED", "ACTIVATED"]);
   });

@@ -29,6 +29,7 @@ const provision = async (device: TestDevice) => {
   const result = await connectWithRetries(device.identity, world.stack.mqtt);
   if (!result.session) throw new Error(`${device.deviceId} not accepted: ${JSON.stringify(result.attempts)}`);
   sessions.push(result.session);
+  await world.untilActive(device.deviceId);
 };
 
 /** A certificate made outside fleetgate, ACTIVE, attached to the device's Thing. */

@@ -21,6 +21,7 @@ const provision = async (device: TestDevice): Promise<DeviceSession> => {
   const result = await connectWithRetries(device.identity, world.stack.mqtt);
   if (!result.session) throw new Error(`${device.deviceId} not accepted: ${JSON.stringify(result.attempts)}`);
   sessions.push(result.session);
+  await world.untilActive(device.deviceId);
   return result.session;
 };
 

@@ -38,6 +38,7 @@ const provisioned = async (name: string): Promise<TestDevice> => {
   const result = await connectWithRetries(device.identity, world.stack.mqtt);
   if (!result.session) throw new Error(`${device.deviceId} not accepted: ${JSON.stringify(result.attempts)}`);
   sessions.push(result.session);
+  await world.untilActive(device.deviceId);
   return device;
 };
 

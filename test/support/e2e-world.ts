@@ -123,6 +123,18 @@ export const createE2eWorld = async (name: string) => {
       return out.Item;
     },
 
+    /**
+     * Waits for the device's record to say ACTIVE. The certificate is activated before the record
+     * is written, so a device's connect may be accepted while the function is between the two.
+     */
+    async untilActive(deviceId: string): Promise<Record<string, unknown> | undefined> {
+      return eventually(
+        () => world.deviceRecord(deviceId),
+        (record) => record?.state === "ACTIVE",
+        { intervalMs: 50, what: `${deviceId} recorded ACTIVE` },
+      );
+    },
+
     async history(deviceId: string): Promise<string[]> {
       const out = await db.send(
         new QueryCommand({
