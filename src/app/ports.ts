@@ -239,10 +239,11 @@ export interface ProvisioningLedger {
   /** Records a refused certificate (and an event on the device it claimed). False if recorded before. */
   recordRefusal(record: CertificateRecord, event: DeviceEvent | undefined): Promise<boolean>;
   /**
-   * Records that a certificate waits (seen once more), unless it was decided meanwhile. Answers
-   * since when it has been waiting.
+   * Records that a certificate waits (seen once more), unless it was decided meanwhile
+   * (ConcurrentUpdateError). Its first sighting is written with `firstEvent`, together; the later
+   * ones are counted on the record. Answers since when it has been waiting.
    */
-  recordWaiting(record: WaitingSighting): Promise<string>;
+  recordWaiting(record: WaitingSighting, firstEvent: DeviceEvent | undefined): Promise<string>;
   /** Adds an event to a device's history, whether or not the device is on the allowlist. */
   recordEvent(event: DeviceEvent): Promise<void>;
   /**

@@ -192,22 +192,23 @@ const act = async (
       return refuseCertificate(deps, description, decision.refusal, decision.deviceId, decision.device);
     case "wait": {
       const at = deps.clock.now().toISOString();
-      const since = await deps.store.recordWaiting({
-        certificateId,
-        outcome: "WAITING",
-        refusal: decision.refusal,
-        ...(decision.deviceId ? { deviceId: decision.deviceId } : {}),
-        caCertificateId: facts.caCertificateId,
-        at,
-      });
       // The first connect goes into the device's history; the later ones are counted on the record.
-      if (since === at && decision.deviceId)
-        await deps.store.recordEvent(
-          deviceEvent(deps, { deviceId: decision.deviceId }, "CERTIFICATE_WAITING", {
-            certificateId,
-            reason: `${decision.refusal.code}: ${decision.refusal.detail}`,
-          }),
-        );
+      const since = await deps.store.recordWaiting(
+        {
+          certificateId,
+          outcome: "WAITING",
+          refusal: decision.refusal,
+          ...(decision.deviceId ? { deviceId: decision.deviceId } : {}),
+          caCertificateId: facts.caCertificateId,
+          at,
+        },
+        decision.deviceId
+          ? deviceEvent(deps, { deviceId: decision.deviceId }, "CERTIFICATE_WAITING", {
+              certificateId,
+              reason: `${decision.refusal.code}: ${decision.refusal.detail}`,
+            })
+          : undefined,
+      );
       // An INACTIVE certificate's connects raise no event: JITP's registration is undone (nothing
       // revoked), so that the device's next connect registers it again and it is decided again.
       if (facts.origin === "jitp")

@@ -213,8 +213,8 @@ export const lifecycleStoreContract = (name: string, makeStore: () => Promise<Li
         caCertificateId: CA,
         at: at(second),
       });
-      expect(await store.recordWaiting(sighting(1))).toBe(at(1));
-      expect(await store.recordWaiting(sighting(5))).toBe(at(1));
+      expect(await store.recordWaiting(sighting(1), undefined)).toBe(at(1));
+      expect(await store.recordWaiting(sighting(5), undefined)).toBe(at(1));
       expect((await store.readProvisioningState(certificate, undefined)).record).toMatchObject({
         outcome: "WAITING",
         firstSeenAt: at(1),
@@ -223,7 +223,55 @@ export const lifecycleStoreContract = (name: string, makeStore: () => Promise<Li
       });
       const device = await allowed(store);
       await store.claim(device, bound(certificate), event(device, "PROVISIONING_STARTED", 6));
-      await expect(store.recordWaiting(sighting(7))).rejects.toThrow(ConcurrentUpdateError);
+      await expect(store.recordWaiting(sighting(7), undefined)).rejects.toThrow(ConcurrentUpdateError);
+    });
+
+    it("writes a waiting certificate's first sighting with its device's event, and no event for the later ones", async () => {
+      const store = await makeStore();
+      const device = entry();
+      const certificate = certificateId();
+      const sighting = (second: number) => ({
+        certificateId: certificate,
+        outcome: "WAITING" as const,
+        refusal: refuse("NOT_ON_ALLOWLIST"),
+        deviceId: device.deviceId,
+        caCertificateId: CA,
+        at: at(second),
+      });
+      expect(await store.recordWaiting(sighting(1), event(device, "CERTIFICATE_WAITING", 1))).toBe(at(1));
+      expect(await store.recordWaiting(sighting(3), event(device, "CERTIFICATE_WAITING", 3))).toBe(at(1));
+
+      expect(await store.listEvents(device.deviceId)).toEqual([event(device, "CERTIFICATE_WAITING", 1)]);
+      expect((await store.readProvisioningState(certificate, device.deviceId)).record).toMatchObject({
+        deviceId: device.deviceId,
+        attempts: 2,
+      });
+    });
+
+    it("records no waiting over a refusal, and adds no event then", async () => {
+      const store = await makeStore();
+      const device = entry();
+      const refused = certificateId();
+      await store.recordRefusal(
+        { certificateId: refused, outcome: "REJECTED", refusal: refuse("KEY_WEAK"), at: at(1) },
+        undefined,
+      );
+      const sighting = {
+        certificateId: refused,
+        outcome: "WAITING" as const,
+        refusal: refuse("NOT_ON_ALLOWLIST"),
+        deviceId: device.deviceId,
+        caCertificateId: CA,
+        at: at(2),
+      };
+
+      await expect(store.recordWaiting(sighting, event(device, "CERTIFICATE_WAITING", 2))).rejects.toThrow(
+        ConcurrentUpdateError,
+      );
+      expect(await store.listEvents(device.deviceId)).toEqual([]);
+      expect((await store.readProvisioningState(refused, undefined)).record).toMatchObject({
+        outcome: "REJECTED",
+      });
     });
 
     it("claims a certificate that waited, never one already refused", async () => {

@@ -306,13 +306,14 @@ export class InMemoryLifecycleStore implements LifecycleStore {
     return true;
   }
 
-  async recordWaiting(sighting: WaitingSighting) {
+  async recordWaiting(sighting: WaitingSighting, firstEvent: DeviceEvent | undefined) {
     const { at, ...rest } = sighting;
     const before = this.certificates.get(sighting.certificateId);
     if (before && before.outcome !== "WAITING") throw new ConcurrentUpdateError("certificate decided");
     const firstSeenAt = before?.outcome === "WAITING" ? before.firstSeenAt : at;
     const attempts = before?.outcome === "WAITING" ? before.attempts + 1 : 1;
     this.certificates.set(sighting.certificateId, { ...rest, firstSeenAt, lastSeenAt: at, attempts });
+    if (!before && firstEvent) this.events.push(firstEvent);
     return firstSeenAt;
   }
 

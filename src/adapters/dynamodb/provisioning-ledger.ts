@@ -1,6 +1,7 @@
 import { type DynamoDBDocumentClient, PutCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
-import type { ProvisioningLedger, ProvisioningState } from "#app/ports.js";
-import type { CertificateRecord, Device } from "#domain/device.js";
+import type { ProvisioningLedger, ProvisioningState, WaitingSighting } from "#app/ports.js";
+import type { CertificateRecord, Device, WaitingRecord } from "#domain/device.js";
+import { ConcurrentUpdateError } from "#domain/errors.js";
 import type { CertificateId, DeviceId } from "#domain/ids.js";
 import { call } from "../aws-errors.js";
 import { approvalKey, toApproval, useUpApproval } from "./replacement-approvals.js";
@@ -77,31 +78,29 @@ export const provisioningLedger = (db: DynamoDBDocumentClient, tableName: string
       ]);
     },
 
-    async recordWaiting(sighting) {
-      const { at, certificateId, deviceId, caCertificateId, refusal } = sighting;
-      // Conditional on still waiting: a claim or a refusal made meanwhile stands (ConcurrentUpdateError).
-      const out = await call("UpdateItem", () =>
-        db.send(
-          new UpdateCommand({
+    async recordWaiting(sighting, firstEvent) {
+      // A repeat, the usual case, is one conditional update; a first sighting fails it, and is
+      // written with its event in one transaction, so a crash cannot record one without the other.
+      try {
+        return await countSighting(db, tableName, sighting);
+      } catch (error) {
+        if (!(error instanceof ConcurrentUpdateError)) throw error;
+      }
+      const { at, ...seen } = sighting;
+      const first: WaitingRecord = { ...seen, firstSeenAt: at, lastSeenAt: at, attempts: 1 };
+      const written = await transactOnce(db, "recordWaiting", [
+        {
+          Put: {
             TableName: tableName,
-            Key: certificateKey(certificateId),
-            UpdateExpression: `SET entity = :entity, certificateId = :id, outcome = :waiting, refusal = :refusal, caCertificateId = :ca, firstSeenAt = if_not_exists(firstSeenAt, :at), lastSeenAt = :at${deviceId ? ", deviceId = :device" : ""} ADD attempts :one`,
-            ConditionExpression: "attribute_not_exists(pk) OR outcome = :waiting",
-            ExpressionAttributeValues: {
-              ":entity": "certificate",
-              ":id": certificateId,
-              ":waiting": "WAITING",
-              ":refusal": refusal,
-              ":ca": caCertificateId,
-              ":at": at,
-              ":one": 1,
-              ...(deviceId ? { ":device": deviceId } : {}),
-            },
-            ReturnValues: "ALL_NEW",
-          }),
-        ),
-      );
-      return String(out.Attributes?.firstSeenAt ?? at);
+            Item: { ...certificateKey(sighting.certificateId), entity: "certificate", ...first },
+            ConditionExpression: "attribute_not_exists(pk)",
+          },
+        },
+        ...(firstEvent ? [putEvent(firstEvent)] : []),
+      ]);
+      // Another delivery wrote the first sighting meanwhile, or the certificate was decided.
+      if (!written) throw new ConcurrentUpdateError(`certificate ${sighting.certificateId} moved`);
+      return at;
     },
 
     async recordEvent(event) {
@@ -130,6 +129,34 @@ export const provisioningLedger = (db: DynamoDBDocumentClient, tableName: string
       return { ...device, certificate, version: device.version + 1, updatedAt: at };
     },
   };
+};
+
+/** One more sighting of a certificate already waiting; ConcurrentUpdateError if none or decided. */
+const countSighting = async (
+  db: DynamoDBDocumentClient,
+  tableName: string,
+  { at, certificateId, deviceId, caCertificateId, refusal }: WaitingSighting,
+): Promise<string> => {
+  const out = await call("UpdateItem", () =>
+    db.send(
+      new UpdateCommand({
+        TableName: tableName,
+        Key: certificateKey(certificateId),
+        UpdateExpression: `SET refusal = :refusal, caCertificateId = :ca, lastSeenAt = :at${deviceId ? ", deviceId = :device" : ""} ADD attempts :one`,
+        ConditionExpression: "outcome = :waiting",
+        ExpressionAttributeValues: {
+          ":waiting": "WAITING",
+          ":refusal": refusal,
+          ":ca": caCertificateId,
+          ":at": at,
+          ":one": 1,
+          ...(deviceId ? { ":device": deviceId } : {}),
+        },
+        ReturnValues: "ALL_NEW",
+      }),
+    ),
+  );
+  return String(out.Attributes?.firstSeenAt ?? at);
 };
 
 /** A refused certificate waits out its retention, then is deleted from IoT Core. */
