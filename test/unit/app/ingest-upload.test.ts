@@ -175,6 +175,38 @@ describe("ingestUpload pre-registering many certificates", () => {
     expect(result.batch.counts?.certificates).toEqual({ registered: 20, refused: 0 });
     expect(active()).toBe(20);
   });
+
+  it("asks IoT Core nothing, when the manifest comes again, about the certificates an interrupted run provisioned", async () => {
+    const rows = await Promise.all(
+      Array.from({ length: 6 }, async (_, i) => ({
+        deviceId: `d-${i}`,
+        certificatePem: await certificateFor(`d-${i}`),
+      })),
+    );
+    const register = world.registry.registerCertificate.bind(world.registry);
+    const asked: string[] = [];
+    let outage = true;
+    world.registry.registerCertificate = async (pem, caPem) => {
+      asked.push(idOf(pem));
+      // The fourth certificate meets an outage: the run stops with three provisioned, at most.
+      if (outage && asked.length === 4) throw new DependencyUnavailableError("IoT Core outage");
+      return register(pem, caPem);
+    };
+    await expect(ingest(rows)).rejects.toThrow("IoT Core outage");
+    const provisioned = rows
+      .map((row) => row.deviceId)
+      .filter((id) => world.store.devices.get(id)?.state === "ACTIVE");
+    expect(provisioned.length).toBeGreaterThan(0);
+
+    outage = false;
+    asked.length = 0;
+    const result = await registered(rows);
+
+    expect(result.batch.counts?.certificates).toEqual({ registered: 6, refused: 0 });
+    expect(asked).toHaveLength(6 - provisioned.length);
+    for (const row of rows.filter((r) => provisioned.includes(r.deviceId)))
+      expect(asked).not.toContain(idOf(row.certificatePem));
+  });
 });
 
 describe("ingestUpload refusals", () => {
