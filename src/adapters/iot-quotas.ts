@@ -9,7 +9,10 @@ export interface Timer {
 
 export const realTimer: Timer = {
   now: () => Date.now(),
-  sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+  // Whole milliseconds, rounded up: a slot a fraction of a millisecond away is never waited for
+  // with a timer that fires at once (fake timers round a fraction down to 0), which would claim
+  // again at the same instant, and again, without time moving.
+  sleep: (ms) => new Promise((resolve) => setTimeout(resolve, Math.ceil(ms))),
 };
 
 /** IoT Core's default per-account quotas (TPS) for every call fleetgate makes; see aws-iot-facts. */

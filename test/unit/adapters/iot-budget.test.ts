@@ -10,7 +10,7 @@ import {
   rateOf,
   type ScheduleStore,
 } from "#adapters/iot-budget.js";
-import type { IotOperation } from "#adapters/iot-quotas.js";
+import { type IotOperation, realTimer } from "#adapters/iot-quotas.js";
 import { ThrottledError } from "#domain/errors.js";
 import { InMemoryScheduleStore } from "#test/support/in-memory-schedules.js";
 
@@ -209,6 +209,22 @@ describe("the deployment's IoT budget", () => {
     await calls.all;
     expect(calls.times).toHaveLength(11);
     expect(calls.deferred).toHaveLength(4);
+  });
+});
+
+describe("the budget's clock", () => {
+  it("waits a fraction of a millisecond as a whole one, so that a wait for a slot lets time move", async () => {
+    let woke = false;
+    void realTimer.sleep(0.26).then(() => {
+      woke = true;
+    });
+
+    // Fake timers (the herd's, these) fire a timer of 0.26 ms at once: a background container
+    // waiting for its turn claimed again at the same instant, forever, and the herd hung.
+    await vi.advanceTimersByTimeAsync(0);
+    expect(woke).toBe(false);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(woke).toBe(true);
   });
 });
 
