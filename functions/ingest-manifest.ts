@@ -2,7 +2,7 @@ import { injectLambdaContext } from "@aws-lambda-powertools/logger/middleware";
 import { MetricUnit } from "@aws-lambda-powertools/metrics";
 import middy from "@middy/core";
 import type { Context, S3Event } from "aws-lambda";
-import { invocationWindow, withinWindow } from "#adapters/back-pressure.js";
+import { DeferredError, invocationWindow, withinWindow } from "#adapters/back-pressure.js";
 import { builtOnFirstCall } from "#adapters/built-on-first-call.js";
 import { loadIngestConfig } from "#adapters/config.js";
 import { logger, metrics, publishMetrics } from "#adapters/telemetry.js";
@@ -14,24 +14,39 @@ import { ingestUpload } from "#app/ingest-upload.js";
  * rows. Transient failures throw, and Lambda's asynchronous retries run it again (safely).
  */
 
+/** S3's event, or one the function handed itself to go on with a manifest's certificates. */
+export type IngestEvent = S3Event & { readonly continuation?: { readonly run: number } };
+
 // S3 event keys are URL-encoded, with spaces as '+'.
 const objectKey = (key: string): string => decodeURIComponent(key.replace(/\+/g, " "));
 
 // Pre-registration waits for the IoT budget (background work): a certificate is registered only
 // with two minutes left to provision it, and every call comes a minute before the timeout at the
-// latest; then the invocation fails, and Lambda's retry resumes the batch where it stopped.
+// latest. Then the run hands the manifest to a new invocation of the function, which resumes where
+// it stopped (about 8,000 certificates a run at IoT Core's default quotas).
 const RESERVE_MS = 60_000;
 const UNIT_MS = 120_000;
+// Runs of one upload at most (12 hours of 15-minute runs); past that the window's end fails the
+// run like any failure: Lambda's two retries, then the dead-letter queue and its alarm.
+const MAX_RUNS = 48;
 
 /** The function over the dependencies given (the deployment's, a test's). */
 export const ingestManifest = (deps: IngestDeps) =>
-  middy(async (event: S3Event, context: Context): Promise<void> => {
+  middy(async (event: IngestEvent, context: Context): Promise<void> => {
     const { finishBy } = invocationWindow(Date.now(), context?.getRemainingTimeInMillis?.() ?? 900_000, {
       reserveMs: RESERVE_MS,
       startShare: 1,
     });
     const window = { startBy: finishBy - UNIT_MS, finishBy, opensWith: "RegisterCertificate" };
-    await withinWindow(window, () => ingestAll(deps, event));
+    try {
+      await withinWindow(window, () => ingestAll(deps, event));
+    } catch (error) {
+      const run = (event.continuation?.run ?? 1) + 1;
+      if (!(error instanceof DeferredError) || !deps.continuation || run > MAX_RUNS) throw error;
+      await deps.continuation.goOn({ ...event, continuation: { run } });
+      logger.info("pre-registration goes on in a new invocation", { run, reason: error.message });
+      metrics.addMetric("IngestContinued", MetricUnit.Count, 1);
+    }
   })
     .use(injectLambdaContext(logger))
     .use(publishMetrics());

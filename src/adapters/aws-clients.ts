@@ -1,5 +1,6 @@
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { IoTClient } from "@aws-sdk/client-iot";
+import { LambdaClient } from "@aws-sdk/client-lambda";
 import { S3Client } from "@aws-sdk/client-s3";
 import { SQSClient } from "@aws-sdk/client-sqs";
 import { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
@@ -17,6 +18,7 @@ let iot: IoTClient | undefined;
 let dynamodb: DynamoDBClient | undefined;
 let s3: S3Client | undefined;
 let sqs: SQSClient | undefined;
+let lambda: LambdaClient | undefined;
 let documents: DynamoDBDocumentClient | undefined;
 let capture = <T>(client: T): T => client;
 
@@ -51,4 +53,9 @@ export const s3Client = (): S3Client => {
 export const sqsClient = (): SQSClient => {
   sqs ??= capture(new SQSClient({}));
   return sqs;
+};
+
+export const lambdaClient = (): LambdaClient => {
+  lambda ??= capture(new LambdaClient({}));
+  return lambda;
 };

@@ -126,6 +126,8 @@ const ingestSchema = once(() =>
   z.extend(manifestSchema(), {
     ...provisioningSchema().shape,
     MANIFEST_BUCKET: z.string().check(z.minLength(3)),
+    // Set by Lambda: a pre-registration longer than one invocation goes on in a new one.
+    AWS_LAMBDA_FUNCTION_NAME: z.optional(z.string().check(z.minLength(1))),
   }),
 );
 

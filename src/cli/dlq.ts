@@ -340,11 +340,12 @@ const invokeAgain = async (
   const { moved, left } = await drain(clients, queue.url, async (message) => {
     const event = parseJson(message.Body);
     if (!Array.isArray(event?.Records)) return "not an S3 event";
+    // The S3 records alone: an ingest that went on over its runs' limit starts counting again.
     const out = await clients.lambda.send(
       new InvokeCommand({
         FunctionName: functionName,
         InvocationType: "Event",
-        Payload: new TextEncoder().encode(message.Body ?? ""),
+        Payload: new TextEncoder().encode(JSON.stringify({ Records: event.Records })),
       }),
     );
     if (out.StatusCode !== 202) return `Lambda answered ${out.StatusCode}`;

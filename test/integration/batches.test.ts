@@ -292,6 +292,69 @@ describe("batches: recall", () => {
   });
 });
 
+describe("batches: a pre-registration longer than one invocation", () => {
+  it("hands the manifest to a new invocation of the function when its window ends, which finishes it", async () => {
+    const { issueDeviceCertificate } = await import("#local/dev-pki.js");
+    const { ingestManifest } = await import("#functions/ingest-manifest.js");
+    const { ingestDeps } = await import("#adapters/wiring/ingest-manifest.js");
+    const { loadIngestConfig } = await import("#adapters/config.js");
+    const ids = [w.world.id("long-1"), w.world.id("long-2")];
+    const rows = await Promise.all(
+      ids.map(async (deviceId) => ({
+        deviceId,
+        certificatePem: (await issueDeviceCertificate(w.world.ca, { deviceId })).pem,
+      })),
+    );
+    const ticket = await w.client("POST", "/batches/uploads", {
+      body: { caCertificateId: w.world.caCertificateId },
+    });
+    const { uploadUrl, key, headers, batchId } = ticket.body as {
+      uploadUrl: string;
+      key: string;
+      headers: Record<string, string>;
+      batchId: string;
+    };
+    await fetch(uploadUrl, {
+      method: "PUT",
+      headers,
+      body: `${rows.map((row) => JSON.stringify(row)).join("\n")}\n`,
+    });
+    const handed: object[] = [];
+    const ingest = ingestManifest({
+      ...ingestDeps(loadIngestConfig()),
+      continuation: { goOn: async (event) => void handed.push(event) },
+    });
+    // Three minutes left: one for the reserve, two a certificate needs. No certificate can start.
+    const ending = { getRemainingTimeInMillis: () => 180_000 } as Context;
+    const event = s3Event(w.world.bucket, key);
+
+    await ingest(event, ending);
+
+    expect(handed).toEqual([{ ...event, continuation: { run: 2 } }]);
+    expect((await w.client("GET", `/batches/${batchId}`)).body).toMatchObject({ state: "RECEIVED" });
+    expect((await w.client("GET", `/devices/${ids[0]}`)).body).toMatchObject({
+      device: { state: "ALLOWED" },
+    });
+    // The last run allowed fails instead: Lambda's retries, then the dead-letter queue and its alarm.
+    await expect(ingest({ ...event, continuation: { run: 48 } }, ending)).rejects.toThrow(
+      /window|RegisterCertificate/,
+    );
+    expect(handed).toHaveLength(1);
+
+    await ingest(handed[0] as typeof event, context);
+
+    expect(handed).toHaveLength(1);
+    expect((await w.client("GET", `/batches/${batchId}`)).body).toMatchObject({
+      state: "REGISTERED",
+      counts: { accepted: 2, certificates: { registered: 2, refused: 0 } },
+    });
+    for (const deviceId of ids)
+      expect((await w.client("GET", `/devices/${deviceId}`)).body).toMatchObject({
+        device: { state: "ACTIVE" },
+      });
+  });
+});
+
 const s3Event = (bucket: string, key: string): S3Event =>
   ({
     Records: [

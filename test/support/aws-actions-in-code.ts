@@ -18,6 +18,7 @@ const SERVICE_OF_MODULE: Record<string, string> = {
   "@aws-sdk/client-s3": "s3",
   "@aws-sdk/client-dynamodb": "dynamodb",
   "@aws-sdk/lib-dynamodb": "dynamodb",
+  "@aws-sdk/client-lambda": "lambda",
 };
 
 // The document client's commands are named apart from the operations they send.
@@ -42,6 +43,7 @@ const ACTION_OF_OPERATION: Record<string, string> = {
   "s3:HeadObject": "s3:GetObject",
   "sqs:SendMessageBatch": "sqs:SendMessage",
   "sqs:DeleteMessageBatch": "sqs:DeleteMessage",
+  "lambda:Invoke": "lambda:InvokeFunction",
 };
 
 /** Libraries that call AWS themselves, with the actions they need. */

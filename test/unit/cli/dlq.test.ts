@@ -334,4 +334,19 @@ describe("fleetgate dlq redrive", () => {
       `ingest: 1 messages handed back to function ${URLS.IngestManifestFunctionName}, each invoked again, asynchronously\nleft in the queue: m2: not an S3 event\n`,
     );
   });
+
+  it("hands back an ingest that went on over its runs' limit as S3's event alone, so that its runs are counted again", async () => {
+    stack();
+    const records = [{ s3: { bucket: { name: "manifests" }, object: { key: "manifests/lot-1.csv" } } }];
+    sqs
+      .on(ReceiveMessageCommand)
+      .resolvesOnce({ Messages: [message("m1", { Records: records, continuation: { run: 49 } })] })
+      .resolves({ Messages: [] });
+    lambda.on(InvokeCommand).resolves({ StatusCode: 202 });
+
+    expect((await run("redrive", "ingest")).code).toBe(EXIT.ok);
+
+    const input = lambda.commandCalls(InvokeCommand)[0]?.args[0].input;
+    expect(JSON.parse(new TextDecoder().decode(input?.Payload as Uint8Array))).toEqual({ Records: records });
+  });
 });
