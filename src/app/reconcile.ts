@@ -34,6 +34,11 @@ export const DRIFT_KINDS = [
   "RECORD_ACTIVE_CERTIFICATE_NOT_ACTIVE",
   /** A device PROVISIONING for a while whose certificate IoT Core already has ACTIVE. */
   "PROVISIONING_NOT_FINISHED",
+  /**
+   * A device fleet provisioning gave its certificate (ACTIVE: the template activates it) that has
+   * not connected with it by the end of its reservation.
+   */
+  "RESERVATION_NOT_CONFIRMED",
   /** A Thing in the devices' group that no device record names. */
   "THING_WITHOUT_RECORD",
 ] as const;
@@ -334,18 +339,26 @@ const compareRecord = (
         detail: `device ${deviceId} is SUSPENDED but its certificate ${bound} is ACTIVE`,
       }),
     );
-  if (
-    bound &&
-    state === "PROVISIONING" &&
-    boundStatus === "ACTIVE" &&
-    deps.clock.now().getTime() - Date.parse(device.updatedAt) > PROVISIONING_GRACE_MS
-  )
-    found.push(
-      drift("PROVISIONING_NOT_FINISHED", {
-        ...about(bound),
-        detail: `device ${deviceId} has been PROVISIONING since ${device.updatedAt} but its certificate ${bound} is ACTIVE`,
-      }),
-    );
+  if (bound && state === "PROVISIONING" && boundStatus === "ACTIVE") {
+    const now = deps.clock.now().getTime();
+    // Fleet provisioning's template activates the certificate; the device's first connection with
+    // it confirms the reservation. Until then, PROVISIONING with an ACTIVE certificate is expected.
+    const reservedUntil = device.certificate?.reservedUntil;
+    if (reservedUntil === undefined && now - Date.parse(device.updatedAt) > PROVISIONING_GRACE_MS)
+      found.push(
+        drift("PROVISIONING_NOT_FINISHED", {
+          ...about(bound),
+          detail: `device ${deviceId} has been PROVISIONING since ${device.updatedAt} but its certificate ${bound} is ACTIVE`,
+        }),
+      );
+    if (reservedUntil !== undefined && now > Date.parse(reservedUntil))
+      found.push(
+        drift("RESERVATION_NOT_CONFIRMED", {
+          ...about(bound),
+          detail: `device ${deviceId} took certificate ${bound} through fleet provisioning and has not connected with it; its reservation ended at ${reservedUntil}`,
+        }),
+      );
+  }
   return [...found, ...unrecorded];
 };
 
@@ -362,6 +375,8 @@ const ACTIONS: Record<DriftKind, (deviceId: DeviceId, certificateId?: Certificat
     `Look at the certificate (fleetgate cert show ${certificateId}) and record what happened to device ${deviceId}.`,
   PROVISIONING_NOT_FINISHED: () =>
     "Provisioning stopped after activating the certificate: redrive the JITR dead-letter queue (fleetgate dlq redrive jitr) so that it resumes and records the device ACTIVE.",
+  RESERVATION_NOT_CONFIRMED: (deviceId) =>
+    `Its first connection with the certificate still makes it ACTIVE. If the device was lost before it connected, revoke it (fleetgate device revoke ${deviceId} --reason "…"): the certificate can connect as the device.`,
   THING_WITHOUT_RECORD: (deviceId) =>
     `Find where Thing ${deviceId} came from; if it is not a device of this fleet, take it out of the devices' group (aws iot remove-thing-from-thing-group) so that it loses the device policy.`,
 };

@@ -253,6 +253,30 @@ describe("reconcile: each drift, with the action it proposes", () => {
     ]);
   });
 
+  it("a fleet-reserved device with its ACTIVE certificate is no drift until its reservation ends, then one that proposes nothing but a revocation if it was lost", async () => {
+    const long = new Date(NOW.getTime() - PROVISIONING_GRACE_MS - 1000).toISOString();
+    const reserve = (deviceId: string, id: CertificateId, until: Date) => {
+      const record = device(deviceId, "PROVISIONING", { id, status: "ACTIVE" }, long);
+      const certificate = record.certificate && { ...record.certificate, reservedUntil: until.toISOString() };
+      store.devices.set(deviceId, { ...record, ...(certificate ? { certificate } : {}) });
+    };
+    reserve("reserved", cert("f1"), new Date(NOW.getTime() + 60_000));
+    reserve("unconfirmed", cert("f2"), new Date(NOW.getTime() - 60_000));
+
+    const { drifts } = await pass(true);
+
+    expect(drifts).toEqual([
+      expect.objectContaining({
+        kind: "RESERVATION_NOT_CONFIRMED",
+        deviceId: "unconfirmed",
+        security: false,
+        repairable: false,
+        action: expect.stringMatching(/fleetgate device revoke unconfirmed/),
+      }),
+    ]);
+    expect(registry.certificates.get(cert("f2"))?.status).toBe("ACTIVE");
+  });
+
   it("a second ACTIVE certificate on an active device's Thing is an unrecorded certificate, not revoked by a repair", async () => {
     device("twice", "ACTIVE", { id: cert("a7"), status: "ACTIVE" });
     inventory.placeThing("twice", GROUP, [cert("a7"), "ACTIVE"], [cert("x7"), "ACTIVE"]);
