@@ -46,6 +46,10 @@ const CLIENTS: Record<string, { imports: string; construct: string }> = {
     imports: 'import { SQSClient } from "@aws-sdk/client-sqs";',
     construct: "new SQSClient({})",
   },
+  "@aws-sdk/client-lambda": {
+    imports: 'import { LambdaClient } from "@aws-sdk/client-lambda";',
+    construct: "new LambdaClient({})",
+  },
 };
 
 // What the template gives by reference (Ref, Fn::GetAtt, Fn::Sub) gets a plausible stand-in of
