@@ -69,7 +69,7 @@ export const FLEET_ADVICE = {
     "On the allowlist, not provisioned yet: its batch has no CA, so it is provisioned through fleet provisioning, with a claim of its batch.",
   /** PROVISIONING, reserved by the pre-provisioning hook for the certificate IoT Core issued. */
   reserved: (until: string) =>
-    `Allowed through fleet provisioning and reserved until ${until} for its new certificate: its first connection with it makes it ACTIVE. If it never connects, the identity is given back when a certificate next claims it.`,
+    `Allowed through fleet provisioning and reserved until ${until} for its new certificate: its first connection with it makes it ACTIVE. If it never connects, a certificate IoT Core never activated gives the identity back to the next claim after that; one it activated keeps it (the reconciler then reports RESERVATION_NOT_CONFIRMED): revoke the device if it was lost.`,
 };
 
 export const STATE_ADVICE: Readonly<Record<DeviceState, string>> = {

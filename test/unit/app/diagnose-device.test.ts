@@ -58,7 +58,7 @@ describe("device why, for a device born through fleet provisioning", () => {
     });
 
     expect((await why("f-2")).advice).toBe(
-      "Allowed through fleet provisioning and reserved until 2026-11-25T11:00:00.000Z for its new certificate: its first connection with it makes it ACTIVE. If it never connects, the identity is given back when a certificate next claims it.",
+      "Allowed through fleet provisioning and reserved until 2026-11-25T11:00:00.000Z for its new certificate: its first connection with it makes it ACTIVE. If it never connects, a certificate IoT Core never activated gives the identity back to the next claim after that; one it activated keeps it (the reconciler then reports RESERVATION_NOT_CONFIRMED): revoke the device if it was lost.",
     );
     entry("j-2", { state: "PROVISIONING" });
     expect((await why("j-2")).advice).toMatch(/a step failed for a reason of ours/);
