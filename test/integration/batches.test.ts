@@ -139,19 +139,7 @@ describe("batches: a line without a CA (fleet provisioning only)", () => {
     expect(registered.status).toBe(201);
     expect((await w.client("GET", `/batches/${batchId}`)).body).not.toHaveProperty("caCertificateId");
 
-    const ticket = await w.client("POST", "/batches/uploads", { body: { fleetOnly: true } });
-    expect(ticket.status).toBe(201);
-    const {
-      uploadUrl,
-      key,
-      headers,
-      batchId: uploaded,
-    } = ticket.body as {
-      uploadUrl: string;
-      key: string;
-      headers: Record<string, string>;
-      batchId: string;
-    };
+    const { uploadUrl, key, headers, batchId: uploaded } = await uploadTicket({ fleetOnly: true });
     const put = await fetch(uploadUrl, {
       method: "PUT",
       headers,
@@ -168,16 +156,7 @@ describe("batches: a line without a CA (fleet provisioning only)", () => {
 
 describe("batches: large manifests through S3", () => {
   it("hands out an upload URL; the upload is streamed, checked and registered under the ticket's batch id", async () => {
-    const ticket = await w.client("POST", "/batches/uploads", {
-      body: { caCertificateId: w.world.caCertificateId },
-    });
-    expect(ticket.status).toBe(201);
-    const { uploadUrl, key, headers, batchId } = ticket.body as {
-      uploadUrl: string;
-      key: string;
-      headers: Record<string, string>;
-      batchId: string;
-    };
+    const { uploadUrl, key, headers, batchId } = await uploadTicket();
     const rows = Array.from({ length: 250 }, (_, i) =>
       JSON.stringify({ deviceId: w.world.id(`up-${i}`), model: "m2" }),
     );
@@ -204,15 +183,7 @@ describe("batches: large manifests through S3", () => {
 
 describe("batches: an upload replaced between its two reads", () => {
   it("is refused, leaving a FAILED batch saying why, when the bucket keeps no versions", async () => {
-    const ticket = await w.client("POST", "/batches/uploads", {
-      body: { caCertificateId: w.world.caCertificateId },
-    });
-    const { uploadUrl, key, headers, batchId } = ticket.body as {
-      uploadUrl: string;
-      key: string;
-      headers: Record<string, string>;
-      batchId: string;
-    };
+    const { uploadUrl, key, headers, batchId } = await uploadTicket();
     const deviceId = w.world.id("swapped");
     await fetch(uploadUrl, { method: "PUT", headers, body: `deviceId,model\n${deviceId},m1\n` });
     const { s3Client } = await import("#adapters/aws-clients.js");
@@ -305,15 +276,7 @@ describe("batches: a pre-registration longer than one invocation", () => {
         certificatePem: (await issueDeviceCertificate(w.world.ca, { deviceId })).pem,
       })),
     );
-    const ticket = await w.client("POST", "/batches/uploads", {
-      body: { caCertificateId: w.world.caCertificateId },
-    });
-    const { uploadUrl, key, headers, batchId } = ticket.body as {
-      uploadUrl: string;
-      key: string;
-      headers: Record<string, string>;
-      batchId: string;
-    };
+    const { uploadUrl, key, headers, batchId } = await uploadTicket();
     await fetch(uploadUrl, {
       method: "PUT",
       headers,
@@ -354,6 +317,20 @@ describe("batches: a pre-registration longer than one invocation", () => {
       });
   });
 });
+
+interface UploadTicket {
+  readonly uploadUrl: string;
+  readonly key: string;
+  readonly headers: Record<string, string>;
+  readonly batchId: string;
+}
+
+/** An upload ticket from the API, for a batch under the world's CA unless `body` says otherwise. */
+const uploadTicket = async (body: object = { caCertificateId: w.world.caCertificateId }) => {
+  const ticket = await w.client("POST", "/batches/uploads", { body });
+  expect(ticket.status).toBe(201);
+  return ticket.body as UploadTicket;
+};
 
 const s3Event = (bucket: string, key: string): S3Event =>
   ({
@@ -418,15 +395,7 @@ describe("batches: certificate pre-registration", () => {
       key: { type: "RSA", bits: 1024 },
     });
     const manifest = `${JSON.stringify({ deviceId: good, certificatePem: goodCert.pem })}\n${JSON.stringify({ deviceId: weak, certificatePem: weakCert.pem })}\n`;
-    const ticket = await w.client("POST", "/batches/uploads", {
-      body: { caCertificateId: w.world.caCertificateId },
-    });
-    const { uploadUrl, key, headers, batchId } = ticket.body as {
-      uploadUrl: string;
-      key: string;
-      headers: Record<string, string>;
-      batchId: string;
-    };
+    const { uploadUrl, key, headers, batchId } = await uploadTicket();
     await fetch(uploadUrl, { method: "PUT", headers, body: manifest });
     const { handler: ingest } = await import("#functions/ingest-manifest.js");
 

@@ -38,6 +38,15 @@ const ingest = (
 
 const certificateFor = async (deviceId: string) => (await issueDeviceCertificate(world.ca, { deviceId })).pem;
 
+/** Rows d-0, d-1… each bringing a certificate of the world's CA. */
+const rowsWithCertificates = (count: number) =>
+  Promise.all(
+    Array.from({ length: count }, async (_, i) => ({
+      deviceId: `d-${i}`,
+      certificatePem: await certificateFor(`d-${i}`),
+    })),
+  );
+
 const registered = async (rows: readonly object[]) => {
   const outcome = await ingest(rows);
   if (outcome.kind !== "registered") throw new Error(`refused: ${outcome.batch.error}`);
@@ -137,12 +146,7 @@ describe("ingestUpload with certificates", () => {
 
 describe("ingestUpload pre-registering many certificates", () => {
   it("takes a few at once; after a failure of ours it starts no more, lets those running finish, and fails for a retry that completes them", async () => {
-    const rows = await Promise.all(
-      Array.from({ length: 20 }, async (_, i) => ({
-        deviceId: `d-${i}`,
-        certificatePem: await certificateFor(`d-${i}`),
-      })),
-    );
+    const rows = await rowsWithCertificates(20);
     const register = world.registry.registerCertificate.bind(world.registry);
     let started = 0;
     let running = 0;
@@ -177,12 +181,7 @@ describe("ingestUpload pre-registering many certificates", () => {
   });
 
   it("asks IoT Core nothing, when the manifest comes again, about the certificates an interrupted run provisioned", async () => {
-    const rows = await Promise.all(
-      Array.from({ length: 6 }, async (_, i) => ({
-        deviceId: `d-${i}`,
-        certificatePem: await certificateFor(`d-${i}`),
-      })),
-    );
+    const rows = await rowsWithCertificates(6);
     const register = world.registry.registerCertificate.bind(world.registry);
     const asked: string[] = [];
     let outage = true;
