@@ -30,6 +30,12 @@ const UNIT_MS = 120_000;
 // run like any failure: Lambda's two retries, then the dead-letter queue and its alarm.
 const MAX_RUNS = 48;
 
+/** Which run of its upload this is: 1 for S3's event, or whatever a malformed count says. */
+const runOf = (event: IngestEvent): number => {
+  const run = event.continuation?.run;
+  return Number.isInteger(run) && (run as number) >= 1 ? (run as number) : 1;
+};
+
 /** The function over the dependencies given (the deployment's, a test's). */
 export const ingestManifest = (deps: IngestDeps) =>
   middy(async (event: IngestEvent, context: Context): Promise<void> => {
@@ -41,9 +47,19 @@ export const ingestManifest = (deps: IngestDeps) =>
     try {
       await withinWindow(window, () => ingestAll(deps, event));
     } catch (error) {
-      const run = (event.continuation?.run ?? 1) + 1;
-      if (!(error instanceof DeferredError) || !deps.continuation || run > MAX_RUNS) throw error;
-      await deps.continuation.goOn({ ...event, continuation: { run } });
+      const run = runOf(event) + 1;
+      // Only the window's end goes on at once. A deferral before it (the budget's schedule
+      // contended, say) fails the run as before: Lambda's retries come back after a while.
+      const windowEnded = Date.now() >= window.startBy;
+      if (!(error instanceof DeferredError) || !windowEnded || !deps.continuation || run > MAX_RUNS)
+        throw error;
+      try {
+        await deps.continuation.goOn({ ...event, continuation: { run } });
+      } catch (failure) {
+        throw new Error(`the window closed with certificates left, and going on failed: ${failure}`, {
+          cause: failure,
+        });
+      }
       logger.info("pre-registration goes on in a new invocation", { run, reason: error.message });
       metrics.addMetric("IngestContinued", MetricUnit.Count, 1);
     }

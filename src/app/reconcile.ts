@@ -1,5 +1,6 @@
 import type { Device, DeviceEvent } from "#domain/device.js";
 import { ThrottledError } from "#domain/errors.js";
+import { reservationExpired } from "#domain/fleet-decision.js";
 import type { CertificateId, DeviceId } from "#domain/ids.js";
 import type { DeviceState } from "#domain/lifecycle.js";
 import type { CertificateStatus } from "#domain/provisioning-decision.js";
@@ -340,18 +341,18 @@ const compareRecord = (
       }),
     );
   if (bound && state === "PROVISIONING" && boundStatus === "ACTIVE") {
-    const now = deps.clock.now().getTime();
+    const now = deps.clock.now();
     // Fleet provisioning's template activates the certificate; the device's first connection with
     // it confirms the reservation. Until then, PROVISIONING with an ACTIVE certificate is expected.
     const reservedUntil = device.certificate?.reservedUntil;
-    if (reservedUntil === undefined && now - Date.parse(device.updatedAt) > PROVISIONING_GRACE_MS)
+    if (reservedUntil === undefined && now.getTime() - Date.parse(device.updatedAt) > PROVISIONING_GRACE_MS)
       found.push(
         drift("PROVISIONING_NOT_FINISHED", {
           ...about(bound),
           detail: `device ${deviceId} has been PROVISIONING since ${device.updatedAt} but its certificate ${bound} is ACTIVE`,
         }),
       );
-    if (reservedUntil !== undefined && now > Date.parse(reservedUntil))
+    if (reservedUntil !== undefined && reservationExpired(device, now))
       found.push(
         drift("RESERVATION_NOT_CONFIRMED", {
           ...about(bound),

@@ -294,6 +294,10 @@ describe("batches: a pre-registration longer than one invocation", () => {
     await ingest(event, ending);
 
     expect(handed).toEqual([{ ...event, continuation: { run: 2 } }]);
+    // A count that is not a run number counts as the first run.
+    await ingest({ ...event, continuation: { run: "x" as unknown as number } }, ending);
+    expect(handed.at(-1)).toEqual({ ...event, continuation: { run: 2 } });
+    handed.pop();
     expect((await w.client("GET", `/batches/${batchId}`)).body).toMatchObject({ state: "RECEIVED" });
     expect((await w.client("GET", `/devices/${ids[0]}`)).body).toMatchObject({
       device: { state: "ALLOWED" },
@@ -315,6 +319,31 @@ describe("batches: a pre-registration longer than one invocation", () => {
       expect((await w.client("GET", `/devices/${deviceId}`)).body).toMatchObject({
         device: { state: "ACTIVE" },
       });
+  });
+
+  it("fails, for Lambda's retries, a run deferred long before its window's end, without handing anything over", async () => {
+    const { ingestManifest } = await import("#functions/ingest-manifest.js");
+    const { ingestDeps } = await import("#adapters/wiring/ingest-manifest.js");
+    const { loadIngestConfig } = await import("#adapters/config.js");
+    const { DeferredError } = await import("#adapters/back-pressure.js");
+    const deps = ingestDeps(loadIngestConfig());
+    const handed: object[] = [];
+    const ingest = ingestManifest({
+      ...deps,
+      // As when the budget's schedule is contended at the start of a run.
+      manifests: {
+        ...deps.manifests,
+        metadata: async () => {
+          throw new DeferredError("RegisterCertificate: no slot of the IoT budget", Date.now() + 1000);
+        },
+      },
+      continuation: { goOn: async (event) => void handed.push(event) },
+    });
+
+    await expect(ingest(s3Event(w.world.bucket, "manifests/any.csv"), context)).rejects.toThrow(
+      /no slot of the IoT budget/,
+    );
+    expect(handed).toEqual([]);
   });
 });
 
