@@ -241,10 +241,13 @@ export const lifecycleStoreContract = (name: string, makeStore: () => Promise<Li
       expect(await store.recordWaiting(sighting(1), event(device, "CERTIFICATE_WAITING", 1))).toBe(at(1));
       expect(await store.recordWaiting(sighting(3), event(device, "CERTIFICATE_WAITING", 3))).toBe(at(1));
 
+      const { deviceId: _named, ...unnamed } = sighting(4);
+      await store.recordWaiting(unnamed, undefined);
+
       expect(await store.listEvents(device.deviceId)).toEqual([event(device, "CERTIFICATE_WAITING", 1)]);
       expect((await store.readProvisioningState(certificate, device.deviceId)).record).toMatchObject({
         deviceId: device.deviceId,
-        attempts: 2,
+        attempts: 3,
       });
     });
 

@@ -312,7 +312,15 @@ export class InMemoryLifecycleStore implements LifecycleStore {
     if (before && before.outcome !== "WAITING") throw new ConcurrentUpdateError("certificate decided");
     const firstSeenAt = before?.outcome === "WAITING" ? before.firstSeenAt : at;
     const attempts = before?.outcome === "WAITING" ? before.attempts + 1 : 1;
-    this.certificates.set(sighting.certificateId, { ...rest, firstSeenAt, lastSeenAt: at, attempts });
+    // As DynamoDB's update: a sighting that names no device keeps the one named before.
+    const deviceId = rest.deviceId ?? before?.deviceId;
+    this.certificates.set(sighting.certificateId, {
+      ...rest,
+      ...(deviceId ? { deviceId } : {}),
+      firstSeenAt,
+      lastSeenAt: at,
+      attempts,
+    });
     if (!before && firstEvent) this.events.push(firstEvent);
     return firstSeenAt;
   }
