@@ -345,18 +345,21 @@ const compareRecord = (
     // Fleet provisioning's template activates the certificate; the device's first connection with
     // it confirms the reservation. Until then, PROVISIONING with an ACTIVE certificate is expected.
     const reservedUntil = device.certificate?.reservedUntil;
-    if (reservedUntil === undefined && now.getTime() - Date.parse(device.updatedAt) > PROVISIONING_GRACE_MS)
-      found.push(
-        drift("PROVISIONING_NOT_FINISHED", {
-          ...about(bound),
-          detail: `device ${deviceId} has been PROVISIONING since ${device.updatedAt} but its certificate ${bound} is ACTIVE`,
-        }),
-      );
-    if (reservedUntil !== undefined && reservationExpired(device, now))
+    if (reservationExpired(device, now))
       found.push(
         drift("RESERVATION_NOT_CONFIRMED", {
           ...about(bound),
           detail: `device ${deviceId} took certificate ${bound} through fleet provisioning and has not connected with it; its reservation ended at ${reservedUntil}`,
+        }),
+      );
+    else if (
+      reservedUntil === undefined &&
+      now.getTime() - Date.parse(device.updatedAt) > PROVISIONING_GRACE_MS
+    )
+      found.push(
+        drift("PROVISIONING_NOT_FINISHED", {
+          ...about(bound),
+          detail: `device ${deviceId} has been PROVISIONING since ${device.updatedAt} but its certificate ${bound} is ACTIVE`,
         }),
       );
   }

@@ -465,14 +465,14 @@ const writeRows = async (
   if (chunk.length > 0) void flush(chunk);
   await Promise.all(inFlight);
   // Replacement rows of a batch without a CA were refused while checking.
-  for (const row of replacements) {
-    if (!caCertificateId) break;
-    const refused = await approveReplacement(deps, request, row, batchId, caCertificateId);
-    if (!refused) continue;
-    count += 1;
-    conflicted.add(row.line);
-    if (issues.length < MAX_REPORTED_ISSUES) issues.push(refused);
-  }
+  if (caCertificateId)
+    for (const row of replacements) {
+      const refused = await approveReplacement(deps, request, row, batchId, caCertificateId);
+      if (!refused) continue;
+      count += 1;
+      conflicted.add(row.line);
+      if (issues.length < MAX_REPORTED_ISSUES) issues.push(refused);
+    }
   // A conflicting row's certificate belongs to someone else's entry: it is not pre-registered.
   return {
     conflicts: { count, issues },
