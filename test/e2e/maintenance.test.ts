@@ -3,10 +3,8 @@ import {
   CreateKeysAndCertificateCommand,
   UpdateCertificateCommand,
 } from "@aws-sdk/client-iot";
-import { InvokeCommand, LambdaClient } from "@aws-sdk/client-lambda";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connectWithRetries, type DeviceSession } from "#local/device.js";
-import { localClientConfig } from "#local/ministack.js";
 import { createE2eWorld, type E2eWorld, type TestDevice } from "#test/support/e2e-world.js";
 
 /**
@@ -121,12 +119,9 @@ describe("the expiry watch, through the deployed API", () => {
 
 describe("the scheduled reconciler, under its own role", () => {
   it("runs the expiry watch and a whole pass of the reconciler", async () => {
-    const lambda = new LambdaClient(localClientConfig(world.stack.aws));
     const name = world.stack.stack.resources.ReconcilerLambdaFunction ?? "";
 
-    const out = await lambda.send(
-      new InvokeCommand({ FunctionName: name, Payload: new TextEncoder().encode("{}") }),
-    );
+    const out = await world.invoke(name, {});
 
     const answer = JSON.parse(new TextDecoder().decode(out.Payload));
     expect(out.FunctionError, JSON.stringify(answer)).toBeUndefined();

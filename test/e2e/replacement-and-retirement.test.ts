@@ -4,14 +4,18 @@ import {
   DescribeCertificateCommand,
   ListThingPrincipalsCommand,
 } from "@aws-sdk/client-iot";
-import { InvokeCommand, LambdaClient } from "@aws-sdk/client-lambda";
 import { UpdateCommand } from "@aws-sdk/lib-dynamodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { retirementLedger } from "#adapters/dynamodb/retirement-ledger.js";
 import type { CaCertificateId, CertificateId, DeviceId } from "#domain/ids.js";
 import { connectOnce, connectWithRetries, type DeviceSession } from "#local/device.js";
-import { localClientConfig } from "#local/ministack.js";
-import { createE2eWorld, type E2eWorld, eventually, type TestDevice } from "#test/support/e2e-world.js";
+import {
+  createE2eWorld,
+  type E2eWorld,
+  eventually,
+  SCHEDULED_EVENT,
+  type TestDevice,
+} from "#test/support/e2e-world.js";
 
 /**
  * Planned re-provisioning and clean retirement on the deployed stack: an operator approves a
@@ -53,9 +57,15 @@ const expectCert = (device: TestDevice, fingerprint: string, ...more: string[]) 
 
 /** The colon-separated upper-case fingerprint an operator copies from openssl. */
 const printed = (certificateId: string) => certificateId.toUpperCase().match(/../g)?.join(":") ?? "";
-/** The certificate a device record names, as the ledger stores it. */
-const certificateIdOf = (record: Record<string, unknown> | undefined) =>
-  (record?.certificate as { certificateId?: string } | undefined)?.certificateId;
+/** Waits for the ledger to record `replacement` as the device's certificate: a swap's last step. */
+const untilSwapped = (replacement: TestDevice) =>
+  eventually(
+    () => world.deviceRecord(replacement.deviceId),
+    (record) =>
+      (record?.certificate as { certificateId?: string } | undefined)?.certificateId ===
+      replacement.certificateId,
+    { what: "the replacement recorded as the device's certificate" },
+  );
 
 // What the certificates of this file became, for the retirement tests below.
 let replaced: TestDevice;
@@ -88,11 +98,7 @@ describe("planned re-provisioning", () => {
     expect(await world.certificateStatus(replacement.certificateId)).toBe("ACTIVE");
     // The new certificate is activated first, the old one revoked, and the swap recorded last: the
     // device may connect in between.
-    await eventually(
-      () => world.deviceRecord(replaced.deviceId),
-      (record) => certificateIdOf(record) === replacement.certificateId,
-      { what: "the replacement recorded as the device's certificate" },
-    );
+    await untilSwapped(replacement);
     expect(await world.deviceRecord(replaced.deviceId)).toMatchObject({ state: "ACTIVE" });
     expect(await world.certificateStatus(replaced.certificateId)).toBe("REVOKED");
     expect((await connectOnce(replaced.identity, world.stack.mqtt)).kind).not.toBe("accepted");
@@ -164,11 +170,7 @@ describe("planned re-provisioning by manifest", () => {
     expect(await world.history(device.deviceId)).toContain("REPLACEMENT_APPROVED");
 
     expect(await connects(fresh, 12)).toBeDefined();
-    await eventually(
-      () => world.deviceRecord(device.deviceId),
-      (record) => certificateIdOf(record) === fresh.certificateId,
-      { what: "the replacement recorded as the device's certificate" },
-    );
+    await untilSwapped(fresh);
     expect(await world.deviceRecord(device.deviceId)).toMatchObject({ state: "ACTIVE" });
     expect(await world.certificateStatus(device.certificateId)).toBe("REVOKED");
     expect((await world.history(device.deviceId)).at(-1)).toBe("CERTIFICATE_REPLACED");
@@ -217,12 +219,9 @@ describe("clean retirement", () => {
   });
 
   it("on its schedule, keeps what is still within its retention (30 days by default)", async () => {
-    const lambda = new LambdaClient(localClientConfig(world.stack.aws));
-    const out = await lambda.send(
-      new InvokeCommand({
-        FunctionName: world.stack.stack.outputs.RetireCertificatesFunctionName ?? "",
-        Payload: JSON.stringify({ source: "aws.events", "detail-type": "Scheduled Event" }),
-      }),
+    const out = await world.invoke(
+      world.stack.stack.outputs.RetireCertificatesFunctionName ?? "",
+      SCHEDULED_EVENT,
     );
 
     expect(out.FunctionError, Buffer.from(out.Payload ?? []).toString()).toBeUndefined();

@@ -1,8 +1,6 @@
-import { InvokeCommand, LambdaClient } from "@aws-sdk/client-lambda";
 import { QueryCommand } from "@aws-sdk/lib-dynamodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connectOnce, connectWithRetries, type DeviceIdentity, type DeviceSession } from "#local/device.js";
-import { localClientConfig } from "#local/ministack.js";
 import {
   commitRotation,
   finishJob,
@@ -11,7 +9,13 @@ import {
   requestCertificate,
   takeNextJob,
 } from "#local/rotating-device.js";
-import { createE2eWorld, type E2eWorld, eventually, type TestDevice } from "#test/support/e2e-world.js";
+import {
+  createE2eWorld,
+  type E2eWorld,
+  eventually,
+  SCHEDULED_EVENT,
+  type TestDevice,
+} from "#test/support/e2e-world.js";
 
 /**
  * Certificate rotation on the deployed stack, with real devices over mutual TLS: the device's
@@ -200,12 +204,9 @@ describe("certificate rotation with real devices", () => {
 
     // A few seconds on, the deadline is within 15 minutes: the sweep queues it and unparks it.
     await new Promise((resolve) => setTimeout(resolve, 6_000));
-    const lambda = new LambdaClient(localClientConfig(world.stack.aws));
-    const swept = await lambda.send(
-      new InvokeCommand({
-        FunctionName: world.stack.stack.outputs.RotationWorkerFunctionName ?? "",
-        Payload: JSON.stringify({ source: "aws.events", "detail-type": "Scheduled Event" }),
-      }),
+    const swept = await world.invoke(
+      world.stack.stack.outputs.RotationWorkerFunctionName ?? "",
+      SCHEDULED_EVENT,
     );
     expect(swept.FunctionError, Buffer.from(swept.Payload ?? []).toString()).toBeUndefined();
     expect(await parked()).toEqual([]);

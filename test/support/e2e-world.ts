@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { DescribeCertificateCommand, IoTClient } from "@aws-sdk/client-iot";
+import { InvokeCommand, type InvokeCommandOutput, LambdaClient } from "@aws-sdk/client-lambda";
 import { DynamoDBDocumentClient, GetCommand, QueryCommand } from "@aws-sdk/lib-dynamodb";
 import { inject } from "vitest";
 import { certificateIdOf } from "#domain/certificate.js";
@@ -38,6 +39,7 @@ export const createE2eWorld = async (name: string) => {
   const stack: LocalStack = inject("localStack");
   const config = localClientConfig(stack.aws);
   const iot = new IoTClient(config);
+  const lambda = new LambdaClient(config);
   const db = DynamoDBDocumentClient.from(new DynamoDBClient(config));
   const table = stack.stack.outputs.DevicesTableName ?? "";
   const suffix = randomUUID().slice(0, 8);
@@ -90,6 +92,16 @@ export const createE2eWorld = async (name: string) => {
       if (result.code !== 0)
         throw new Error(`batch register exited ${result.code}: ${result.stderr}${result.stdout}`);
       return (JSON.parse(result.stdout) as { batch: { batchId: string } }).batch.batchId;
+    },
+
+    /** Invokes a deployed function and waits for its answer, as EventBridge or an operator would. */
+    invoke(functionName: string, payload: object): Promise<InvokeCommandOutput> {
+      return lambda.send(
+        new InvokeCommand({
+          FunctionName: functionName,
+          Payload: new TextEncoder().encode(JSON.stringify(payload)),
+        }),
+      );
     },
 
     async certificateStatus(certificateId: string): Promise<string | undefined> {
@@ -152,6 +164,9 @@ export const createE2eWorld = async (name: string) => {
 export type E2eWorld = Awaited<ReturnType<typeof createE2eWorld>>;
 
 /** Polls until `accept` holds, or fails with the last value seen. */
+/** What EventBridge sends a function on its schedule. */
+export const SCHEDULED_EVENT = { source: "aws.events", "detail-type": "Scheduled Event" };
+
 export const eventually = async <T>(
   probe: () => Promise<T>,
   accept: (value: T) => boolean,
