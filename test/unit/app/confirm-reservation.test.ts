@@ -2,7 +2,8 @@ import { beforeEach, describe, expect, it } from "vitest";
 import { confirmReservations } from "#app/confirm-reservation.js";
 import type { Device } from "#domain/device.js";
 import { ConcurrentUpdateError, DependencyUnavailableError } from "#domain/errors.js";
-import type { BatchId, CaCertificateId, CertificateId, DeviceId } from "#domain/ids.js";
+import type { CertificateId } from "#domain/ids.js";
+import { allowlistEntry } from "#test/support/allowlist-entry.js";
 import { InMemoryFleetStore } from "#test/support/in-memory-fleet.js";
 import { InMemoryLifecycleStore } from "#test/support/in-memory-store.js";
 
@@ -18,17 +19,7 @@ beforeEach(() => {
 const certificate = (tag: string) => tag.repeat(64).slice(0, 64) as CertificateId;
 
 const claimed = async (deviceId: string, certificateId: CertificateId, reservedUntil?: string) => {
-  const device: Device = {
-    deviceId: deviceId as DeviceId,
-    state: "ALLOWED",
-    batchId: "lot-a" as BatchId,
-    caCertificateId: "a".repeat(64) as CaCertificateId,
-    attributes: {},
-    pins: {},
-    version: 1,
-    createdAt: NOW.toISOString(),
-    updatedAt: NOW.toISOString(),
-  };
+  const device = allowlistEntry(deviceId);
   await table.addDevices([device]);
   return table.claim(
     device,

@@ -1,7 +1,8 @@
 import { beforeEach, describe, expect, it } from "vitest";
 import { diagnoseDevice } from "#app/diagnose-device.js";
 import type { Device } from "#domain/device.js";
-import type { BatchId, CaCertificateId, CertificateId, DeviceId } from "#domain/ids.js";
+import type { CertificateId, DeviceId } from "#domain/ids.js";
+import { allowlistEntry } from "#test/support/allowlist-entry.js";
 import { FakeRegistry } from "#test/support/fake-registry.js";
 import { InMemoryLifecycleStore } from "#test/support/in-memory-store.js";
 
@@ -14,18 +15,7 @@ beforeEach(() => {
 });
 
 const entry = (deviceId: string, overrides: Partial<Device> = {}): Device => {
-  const device: Device = {
-    deviceId: deviceId as DeviceId,
-    state: "ALLOWED",
-    batchId: "lot-1" as BatchId,
-    caCertificateId: "a".repeat(64) as CaCertificateId,
-    attributes: {},
-    pins: {},
-    version: 1,
-    createdAt: "2026-11-25T10:00:00.000Z",
-    updatedAt: "2026-11-25T10:00:00.000Z",
-    ...overrides,
-  };
+  const device = allowlistEntry(deviceId, overrides);
   store.devices.set(device.deviceId, device);
   return device;
 };
